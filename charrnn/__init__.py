@@ -1,0 +1,1 @@
+"""charrnn: character-level LSTM language models on the CPU, with a Numba core."""

@@ -1,0 +1,117 @@
+"""Matrix products that Numba kernels can call, without SciPy.
+
+Numba's own ``np.dot`` reaches BLAS through SciPy.  Instead we find the
+OpenBLAS that NumPy itself ships and has loaded, and register its ``sgemm``
+and ``dgemm`` under fixed symbol names that the compiled kernels call.
+Because kernels refer to the symbols by name, not by address, they stay
+cacheable on disk (``cache=True``).  Where NumPy carries no OpenBLAS (e.g.
+Accelerate builds on macOS) a compiled portable loop stands in under the same
+names: slower, same results.  float64 exists for the gradient checks.
+"""
+import ctypes
+import glob
+import os
+
+import llvmlite.binding as llvm
+import numpy as np
+from numba import carray, cfunc, njit, types
+from numba.extending import overload
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+
+def _signature(real):
+    # cblas_?gemm(order, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+    # with 64-bit integers: the ILP64 interface of NumPy's scipy-openblas.
+    i, p = types.int64, types.CPointer(real)
+    return types.void(i, i, i, i, i, i, real, p, i, p, i, real, p, i)
+
+
+SIGNATURES = {"s": _signature(types.float32), "d": _signature(types.float64)}
+_external = {kind: types.ExternalFunction(f"charrnn_cblas_{kind}gemm", sig)
+             for kind, sig in SIGNATURES.items()}
+
+
+@njit(cache=True)
+def _portable_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    A = carray(a, (k if trans_a == TRANS else m, lda))
+    B = carray(b, (n if trans_b == TRANS else k, ldb))
+    C = carray(c, (m, ldc))
+    acc = np.zeros(n, dtype=C.dtype)
+    for i in range(m):
+        acc[:] = 0.0
+        for p in range(k):
+            a_ip = A[p, i] if trans_a == TRANS else A[i, p]
+            for j in range(n):
+                acc[j] += a_ip * (B[j, p] if trans_b == TRANS else B[p, j])
+        for j in range(n):
+            C[i, j] = alpha * acc[j] + (beta * C[i, j] if beta != 0 else 0)
+
+
+@cfunc(SIGNATURES["s"], cache=True)
+def portable_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Row-major C = alpha op(A) op(B) + beta C, for machines without OpenBLAS."""
+    _portable_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+@cfunc(SIGNATURES["d"], cache=True)
+def portable_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    _portable_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+def _find_numpy_openblas():
+    """The OpenBLAS shared library that NumPy loaded, or None."""
+    numpy_dir = os.path.dirname(np.__file__)
+    for pattern in (os.path.join(numpy_dir, os.pardir, "numpy.libs", "*openblas*"),
+                    os.path.join(numpy_dir, ".dylibs", "*openblas*")):
+        for path in sorted(glob.glob(pattern)):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            if hasattr(lib, "scipy_cblas_sgemm64_"):
+                return lib
+    return None
+
+
+_openblas = _find_numpy_openblas()
+if _openblas is not None:
+    BACKEND = "openblas"
+    for kind in "sd":
+        address = ctypes.cast(getattr(_openblas, f"scipy_cblas_{kind}gemm64_"), ctypes.c_void_p)
+        llvm.add_symbol(f"charrnn_cblas_{kind}gemm", address.value)
+else:
+    BACKEND = "portable"
+    llvm.add_symbol("charrnn_cblas_sgemm", portable_sgemm.address)
+    llvm.add_symbol("charrnn_cblas_dgemm", portable_dgemm.address)
+
+
+def set_threads(n):
+    """Use n BLAS threads (NumPy's products and the kernels' share one library)."""
+    if _openblas is not None:
+        _openblas.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
+
+
+def _xgemm(a, b, c, trans_a, trans_b, alpha, beta):
+    raise NotImplementedError("only callable from compiled code")
+
+
+@overload(_xgemm)
+def _xgemm_typed(a, b, c, trans_a, trans_b, alpha, beta):
+    # Choose sgemm or dgemm by the arrays' dtype when the caller is compiled.
+    real = c.dtype
+    external = _external["s" if real == types.float32 else "d"]
+
+    def impl(a, b, c, trans_a, trans_b, alpha, beta):
+        m, n = c.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        external(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS,
+                 m, n, k, real(alpha), a.ctypes, a.shape[1], b.ctypes, b.shape[1],
+                 real(beta), c.ctypes, c.shape[1])
+    return impl
+
+
+@njit(cache=True)
+def gemm(a, b, c, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+    """c = alpha * op(a) @ op(b) + beta * c, for C-contiguous 2-D arrays of one dtype."""
+    _xgemm(a, b, c, trans_a, trans_b, alpha, beta)

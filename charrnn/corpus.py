@@ -1,0 +1,113 @@
+"""Text file -> vocabulary -> compact id array on disk, memory-mapped.
+
+The file is read twice in blocks, never as one string: once to collect the
+vocabulary and count characters, once to write ids (uint8 for <= 256 symbols,
+uint16 or uint32 above) into an unlinked temporary file that is then
+memory-mapped, so memory does not grow with the corpus.  Line endings are
+read universally: CR and CRLF become LF.  A UTF-8 byte-order mark is dropped.
+"""
+import codecs
+import os
+import tempfile
+
+import numpy as np
+
+from .errors import CharrnnError
+
+BLOCK_CHARS = 1 << 20
+
+
+class Vocabulary:
+    """The characters of a corpus, in code-point order; id = position."""
+
+    def __init__(self, chars):
+        self.chars = "".join(sorted(set(chars)))
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+        self.dtype = id_dtype(len(self.chars))
+        codepoints = self.codepoints()
+        # Lookup table from code point to id; -1 marks characters not in the vocabulary.
+        self._lut = np.full(int(codepoints.max()) + 1 if len(codepoints) else 1, -1, np.int64)
+        self._lut[codepoints] = np.arange(len(codepoints))
+
+    def __len__(self):
+        return len(self.chars)
+
+    def codepoints(self):
+        return np.array([ord(ch) for ch in self.chars], dtype=np.int32)
+
+    @classmethod
+    def from_codepoints(cls, codepoints):
+        return cls("".join(map(chr, codepoints)))
+
+    def encode(self, text, what="text"):
+        """ids of ``text``; characters outside the vocabulary are an error that names them."""
+        cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        ids = np.full(len(cps), -1, np.int64)
+        known = cps < len(self._lut)
+        ids[known] = self._lut[cps[known]]
+        if (ids < 0).any():
+            unknown = sorted({text[i] for i in np.flatnonzero(ids < 0)})
+            shown = ", ".join(repr(ch) for ch in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise CharrnnError(f"{what} has characters the model never saw: {shown}{more}")
+        return ids.astype(self.dtype)
+
+    def decode(self, ids):
+        return "".join([self.chars[i] for i in ids])
+
+
+def id_dtype(vocab_size):
+    if vocab_size <= 1 << 8:
+        return np.dtype(np.uint8)
+    return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
+
+
+def read_blocks(path, encoding="utf-8"):
+    """Yield the text of ``path`` in blocks of at most BLOCK_CHARS characters."""
+    if os.path.isdir(path):
+        raise CharrnnError(f"{path}: is a directory, not a text file")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise CharrnnError(f"unknown encoding {encoding!r}") from None
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"  # drops a byte-order mark
+    try:
+        with open(path, encoding=encoding, newline=None) as f:
+            while block := f.read(BLOCK_CHARS):
+                yield block
+    except UnicodeDecodeError as e:
+        raise CharrnnError(f"{path}: not {encoding.removesuffix('-sig')} text ({e.reason}); "
+                           "is it a binary file? --encoding reads other encodings") from None
+    except OSError as e:
+        raise CharrnnError(f"{path}: {e.strerror}") from None
+
+
+def scan(path, encoding="utf-8"):
+    """(Vocabulary, character count) of a file, in one streaming pass."""
+    chars, count = set(), 0
+    for block in read_blocks(path, encoding):
+        chars.update(block)
+        count += len(block)
+    if count == 0:
+        raise CharrnnError(f"{path}: the file is empty")
+    return Vocabulary(chars), count
+
+
+def encode_file(path, vocab, count, encoding="utf-8", directory=None):
+    """The ids of the file as a read-only memory map (length ``count``).
+
+    The backing file is unlinked at creation, so nothing is left behind even if
+    the process is killed.
+    """
+    with tempfile.TemporaryFile(dir=directory) as f:
+        for block in read_blocks(path, encoding):
+            f.write(vocab.encode(block, what=str(path)).tobytes())
+        f.flush()
+        return np.memmap(f, dtype=vocab.dtype, mode="r", shape=(count,))
+
+
+def load_corpus(path, encoding="utf-8", vocab=None, directory=None):
+    """(Vocabulary, ids memmap).  With ``vocab`` given, encode with it (eval)."""
+    found, count = scan(path, encoding)
+    return (vocab or found), encode_file(path, vocab or found, count, encoding, directory)

@@ -1,0 +1,77 @@
+"""Sampler and beam search over a loaded checkpoint, from Python."""
+import numpy as np
+
+from .errors import CharrnnError
+from .model import zero_state
+from .sample import beam_search, feed, generate
+
+CHUNK = 256  # characters generated per compiled call between writes to the output
+
+
+def primed_state(ckpt, prime, rng):
+    """(h, c, logits) after reading ``prime``; without one, after a newline
+    (or a random character if the corpus had no newlines)."""
+    m = ckpt.model
+    if prime:
+        ids = ckpt.vocab.encode(prime, what="the prime text")
+    elif "\n" in ckpt.vocab.index:
+        ids = np.array([ckpt.vocab.index["\n"]])
+    else:
+        ids = rng.integers(0, m.vocab_size, 1)
+    h, c = zero_state(m, 1)
+    logits = np.zeros((1, m.vocab_size), np.float32)
+    feed(ckpt.params, m.vocab_size, m.hidden, m.layers, ids.astype(np.int64), h, c, logits)
+    return h, c, logits
+
+
+def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", seed=None,
+                stop=None):
+    """Yield the generated text in pieces (the prime not included).
+
+    With ``stop``, generation ends just after its first occurrence in the
+    generated text.
+    """
+    check_options(length, temperature, top_k)
+    rng = np.random.default_rng(seed)
+    m = ckpt.model
+    h, c, logits = primed_state(ckpt, prime, rng)
+    tail = ""  # the end of the text so far, to find ``stop`` across pieces
+    remaining = length
+    while remaining > 0:
+        n = min(CHUNK, remaining)
+        out = np.empty(n, np.int64)
+        generate(ckpt.params, m.vocab_size, m.hidden, m.layers, h, c, logits,
+                 0.0 if greedy else float(temperature), int(top_k), rng.random(n), out)
+        remaining -= n
+        piece = ckpt.vocab.decode(out)
+        if stop:
+            found = (tail + piece).find(stop)
+            if found >= 0:
+                yield piece[:found + len(stop) - len(tail)]
+                return
+            tail = (tail + piece)[-(len(stop) - 1):] if len(stop) > 1 else ""
+        yield piece
+
+
+def beam_text(ckpt, length, width, prime="", seed=None, stop=None):
+    """The most probable continuation found by beam search (the prime not included)."""
+    check_options(length, 1.0, 0)
+    if width < 1:
+        raise CharrnnError(f"--beam must be at least 1, not {width}")
+    m = ckpt.model
+    h, c, logits = primed_state(ckpt, prime, np.random.default_rng(seed))
+    ids, _ = beam_search(ckpt.params, m.vocab_size, m.hidden, m.layers, h, c, logits,
+                         width, length)
+    text = ckpt.vocab.decode(ids)
+    if stop and stop in text:
+        text = text[:text.index(stop) + len(stop)]
+    return text
+
+
+def check_options(length, temperature, top_k):
+    if length < 1:
+        raise CharrnnError(f"--length must be at least 1, not {length}")
+    if not temperature > 0:
+        raise CharrnnError(f"--temperature must be positive, not {temperature}")
+    if top_k < 0:
+        raise CharrnnError(f"--top-k must be >= 0, not {top_k}")

@@ -1,0 +1,159 @@
+"""The character language model: input lookup -> L LSTM layers -> linear decoder -> softmax.
+
+Dimension key: T = time steps, B = batch streams, V = vocabulary, H = hidden,
+G = 4H gates (i, f, o, g), L = layers, N = T*B positions.
+
+All parameters live in one flat buffer; ``views`` names its pieces, so the
+optimizer, clipping and checkpoints are each one loop over one array.  Layer
+l has one fused weight W_l = [W_x; W_h] of shape (D_l + H, G), D_0 = V
+(row v is the input weight of character v), D_l = H above.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lstm import embedding_backward, embedding_forward, lstm_backward, lstm_forward
+from .loss import softmax_cross_entropy
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int       # V: distinct characters of the training corpus
+    hidden: int = 512     # H: LSTM units per layer
+    layers: int = 2       # L: stacked LSTM layers
+    dropout: float = 0.0  # drop probability between layers and before the decoder
+
+
+def param_shapes(cfg):
+    """[(name, shape)] in buffer order."""
+    V, H = cfg.vocab_size, cfg.hidden
+    shapes = []
+    for l in range(cfg.layers):
+        d_in = V if l == 0 else H
+        shapes += [(f"w{l}", (d_in + H, 4 * H)), (f"b{l}", (4 * H,))]
+    return shapes + [("w_y", (H, V)), ("b_y", (V,))]
+
+
+def param_count(cfg):
+    return sum(int(np.prod(shape)) for _, shape in param_shapes(cfg))
+
+
+def views(flat, cfg):
+    """Named views into the flat buffer ``flat`` (parameters or their gradients)."""
+    out, offset = {}, 0
+    for name, shape in param_shapes(cfg):
+        size = int(np.prod(shape))
+        out[name] = flat[offset:offset + size].reshape(shape)
+        offset += size
+    return out
+
+
+def init_params(cfg, rng, dtype=np.float32):
+    """Uniform(-1/sqrt(H), 1/sqrt(H)) as PyTorch's LSTM, forget-gate bias 1."""
+    bound = 1.0 / np.sqrt(cfg.hidden)
+    flat = rng.uniform(-bound, bound, param_count(cfg)).astype(dtype)
+    p = views(flat, cfg)
+    H = cfg.hidden
+    for l in range(cfg.layers):
+        p[f"b{l}"][:] = 0.0
+        p[f"b{l}"][H:2 * H] = 1.0
+    return flat
+
+
+def zero_state(cfg, batch, dtype=np.float32):
+    """(h, c), each (L, B, H)."""
+    shape = (cfg.layers, batch, cfg.hidden)
+    return np.zeros(shape, dtype), np.zeros(shape, dtype)
+
+
+@dataclass
+class Cache:
+    """What backward needs from forward."""
+    inputs: np.ndarray   # (T, B) input ids
+    layer_in: list       # per layer l >= 1: (T, B, H) input from below (after dropout)
+    gates: list          # per layer: (T, B, G) activated gates
+    cells: list          # per layer: (T+1, B, H), [0] = c0
+    hiddens: list        # per layer: (T+1, B, H), [0] = h0
+    masks: list          # per layer: (T, B, H) dropout mask of its output, or None
+    decoder_in: np.ndarray  # (N, H)
+    dlogits: np.ndarray     # (N, V) dL/dlogits of the mean loss
+
+
+def forward(params, cfg, inputs, targets, h0, c0, rng=None, with_grad=False):
+    """Loss over one chunk.
+
+    inputs, targets (T, B) ids; h0, c0 (L, B, H).  ``rng`` draws dropout masks
+    (None: no dropout, as in evaluation).  Returns (summed loss over the N
+    positions, hT, cT, cache); cache is None unless ``with_grad``.
+    """
+    p = views(params, cfg)
+    T, B = inputs.shape
+    V, H, G = cfg.vocab_size, cfg.hidden, 4 * cfg.hidden
+    dtype = params.dtype
+    cache = Cache(inputs, [], [], [], [], [], None, None)
+    x = None  # (T, B, H) input from the layer below
+    h_out, c_out = np.empty_like(h0), np.empty_like(c0)
+    for l in range(cfg.layers):
+        w = p[f"w{l}"]
+        gates = np.empty((T, B, G), dtype)
+        if l == 0:
+            embedding_forward(gates, w[:V], p["b0"], inputs)
+        else:
+            np.matmul(x.reshape(T * B, H), w[:H], out=gates.reshape(T * B, G))
+            gates += p[f"b{l}"]
+            cache.layer_in.append(x)
+        cells = np.empty((T + 1, B, H), dtype)
+        hiddens = np.empty((T + 1, B, H), dtype)
+        cells[0], hiddens[0] = c0[l], h0[l]
+        lstm_forward(gates, cells, hiddens, w[-H:])
+        h_out[l], c_out[l] = hiddens[T], cells[T]
+        x = hiddens[1:]
+        mask = None
+        if rng is not None and cfg.dropout > 0:
+            keep = 1.0 - cfg.dropout
+            mask = (rng.random(x.shape, dtype=np.float32) < keep).astype(dtype) / dtype.type(keep)
+            x = x * mask
+        cache.gates.append(gates)
+        cache.cells.append(cells)
+        cache.hiddens.append(hiddens)
+        cache.masks.append(mask)
+    decoder_in = x.reshape(T * B, H)
+    logits = decoder_in @ p["w_y"]
+    logits += p["b_y"]
+    loss = softmax_cross_entropy(logits, targets.reshape(-1), with_grad)
+    if with_grad:
+        cache.decoder_in, cache.dlogits = decoder_in, logits
+        return loss, h_out, c_out, cache
+    return loss, h_out, c_out, None
+
+
+def backward(params, cfg, cache, grads):
+    """Write dL/dparams of the mean loss into ``grads`` (flat, like params).
+
+    Returns (dh0, dc0), each (L, B, H): the gradient with respect to the
+    carried-in state.
+    """
+    p, g = views(params, cfg), views(grads, cfg)
+    T, B = cache.inputs.shape
+    V, H, G, N = cfg.vocab_size, cfg.hidden, 4 * cfg.hidden, T * B
+    np.matmul(cache.decoder_in.T, cache.dlogits, out=g["w_y"])
+    cache.dlogits.sum(axis=0, out=g["b_y"])
+    dx = (cache.dlogits @ p["w_y"].T).reshape(T, B, H)  # dL/d(output of the top layer)
+    dh0 = np.empty((cfg.layers, B, H), params.dtype)
+    dc0 = np.empty_like(dh0)
+    for l in reversed(range(cfg.layers)):
+        if cache.masks[l] is not None:
+            dx *= cache.masks[l]
+        dgates = np.empty((T, B, G), params.dtype)
+        lstm_backward(dgates, dh0[l], dc0[l], dx, cache.gates[l], cache.cells[l], p[f"w{l}"][-H:])
+        dgates2 = dgates.reshape(N, G)
+        dw = g[f"w{l}"]
+        np.matmul(cache.hiddens[l][:-1].reshape(N, H).T, dgates2, out=dw[-H:])
+        dgates2.sum(axis=0, out=g[f"b{l}"])
+        if l == 0:
+            dw[:V] = 0.0
+            embedding_backward(dw[:V], dgates, cache.inputs)
+        else:
+            np.matmul(cache.layer_in[l - 1].reshape(N, H).T, dgates2, out=dw[:H])
+            dx = (dgates2 @ p[f"w{l}"][:H].T).reshape(T, B, H)
+    return dh0, dc0

@@ -1,0 +1,74 @@
+"""Optimizers over the flat parameter buffer, and global gradient-norm clipping.
+
+Each update is one fused kernel over the whole buffer; ``scale`` folds the
+clipping factor into the same pass.
+"""
+import math
+
+import numpy as np
+
+from .activations import kernel
+
+OPTIMIZERS = ("adam", "rmsprop", "adagrad", "sgd")
+DEFAULT_LR = {"adam": 2e-3, "rmsprop": 2e-3, "adagrad": 0.1, "sgd": 0.1}
+STATE_NAMES = {"adam": ("m", "v"), "rmsprop": ("mean_square",), "adagrad": ("sum_square",),
+               "sgd": ("velocity",)}
+BETA1, BETA2, ALPHA, MOMENTUM, EPS = 0.9, 0.999, 0.95, 0.9, 1e-8
+
+
+def init_state(name, n, dtype=np.float32):
+    """Optimizer state: named arrays the size of the parameter buffer."""
+    return {key: np.zeros(n, dtype) for key in STATE_NAMES[name]}
+
+
+def clip_scale(grads, max_norm):
+    """(global gradient norm, factor that brings it down to max_norm)."""
+    norm = math.sqrt(float(np.dot(grads.astype(np.float64, copy=False), grads)))
+    if max_norm > 0 and norm > max_norm:
+        return norm, max_norm / norm
+    return norm, 1.0
+
+
+def update(name, params, grads, state, lr, step, scale=1.0):
+    """One step; ``step`` counts from 1 (Adam's bias correction)."""
+    if name == "adam":
+        _adam(params, grads, state["m"], state["v"], lr, step, scale)
+    elif name == "rmsprop":
+        _rmsprop(params, grads, state["mean_square"], lr, scale)
+    elif name == "adagrad":
+        _adagrad(params, grads, state["sum_square"], lr, scale)
+    else:
+        _sgd(params, grads, state["velocity"], lr, scale)
+
+
+@kernel
+def _adam(p, g, m, v, lr, step, scale):
+    lr_t = lr * math.sqrt(1.0 - BETA2 ** step) / (1.0 - BETA1 ** step)
+    for i in range(p.size):
+        gi = g[i] * scale
+        m[i] = BETA1 * m[i] + (1.0 - BETA1) * gi
+        v[i] = BETA2 * v[i] + (1.0 - BETA2) * gi * gi
+        p[i] -= lr_t * m[i] / (math.sqrt(v[i]) + EPS)
+
+
+@kernel
+def _rmsprop(p, g, ms, lr, scale):
+    for i in range(p.size):
+        gi = g[i] * scale
+        ms[i] = ALPHA * ms[i] + (1.0 - ALPHA) * gi * gi
+        p[i] -= lr * gi / (math.sqrt(ms[i]) + EPS)
+
+
+@kernel
+def _adagrad(p, g, acc, lr, scale):
+    for i in range(p.size):
+        gi = g[i] * scale
+        acc[i] += gi * gi
+        p[i] -= lr * gi / (math.sqrt(acc[i]) + EPS)
+
+
+@kernel
+def _sgd(p, g, vel, lr, scale):
+    for i in range(p.size):
+        vel[i] = MOMENTUM * vel[i] - lr * g[i] * scale
+        p[i] += vel[i]

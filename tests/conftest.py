@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+from charrnn.train import TrainConfig, train
+
+TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
+        "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n\n")
+
+
+@pytest.fixture(scope="session")
+def text():
+    return TEXT * 40
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("corpus") / "play.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+TINY = dict(hidden=16, layers=2, batch_size=4, seq_length=16, max_steps=30, eval_every=15,
+            seed=1, val_frac=0.1)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, corpus_file):
+    """(run directory, final checkpoint) of a tiny model trained on the corpus."""
+    out = tmp_path_factory.mktemp("run")
+    ckpt = train(str(corpus_file), TrainConfig(**TINY), str(out), quiet=True, log=lambda m: None)
+    return out, ckpt
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

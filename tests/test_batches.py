@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from charrnn.batches import StreamBatcher
+from charrnn.errors import CharrnnError
+
+
+@settings(max_examples=200, deadline=None)
+@given(length=st.integers(2, 400), batch=st.integers(1, 9), seq=st.integers(1, 12))
+def test_every_character_once_per_epoch_rows_continue(length, batch, seq):
+    ids = np.arange(length, dtype=np.int64)  # each id is its position
+    if (length - 1) // batch < seq:
+        with pytest.raises(CharrnnError, match="one batch needs"):
+            StreamBatcher(ids, batch, seq)
+        return
+    batches = StreamBatcher(ids, batch, seq)
+    seen_inputs, previous = [], None
+    for k in range(len(batches)):
+        inputs, targets = batches[k]
+        assert inputs.shape == targets.shape and inputs.shape[1] == batch
+        assert 1 <= inputs.shape[0] <= seq
+        np.testing.assert_array_equal(targets, inputs + 1)  # target = the next character
+        if previous is not None:  # row r continues row r of the previous batch
+            np.testing.assert_array_equal(inputs[0], previous[-1])
+        previous = targets
+        seen_inputs.append(inputs.ravel())
+    seen = np.concatenate(seen_inputs)
+    assert len(np.unique(seen)) == len(seen)  # nothing repeated
+    assert seen.max() <= length - 2           # no input without a target
+    unused = (length - 1) - len(seen)
+    assert 0 <= unused < batch                # only the remainder that fills no column
+    with pytest.raises(IndexError):
+        batches[len(batches)]
+
+
+def test_memmap_input_gives_int32(tmp_path):
+    path = tmp_path / "ids.bin"
+    np.arange(100, dtype=np.uint8).tofile(path)
+    ids = np.memmap(path, dtype=np.uint8, mode="r")
+    inputs, targets = StreamBatcher(ids, 3, 10)[0]
+    assert inputs.dtype == np.int32
+    np.testing.assert_array_equal(inputs[:, 1], np.arange(33, 43))

@@ -1,0 +1,151 @@
+"""Every command through click's CliRunner, including its failures on bad input."""
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from charrnn.checkpoint import load
+from charrnn.cli import main
+
+TINY_ARGS = ["--hidden", "16", "--layers", "1", "--batch-size", "4", "--seq-length", "16",
+             "--eval-every", "10", "--quiet", "--seed", "3"]
+
+
+def run(args, **kwargs):
+    return CliRunner().invoke(main, args, catch_exceptions=False, **kwargs)
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["eval"], ["corpus"]])
+def test_help(command):
+    result = run(command + ["--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_train_sample_eval(tmp_path, corpus_file, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(["train", str(corpus_file), "--max-steps", "20"] + TINY_ARGS)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "checkpoints" / "play"
+    names = sorted(os.listdir(run_dir))
+    assert {"best.npz", "last.npz"} <= set(names)
+    assert "step0000010_val" in names[2] and "step0000020_val" in names[3]
+    ckpt = load(str(run_dir / "last.npz"))
+    assert ckpt.step == 20 and ckpt.val_history.shape == (2, 2) and len(ckpt.train_history) == 20
+
+    # no checkpoint named: best.npz of the newest run, announced on stderr
+    result = CliRunner().invoke(main, ["sample", "--length", "50", "--seed", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert "best.npz" in result.stderr
+    assert len(result.stdout) == 51  # the text and a final newline
+    again = CliRunner().invoke(main, ["sample", "--length", "50", "--seed", "1"])
+    assert again.stdout == result.stdout
+
+    result = run(["sample", str(run_dir / "best.npz"), "--prime", "First", "--length", "40",
+                  "--temperature", "0.5", "--top-k", "3"])
+    assert result.exit_code == 0 and result.stdout.startswith("First")
+    assert len(result.stdout) == len("First") + 40 + 1
+
+    greedy = run(["sample", str(run_dir / "best.npz"), "--greedy", "--length", "30"]).output
+    beam1 = run(["sample", str(run_dir / "best.npz"), "--beam", "1", "--length", "30"]).output
+    assert greedy == beam1
+    result = run(["sample", str(run_dir / "best.npz"), "--beam", "7", "--length", "30"])
+    assert result.exit_code == 0 and len(result.output) == 31
+    result = run(["sample", str(run_dir / "best.npz"), "--stop", "\n", "--length", "500",
+                  "--seed", "2"])
+    assert result.output.count("\n") <= 2 and len(result.output) <= 502
+
+    result = CliRunner().invoke(main, ["eval", str(run_dir / "best.npz"),
+                                                       str(corpus_file), "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["characters"] == len(corpus_file.read_text()) - 1
+    assert report["bits_per_char"] == pytest.approx(report["loss"] / np.log(2))
+    assert report["perplexity"] == pytest.approx(np.exp(report["loss"]))
+    result = run(["eval", str(run_dir / "best.npz"), str(corpus_file)])
+    assert "bits/char" in result.output
+
+
+def test_training_is_reproducible_with_a_seed(tmp_path, corpus_file):
+    for name in ("a", "b"):
+        assert run(["train", str(corpus_file), "--max-steps", "8", "--out", str(tmp_path / name)]
+                   + TINY_ARGS + ["--dropout", "0.3"]).exit_code == 0
+    a, b = load(str(tmp_path / "a" / "last.npz")), load(str(tmp_path / "b" / "last.npz"))
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_max_time_stops_training(tmp_path, corpus_file):
+    result = run(["train", str(corpus_file), "--max-time", "1s", "--epochs", "100000",
+                  "--out", str(tmp_path)] + TINY_ARGS)
+    assert result.exit_code == 0
+    assert load(str(tmp_path / "last.npz")).step < 100000
+
+
+def error_of(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    return lines[-1]
+
+
+def test_train_errors(tmp_path, corpus_file):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    short = tmp_path / "short.txt"
+    short.write_text("just a few words\n")
+    binary = tmp_path / "bin.dat"
+    binary.write_bytes(bytes(range(256)) * 4)
+    out = ["--out", str(tmp_path / "out")]
+    assert "does not exist" in error_of(["train", str(tmp_path / "nope.txt")])
+    assert "is a directory" in error_of(["train", str(tmp_path)])
+    assert "empty" in error_of(["train", str(empty)] + out)
+    message = error_of(["train", str(short)] + out)
+    assert "one batch needs" in message and "--batch-size" in message
+    assert "binary" in error_of(["train", str(binary)] + out)
+    for option, value in [("--hidden", "0"), ("--seq-length", "-1"), ("--dropout", "1.0"),
+                          ("--val-frac", "0"), ("--lr", "-0.1"), ("--lr-decay", "2"),
+                          ("--max-steps", "0")]:
+        assert option in error_of(["train", str(corpus_file), option, value] + out), option
+    assert "duration" in error_of(["train", str(corpus_file), "--max-time", "soon"] + out)
+    assert "--optimizer" in error_of(["train", str(corpus_file), "--optimizer", "lbfgs"] + out)
+    assert "parameters" in error_of(["train", str(corpus_file), "--hidden", "1000000"] + out)
+
+
+def test_sample_and_eval_errors(tmp_path, trained, corpus_file, monkeypatch):
+    run_dir, _ = trained
+    best = str(run_dir / "best.npz")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 this is not really a zip file")
+    assert "corrupt.npz" in error_of(["sample", str(corrupt)])
+    assert "no such checkpoint" in error_of(["sample", str(tmp_path / "none.npz")])
+    assert "never saw: 'Z'" in error_of(["sample", best, "--prime", "Zebra"])
+    assert "--length" in error_of(["sample", best, "--length", "0"])
+    assert "--temperature" in error_of(["sample", best, "--temperature", "0"])
+    assert "--temperature" in error_of(["sample", best, "--temperature", "-1"])
+    assert "--beam" in error_of(["sample", best, "--beam", "0"])
+    monkeypatch.chdir(tmp_path)
+    assert "no checkpoint named" in error_of(["sample"])
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("\u00e9t\u00e9 \u00e0 Paris\n" * 10)
+    assert "never saw" in error_of(["eval", best, str(foreign)])
+    one = tmp_path / "one.txt"
+    one.write_text("F")
+    assert "at least 2 characters" in error_of(["eval", best, str(one)])
+
+
+def test_corpus_stdlib(tmp_path):
+    out = tmp_path / "py.txt"
+    result = run(["corpus", "stdlib", "--out", str(out), "--size", "200000"])
+    assert result.exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    assert 150_000 < len(text.encode()) <= 200_000 and "def " in text
+
+
+def test_python_dash_m(corpus_file):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "charrnn", "--help"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0 and "train" in result.stdout

@@ -1,0 +1,131 @@
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from charrnn.checkpoint import Checkpoint
+from charrnn.corpus import Vocabulary
+from charrnn.errors import CharrnnError
+from charrnn.generate import beam_text, primed_state, sample_text
+from charrnn.model import ModelConfig, forward, init_params, zero_state
+from charrnn.sample import choose, model_step
+
+
+def random_checkpoint(rng, chars="abc", hidden=8, layers=2, scale=3.0):
+    cfg = ModelConfig(vocab_size=len(chars), hidden=hidden, layers=layers)
+    params = init_params(cfg, rng) * np.float32(scale)  # sharper, less tied distributions
+    return Checkpoint(model=cfg, vocab=Vocabulary(chars), params=params)
+
+
+def test_model_step_matches_forward(rng):
+    ckpt = random_checkpoint(rng, "abcdefg", hidden=12, layers=3, scale=1.0)
+    m = ckpt.model
+    ids = rng.integers(0, 7, (9, 2))
+    h, c = zero_state(m, 2)
+    _, hT, cT, _ = forward(ckpt.params, m, ids, ids, h, c)
+    gates, logits = np.empty((2, 4 * m.hidden), np.float32), np.empty((2, 7), np.float32)
+    for t in range(9):
+        model_step(ckpt.params, 7, m.hidden, m.layers, ids[t].astype(np.int64), h, c, gates, logits)
+    np.testing.assert_allclose(h, hT, atol=1e-5)
+    np.testing.assert_allclose(c, cT, atol=1e-5)
+
+
+def sequence_logprob(ckpt, prime, continuation):
+    """log P(continuation | prime), computed with the training forward pass."""
+    m = ckpt.model
+    ids = ckpt.vocab.encode(prime + continuation).astype(np.int64)
+    h, c = zero_state(m, 1)
+    losses = []
+    for t in range(len(ids) - 1):
+        loss, h, c, _ = forward(ckpt.params, m, ids[t:t + 1, None], ids[t + 1:t + 2, None], h, c)
+        losses.append(loss)
+    return -sum(losses[len(prime) - 1:])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_beam_covering_all_sequences_finds_the_most_probable(seed):
+    rng = np.random.default_rng(seed)
+    ckpt = random_checkpoint(rng)
+    length, prime = 4, "ab"
+    width = len(ckpt.vocab) ** length  # every sequence fits in the beam
+    scores = {"".join(s): sequence_logprob(ckpt, prime, "".join(s))
+              for s in itertools.product(ckpt.vocab.chars, repeat=length)}
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    assert scores[ranked[0]] - scores[ranked[1]] > 1e-4  # a clear winner to find
+    assert beam_text(ckpt, length, width, prime=prime) == ranked[0]
+
+
+def test_beam_of_one_is_greedy(rng):
+    ckpt = random_checkpoint(rng, "abcdef", scale=1.5)
+    greedy = "".join(sample_text(ckpt, 60, greedy=True, prime="ab"))
+    assert beam_text(ckpt, 60, 1, prime="ab") == greedy
+
+
+def test_wider_beam_is_never_less_probable(rng):
+    ckpt = random_checkpoint(rng, "abcdef", scale=1.5)
+    narrow = beam_text(ckpt, 12, 1, prime="a")
+    wide = beam_text(ckpt, 12, 7, prime="a")
+    assert sequence_logprob(ckpt, "a", wide) >= sequence_logprob(ckpt, "a", narrow) - 1e-4
+
+
+def test_seed_makes_sampling_deterministic(rng):
+    ckpt = random_checkpoint(rng, "abcdef", scale=1.0)
+    one = "".join(sample_text(ckpt, 600, seed=5))
+    assert one == "".join(sample_text(ckpt, 600, seed=5))
+    assert one != "".join(sample_text(ckpt, 600, seed=6))
+
+
+def test_top_k_one_is_greedy(rng):
+    ckpt = random_checkpoint(rng, "abcdef", scale=1.0)
+    assert "".join(sample_text(ckpt, 50, top_k=1, seed=1)) == \
+        "".join(sample_text(ckpt, 50, greedy=True))
+
+
+def test_choose_follows_the_distribution():
+    scores = np.log(np.array([0.1, 0.2, 0.7], np.float32))
+    uniforms = (np.arange(1000) + 0.5) / 1000
+    picks = np.array([choose(scores, 1.0, 0, u) for u in uniforms])
+    np.testing.assert_allclose(np.bincount(picks, minlength=3) / 1000, [0.1, 0.2, 0.7], atol=2e-3)
+    picks = np.array([choose(scores, 1.0, 2, u) for u in uniforms])  # top 2: 0.2 and 0.7
+    np.testing.assert_allclose(np.bincount(picks, minlength=3) / 1000, [0, 2 / 9, 7 / 9], atol=2e-3)
+    cold = np.array([choose(scores, 0.05, 0, u) for u in uniforms])
+    assert (cold == 2).mean() > 0.99
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(1, 600), temperature=st.floats(0.05, 3.0), top_k=st.integers(0, 8),
+       stop=st.one_of(st.none(), st.sampled_from(["a", "ca", "\n", "zzz"])), seed=st.integers(0, 9))
+def test_sampling_returns_length_characters_or_stops(length, temperature, top_k, stop, seed):
+    ckpt = random_checkpoint(np.random.default_rng(0), "abc\n", scale=1.0)
+    text = "".join(sample_text(ckpt, length, temperature, top_k, seed=seed, stop=stop))
+    assert set(text) <= set(ckpt.vocab.chars)
+    if stop and stop in text:
+        assert text.endswith(stop) and text.index(stop) == len(text) - len(stop)
+        assert len(text) <= length
+    else:
+        assert len(text) == length
+
+
+def test_prime_is_read_before_sampling(rng):
+    ckpt = random_checkpoint(rng, "abcdef", scale=2.0)
+    assert "".join(sample_text(ckpt, 30, greedy=True, prime="abc")) != \
+        "".join(sample_text(ckpt, 30, greedy=True, prime="fed"))
+    h, c, logits = primed_state(ckpt, "abc", rng)
+    assert np.isfinite(logits).all() and np.abs(h).max() > 0
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(length=0), "--length"), (dict(length=5, temperature=0), "--temperature"),
+    (dict(length=5, temperature=-1), "--temperature"), (dict(length=5, top_k=-2), "--top-k"),
+    (dict(length=5, prime="abz!"), r"never saw: '!', 'z'")])
+def test_bad_sampling_options(kwargs, message, rng):
+    ckpt = random_checkpoint(rng, "abc")
+    with pytest.raises(CharrnnError, match=message):
+        "".join(sample_text(ckpt, **kwargs))
+
+
+def test_bad_beam_width(rng):
+    with pytest.raises(CharrnnError, match="--beam"):
+        beam_text(random_checkpoint(rng), 5, 0)
