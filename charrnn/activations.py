@@ -13,7 +13,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-kernel = functools.partial(njit, cache=True, error_model="numpy")
+# nogil: kernels run side by side in threads (see parallel.py).
+kernel = functools.partial(njit, cache=True, error_model="numpy", nogil=True)
 
 _f32 = np.float32
 _CLAMP = _f32(7.90531110763549805)  # tanh(x) rounds to +-1 in float32 beyond this

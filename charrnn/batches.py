@@ -12,6 +12,16 @@ import numpy as np
 from .errors import CharrnnError
 
 
+def split(ids, val_frac):
+    """(training ids, validation ids): the last ``val_frac`` of the text, at least 2
+    characters (one prediction), is validation."""
+    n_val = max(2, int(round(len(ids) * val_frac)))
+    if len(ids) - n_val < 2:
+        raise CharrnnError(f"{len(ids)} characters are too few to split into training and "
+                           "validation text")
+    return ids[:-n_val], ids[-n_val:]
+
+
 class StreamBatcher:
     def __init__(self, ids, batch_size, seq_length):
         self.ids = ids

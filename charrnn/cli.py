@@ -7,7 +7,7 @@ import time
 
 import click
 
-from .errors import CharrnnError
+from .errors import CharrnnError, Interrupted
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -37,6 +37,9 @@ class Group(click.Group):
             return super().invoke(ctx)
         except CharrnnError as e:
             raise click.ClickException(str(e)) from None
+        except Interrupted as e:
+            click.echo(f"\n{e}", err=True)
+            ctx.exit(128 + e.signum)
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
@@ -54,9 +57,9 @@ def main():
 @click.option("--layers", default=2, show_default=True, help="Stacked LSTM layers.")
 @click.option("--dropout", default=0.0, show_default=True,
               help="Drop probability between layers and before the decoder.")
-@click.option("--seq-length", default=100, show_default=True,
+@click.option("--seq-length", default=50, show_default=True,
               help="Characters per chunk: how far back gradients flow.")
-@click.option("--batch-size", default=32, show_default=True,
+@click.option("--batch-size", default=50, show_default=True,
               help="Streams of text trained side by side.")
 @click.option("--lr", type=float, help="Learning rate [default: 2e-3 for adam and rmsprop, "
               "0.1 for adagrad and sgd].")
@@ -71,30 +74,47 @@ def main():
 @click.option("--max-time", type=Duration(), help="Stop after this long, e.g. 10m or 1h30m.")
 @click.option("--val-frac", default=0.05, show_default=True,
               help="The last fraction of the text held out for validation.")
-@click.option("--eval-every", default=500, show_default=True,
+@click.option("--eval-every", default=250, show_default=True,
               help="Steps between validation runs (each writes checkpoints).")
 @click.option("--seed", default=0, show_default=True, help="Seed for weights and dropout.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Checkpoint directory [default: checkpoints/<corpus name>].")
-@click.option("--threads", default=1, show_default=True,
-              help="CPU threads for matrix products.")
+@click.option("--threads", type=int, help="CPU threads [default: 2, or fewer CPUs if "
+              "fewer are available].")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CORPUS.")
+@click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[CHECKPOINT]",
+              help="Continue a run exactly where CHECKPOINT (alone: last.npz in --out) "
+              "stopped; options not given are taken from it.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")
-def train(corpus, out, quiet, **options):
+@click.pass_context
+def train(ctx, corpus, out, resume, quiet, **options):
     """Train a model on the text file CORPUS.
 
     Writes checkpoints at every validation run: step<N>_val<LOSS>.npz, best.npz
-    (lowest validation loss) and last.npz.  Ctrl-C saves last.npz and stops.
+    (lowest validation loss) and last.npz.  Ctrl-C (or SIGTERM) saves last.npz
+    and stops; --resume continues from it.
 
     \b
-    Example:
+    Examples:
       charrnn train shakespeare.txt --max-time 15m
+      charrnn train shakespeare.txt --resume --max-time 1h
     """
+    from .checkpoint import load
     from .train import TrainConfig, train as run
 
-    cfg = TrainConfig(**options)
     out = out or os.path.join("checkpoints", os.path.splitext(os.path.basename(corpus))[0])
-    run(corpus, cfg, out, quiet=quiet, log=lambda m: quiet or click.echo(m, err=True))
+    if resume is not None:
+        resume = resume or os.path.join(out, "last.npz")
+        saved = load(resume).train_config
+        for name in options:  # options not on the command line continue the run's
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT \
+                    and name in saved:
+                options[name] = saved[name]
+    if options["threads"] is None:
+        del options["threads"]  # TrainConfig's default depends on the machine
+    cfg = TrainConfig(**options)
+    run(corpus, cfg, out, quiet=quiet, log=lambda m: quiet or click.echo(m, err=True),
+        resume=resume)
 
 
 @main.command()
@@ -111,7 +131,8 @@ def train(corpus, out, quiet, **options):
 @click.option("--beam", type=int, help="Beam search of this width: the most probable text.")
 @click.option("--stop", help="Stop after this string first appears in the output.")
 def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop):
-    """Generate text from CHECKPOINT (default: best.npz of the newest run in checkpoints/).
+    """Generate text from CHECKPOINT (a file, or a directory: best.npz of the newest
+    run under it; default: checkpoints/).
 
     Text goes to stdout as it is generated; messages go to stderr.
 
@@ -123,8 +144,8 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
     from .checkpoint import find_latest_best, load
     from .generate import beam_text, sample_text
 
-    if checkpoint is None:
-        checkpoint = find_latest_best()
+    if checkpoint is None or os.path.isdir(checkpoint):
+        checkpoint = find_latest_best(checkpoint or "checkpoints")
         click.echo(f"using {checkpoint}", err=True)
     ckpt = load(checkpoint)
     if beam is not None:
@@ -159,7 +180,7 @@ def evaluate(checkpoint, file, encoding, as_json):
     from .evaluate import stream_loss
 
     ckpt = load(checkpoint)
-    _, ids = load_corpus(file, encoding, vocab=ckpt.vocab)
+    ids = load_corpus(file, encoding, vocab=ckpt.vocab).ids
     if len(ids) < 2:
         raise CharrnnError(f"{file}: needs at least 2 characters to predict one")
     started = time.perf_counter()

@@ -7,8 +7,10 @@ memory-mapped, so memory does not grow with the corpus.  Line endings are
 read universally: CR and CRLF become LF.  A UTF-8 byte-order mark is dropped.
 """
 import codecs
+import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -87,6 +89,9 @@ def scan(path, encoding="utf-8"):
     """(Vocabulary, character count) of a file, in one streaming pass."""
     chars, count = set(), 0
     for block in read_blocks(path, encoding):
+        if "\0" in block:
+            raise CharrnnError(f"{path}: contains NUL characters, so it is binary or UTF-16/32 "
+                               "text; --encoding utf-16 reads UTF-16")
         chars.update(block)
         count += len(block)
     if count == 0:
@@ -94,20 +99,32 @@ def scan(path, encoding="utf-8"):
     return Vocabulary(chars), count
 
 
+@dataclass
+class Corpus:
+    vocab: Vocabulary
+    ids: np.ndarray   # read-only memory map, one id per character
+    sha256: str       # of the ids: identifies the text for resuming
+
+
 def encode_file(path, vocab, count, encoding="utf-8", directory=None):
-    """The ids of the file as a read-only memory map (length ``count``).
+    """(ids as a read-only memory map of length ``count``, their SHA-256).
 
     The backing file is unlinked at creation, so nothing is left behind even if
     the process is killed.
     """
+    digest = hashlib.sha256()
     with tempfile.TemporaryFile(dir=directory) as f:
         for block in read_blocks(path, encoding):
-            f.write(vocab.encode(block, what=str(path)).tobytes())
+            data = vocab.encode(block, what=str(path)).tobytes()
+            digest.update(data)
+            f.write(data)
         f.flush()
-        return np.memmap(f, dtype=vocab.dtype, mode="r", shape=(count,))
+        return np.memmap(f, dtype=vocab.dtype, mode="r", shape=(count,)), digest.hexdigest()
 
 
 def load_corpus(path, encoding="utf-8", vocab=None, directory=None):
-    """(Vocabulary, ids memmap).  With ``vocab`` given, encode with it (eval)."""
+    """The Corpus of a text file; with ``vocab`` given, encoded with it (eval)."""
     found, count = scan(path, encoding)
-    return (vocab or found), encode_file(path, vocab or found, count, encoding, directory)
+    vocab = vocab or found
+    ids, sha256 = encode_file(path, vocab, count, encoding, directory)
+    return Corpus(vocab, ids, sha256)

@@ -1,2 +1,13 @@
+import signal
+
+
 class CharrnnError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
+
+
+class Interrupted(Exception):
+    """Training stopped by a signal after saving; the exit code is 128 + its number."""
+
+    def __init__(self, signum, message):
+        super().__init__(f"{signal.Signals(signum).name}: {message}")
+        self.signum = signum

@@ -3,10 +3,10 @@ import numpy as np
 
 from .model import forward, zero_state
 
-EVAL_CHUNK = 256
+EVAL_CHUNK = 128  # time steps per forward call: bounds the memory of evaluation
 
 
-def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK):
+def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, shards=None):
     """(summed loss in nats, predictions) of predicting ids[1:] from ids[:-1].
 
     The text is cut into ``streams`` contiguous streams run side by side, each
@@ -18,7 +18,10 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK):
         return 0.0, 0
     streams = min(streams, n_pred)
     columns = n_pred // streams
-    total = _run_streams(params, cfg, ids, np.arange(streams) * columns, columns, chunk)
+    starts = np.arange(streams) * columns
+    groups = [starts[lo:hi] for lo, hi in shards.bounds(streams)] if shards else [starts]
+    run = lambda group: _run_streams(params, cfg, ids, group, columns, chunk)  # noqa: E731
+    total = sum(shards.map(run, groups) if shards else map(run, groups))
     tail = streams * columns
     if tail < n_pred:
         total += _run_streams(params, cfg, ids, np.array([tail]), n_pred - tail, chunk)

@@ -31,7 +31,11 @@ def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", 
     With ``stop``, generation ends just after its first occurrence in the
     generated text.
     """
-    check_options(length, temperature, top_k)
+    check_length(length)
+    if not temperature > 0:
+        raise CharrnnError(f"--temperature must be positive, not {temperature}")
+    if top_k < 0:
+        raise CharrnnError(f"--top-k must be >= 0, not {top_k}")
     rng = np.random.default_rng(seed)
     m = ckpt.model
     h, c, logits = primed_state(ckpt, prime, rng)
@@ -55,7 +59,7 @@ def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", 
 
 def beam_text(ckpt, length, width, prime="", seed=None, stop=None):
     """The most probable continuation found by beam search (the prime not included)."""
-    check_options(length, 1.0, 0)
+    check_length(length)
     if width < 1:
         raise CharrnnError(f"--beam must be at least 1, not {width}")
     m = ckpt.model
@@ -68,10 +72,6 @@ def beam_text(ckpt, length, width, prime="", seed=None, stop=None):
     return text
 
 
-def check_options(length, temperature, top_k):
+def check_length(length):
     if length < 1:
         raise CharrnnError(f"--length must be at least 1, not {length}")
-    if not temperature > 0:
-        raise CharrnnError(f"--temperature must be positive, not {temperature}")
-    if top_k < 0:
-        raise CharrnnError(f"--top-k must be >= 0, not {top_k}")

@@ -79,16 +79,20 @@ def lstm_backward(dgates, dh0, dc0, dh, gates, cells, w_h):
 @kernel
 def embedding_forward(gates, w_x, bias, ids):
     """gates[t, b] = w_x[ids[t, b]] + bias: the one-hot input product as a row lookup."""
-    T, B = ids.shape
+    T, B, G = gates.shape
     for t in range(T):
         for b in range(B):
-            gates[t, b] = w_x[ids[t, b]] + bias
+            row, out = w_x[ids[t, b]], gates[t, b]
+            for j in range(G):
+                out[j] = row[j] + bias[j]
 
 
 @kernel
 def embedding_backward(dw_x, dgates, ids):
     """dw_x[v] += sum of dgates[t, b] over the positions where ids[t, b] == v."""
-    T, B = ids.shape
+    T, B, G = dgates.shape
     for t in range(T):
         for b in range(B):
-            dw_x[ids[t, b]] += dgates[t, b]
+            row, d = dw_x[ids[t, b]], dgates[t, b]
+            for j in range(G):
+                row[j] += d[j]

@@ -74,23 +74,34 @@ class Cache:
     gates: list          # per layer: (T, B, G) activated gates
     cells: list          # per layer: (T+1, B, H), [0] = c0
     hiddens: list        # per layer: (T+1, B, H), [0] = h0
-    masks: list          # per layer: (T, B, H) dropout mask of its output, or None
+    masks: np.ndarray    # (L, T, B, H) dropout masks of the layer outputs, or None
     decoder_in: np.ndarray  # (N, H)
-    dlogits: np.ndarray     # (N, V) dL/dlogits of the mean loss
+    dlogits: np.ndarray     # (N, V) d(grad_scale * loss)/dlogits
 
 
-def forward(params, cfg, inputs, targets, h0, c0, rng=None, with_grad=False):
+def dropout_masks(cfg, rng, T, B, dtype=np.float32):
+    """(L, T, B, H) inverted-dropout masks (0 or 1/keep) for every layer's output,
+    or None without dropout."""
+    if cfg.dropout == 0:
+        return None
+    keep = 1.0 - cfg.dropout
+    draws = rng.random((cfg.layers, T, B, cfg.hidden), dtype=np.float32)
+    return (draws < keep).astype(dtype) / dtype(keep)
+
+
+def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0):
     """Loss over one chunk.
 
-    inputs, targets (T, B) ids; h0, c0 (L, B, H).  ``rng`` draws dropout masks
-    (None: no dropout, as in evaluation).  Returns (summed loss over the N
-    positions, hT, cT, cache); cache is None unless ``with_grad``.
+    inputs, targets (T, B) ids; h0, c0 (L, B, H); masks (L, T, B, H) from
+    dropout_masks, or None (evaluation).  With grad_scale > 0, keep what
+    backward needs to give the gradient of grad_scale * loss.  Returns
+    (summed loss over the T*B positions, hT, cT, cache or None).
     """
     p = views(params, cfg)
     T, B = inputs.shape
     V, H, G = cfg.vocab_size, cfg.hidden, 4 * cfg.hidden
     dtype = params.dtype
-    cache = Cache(inputs, [], [], [], [], [], None, None)
+    cache = Cache(inputs, [], [], [], [], masks, None, None)
     x = None  # (T, B, H) input from the layer below
     h_out, c_out = np.empty_like(h0), np.empty_like(c0)
     for l in range(cfg.layers):
@@ -107,28 +118,22 @@ def forward(params, cfg, inputs, targets, h0, c0, rng=None, with_grad=False):
         cells[0], hiddens[0] = c0[l], h0[l]
         lstm_forward(gates, cells, hiddens, w[-H:])
         h_out[l], c_out[l] = hiddens[T], cells[T]
-        x = hiddens[1:]
-        mask = None
-        if rng is not None and cfg.dropout > 0:
-            keep = 1.0 - cfg.dropout
-            mask = (rng.random(x.shape, dtype=np.float32) < keep).astype(dtype) / dtype.type(keep)
-            x = x * mask
+        x = hiddens[1:] if masks is None else hiddens[1:] * masks[l]
         cache.gates.append(gates)
         cache.cells.append(cells)
         cache.hiddens.append(hiddens)
-        cache.masks.append(mask)
     decoder_in = x.reshape(T * B, H)
     logits = decoder_in @ p["w_y"]
     logits += p["b_y"]
-    loss = softmax_cross_entropy(logits, targets.reshape(-1), with_grad)
-    if with_grad:
+    loss = softmax_cross_entropy(logits, np.ascontiguousarray(targets).reshape(-1), grad_scale)
+    if grad_scale > 0:
         cache.decoder_in, cache.dlogits = decoder_in, logits
         return loss, h_out, c_out, cache
     return loss, h_out, c_out, None
 
 
 def backward(params, cfg, cache, grads):
-    """Write dL/dparams of the mean loss into ``grads`` (flat, like params).
+    """Write the gradient of grad_scale * loss into ``grads`` (flat, like params).
 
     Returns (dh0, dc0), each (L, B, H): the gradient with respect to the
     carried-in state.
@@ -142,7 +147,7 @@ def backward(params, cfg, cache, grads):
     dh0 = np.empty((cfg.layers, B, H), params.dtype)
     dc0 = np.empty_like(dh0)
     for l in reversed(range(cfg.layers)):
-        if cache.masks[l] is not None:
+        if cache.masks is not None:
             dx *= cache.masks[l]
         dgates = np.empty((T, B, G), params.dtype)
         lstm_backward(dgates, dh0[l], dc0[l], dx, cache.gates[l], cache.cells[l], p[f"w{l}"][-H:])

@@ -23,10 +23,18 @@ def init_state(name, n, dtype=np.float32):
 
 def clip_scale(grads, max_norm):
     """(global gradient norm, factor that brings it down to max_norm)."""
-    norm = math.sqrt(float(np.dot(grads.astype(np.float64, copy=False), grads)))
+    norm = math.sqrt(_sum_of_squares(grads))
     if max_norm > 0 and norm > max_norm:
         return norm, max_norm / norm
     return norm, 1.0
+
+
+@kernel
+def _sum_of_squares(x):
+    total = 0.0
+    for i in range(x.size):
+        total += np.float64(x[i]) * x[i]
+    return total
 
 
 def update(name, params, grads, state, lr, step, scale=1.0):

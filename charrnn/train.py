@@ -1,28 +1,35 @@
 """The training loop: batches -> forward/backward -> clip -> optimizer -> checkpoints.
 
 The hidden state is carried from each batch to the next (truncated backprop
-through time) and reset to zero at the start of every epoch; that reset, and
-nothing else, lives in ``train``.
+through time) and reset to zero at the start of every epoch; that reset lives
+here and nowhere else.  Everything the loop changes (weights, optimizer
+state, learning rate, position, hidden state, random generator) is saved in
+every checkpoint, so ``resume`` continues bit for bit.
 """
+import json
 import math
 import os
+import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
 from . import checkpoint, optim
-from .batches import StreamBatcher
-from .blas import set_threads
+from .batches import StreamBatcher, split
 from .corpus import load_corpus
-from .errors import CharrnnError
+from .errors import CharrnnError, Interrupted
 from .evaluate import stream_loss
-from .model import ModelConfig, backward, forward, init_params, param_count, zero_state
+from .model import ModelConfig, dropout_masks, init_params, param_count, zero_state
+from .parallel import Shards, default_threads
 
 MAX_PARAMS = 500_000_000  # a guard against typos such as --hidden 1000000
 EXPLODED_LOSS = 1e4       # nats per character: far above log(V) of any vocabulary
+# Options that define the model or the data stream: a resumed run must keep them.
+FIXED_ON_RESUME = ("hidden", "layers", "dropout", "seq_length", "batch_size", "val_frac",
+                   "optimizer", "encoding")
 
 
 @dataclass
@@ -30,8 +37,8 @@ class TrainConfig:
     hidden: int = 512          # LSTM units per layer
     layers: int = 2
     dropout: float = 0.0
-    seq_length: int = 100      # T: characters per chunk (truncated BPTT length)
-    batch_size: int = 32       # B: streams trained side by side
+    seq_length: int = 50       # T: characters per chunk (truncated BPTT length)
+    batch_size: int = 50       # B: streams trained side by side
     lr: float = None           # None: the optimizer's default (optim.DEFAULT_LR)
     optimizer: str = "adam"
     grad_clip: float = 5.0     # global norm; 0 turns clipping off
@@ -40,9 +47,9 @@ class TrainConfig:
     max_steps: int = None
     max_time: float = None     # seconds
     val_frac: float = 0.05     # the last fraction of the text is validation
-    eval_every: int = 500      # steps between validation runs and checkpoints
+    eval_every: int = 250      # steps between validation runs and checkpoints
     seed: int = 0
-    threads: int = 1
+    threads: int = field(default_factory=default_threads)  # data-parallel shards
     encoding: str = "utf-8"
 
     def check(self):
@@ -69,112 +76,172 @@ class TrainConfig:
             raise CharrnnError(f"--optimizer must be one of {', '.join(optim.OPTIMIZERS)}")
 
 
-def train(corpus_path, cfg, out_dir, quiet=False, log=print):
-    """Train on ``corpus_path``; checkpoints go to ``out_dir``.  Returns the final Checkpoint."""
+def prepare_out_dir(out_dir):
+    """Create ``out_dir``, prove it writable, clear what a killed run left there."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        checkpoint.write_atomically(os.path.join(out_dir, ".write-test"), lambda f: None)
+        os.unlink(os.path.join(out_dir, ".write-test"))
+    except OSError as e:
+        raise CharrnnError(f"{out_dir}: cannot write checkpoints there ({e.strerror})") from None
+    checkpoint.remove_stale_temporaries(out_dir)
+
+
+def option_name(key):
+    return "--" + key.replace("_", "-")
+
+
+def check_resumable(ckpt, cfg, corpus, resume_path, log):
+    """Refuse a resume that would change the model or the data; report other changes."""
+    saved = ckpt.train_config
+    fixed = [f"{option_name(k)} {getattr(cfg, k)} (the run used {saved[k]})"
+             for k in FIXED_ON_RESUME if saved.get(k) != getattr(cfg, k)]
+    if fixed:
+        raise CharrnnError(f"cannot resume {resume_path} with a different "
+                           f"{'; '.join(fixed)}")
+    if saved.get("corpus_sha256") != corpus.sha256:
+        raise CharrnnError(f"cannot resume {resume_path}: the corpus differs from the one the run "
+                           f"was trained on ({saved.get('corpus')}, "
+                           f"{saved.get('corpus_chars', 0):,} characters)")
+    changed = [f"{option_name(k)} {saved.get(k)} -> {v}" for k, v in asdict(cfg).items()
+               if k not in FIXED_ON_RESUME and k != "seed" and saved.get(k) != v]
+    if changed:
+        log(f"resuming with changed options: {', '.join(changed)}")
+
+
+def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
+    """Train on ``corpus_path``, or continue the checkpoint ``resume``;
+    checkpoints go to ``out_dir``.  Returns the final Checkpoint."""
     cfg.check()
-    set_threads(cfg.threads)
-    os.makedirs(out_dir, exist_ok=True)
-    if not os.access(out_dir, os.W_OK):
-        raise CharrnnError(f"{out_dir}: cannot write checkpoints there")
-    vocab, ids = load_corpus(corpus_path, cfg.encoding, directory=out_dir)
+    prepare_out_dir(out_dir)
+    corpus = load_corpus(corpus_path, cfg.encoding, directory=out_dir)
+    vocab, ids = corpus.vocab, corpus.ids
     model_cfg = ModelConfig(len(vocab), cfg.hidden, cfg.layers, cfg.dropout)
-    if param_count(model_cfg) > MAX_PARAMS:
+    n_params = param_count(model_cfg)
+    if n_params > MAX_PARAMS:
         raise CharrnnError(f"a {cfg.layers}x{cfg.hidden} model over {len(vocab)} characters has "
-                           f"{param_count(model_cfg):,} parameters, more than {MAX_PARAMS:,}; "
+                           f"{n_params:,} parameters, more than {MAX_PARAMS:,}; "
                            "lower --hidden or --layers")
-    n_val = max(2, int(round(len(ids) * cfg.val_frac)))
-    if len(ids) - n_val < 2:
-        raise CharrnnError(f"{corpus_path}: {len(ids)} characters are too few to split into "
-                           "training and validation text")
-    train_ids, val_ids = ids[:-n_val], ids[-n_val:]
+    train_ids, val_ids = split(ids, cfg.val_frac)
     batches = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_length)
+    # a checkpoint holds params and optimizer state (up to 3 arrays of 4 bytes a parameter)
+    checkpoint_bytes = 4 * n_params * (1 + len(optim.STATE_NAMES[cfg.optimizer]))
+    free = shutil.disk_usage(out_dir).free
+    if free < 3 * checkpoint_bytes:
+        raise CharrnnError(f"{out_dir}: {free / 1e6:,.0f} MB free, but checkpoints of this model "
+                           f"need {3 * checkpoint_bytes / 1e6:,.0f} MB")
 
     rng = np.random.default_rng(cfg.seed)
-    params = init_params(model_cfg, rng)
+    train_config = {**asdict(cfg), "corpus": os.path.abspath(corpus_path),
+                    "corpus_sha256": corpus.sha256, "corpus_chars": len(ids)}
+    if resume:
+        ckpt = checkpoint.load(resume)
+        check_resumable(ckpt, cfg, corpus, resume, log)
+        rng.bit_generator.state = json.loads(ckpt.rng_state)
+        if cfg.lr is not None and cfg.lr != ckpt.train_config.get("lr"):
+            ckpt.lr = cfg.lr
+        ckpt.train_config = train_config
+    else:
+        params = init_params(model_cfg, rng)
+        ckpt = checkpoint.Checkpoint(
+            model=model_cfg, vocab=vocab, params=params, optimizer=cfg.optimizer,
+            optimizer_state=optim.init_state(cfg.optimizer, params.size),
+            train_config=train_config,
+            lr=cfg.lr if cfg.lr is not None else optim.DEFAULT_LR[cfg.optimizer])
+    params, opt_state = ckpt.params, ckpt.optimizer_state
     grads = np.zeros_like(params)
-    opt_state = optim.init_state(cfg.optimizer, params.size)
-    lr = cfg.lr if cfg.lr is not None else optim.DEFAULT_LR[cfg.optimizer]
-    ckpt = checkpoint.Checkpoint(model=model_cfg, vocab=vocab, params=params,
-                                 optimizer=cfg.optimizer, optimizer_state=opt_state,
-                                 train_config={**asdict(cfg), "corpus": os.path.abspath(corpus_path)})
-    train_history, val_history = [], []
-    best_val = math.inf
+    train_history = [tuple(row) for row in ckpt.train_history]
+    val_history = [tuple(row) for row in ckpt.val_history]
     total_steps = cfg.epochs * len(batches)
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
+    if ckpt.step >= total_steps:
+        raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps "
+                           f"or --epochs ({total_steps} steps); raise them to train further")
     log(f"corpus {corpus_path}: {len(ids):,} characters, vocabulary {len(vocab)}, "
         f"{len(train_ids):,} train / {len(val_ids):,} validation; model "
-        f"{cfg.layers}x{cfg.hidden} LSTM, {param_count(model_cfg):,} parameters; "
-        f"{len(batches)} steps per epoch; checkpoints in {out_dir}")
+        f"{cfg.layers}x{cfg.hidden} LSTM, {n_params:,} parameters; "
+        f"{len(batches)} steps per epoch; checkpoints in {out_dir}"
+        + (f"; resuming at step {ckpt.step}" if resume else ""))
 
-    def validate_and_save(step, epoch):
-        nonlocal best_val
-        loss, count = stream_loss(params, model_cfg, val_ids, streams=cfg.batch_size)
-        val = loss / count
-        val_history.append((step, val))
-        ckpt.step, ckpt.epoch = step, epoch
+    step, epoch, k, lr = ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr
+    h, c = (ckpt.state_h, ckpt.state_c) if k > 0 else zero_state(model_cfg, cfg.batch_size)
+
+    def save(name):
+        ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr = step, epoch, k, lr
+        ckpt.state_h, ckpt.state_c = h, c
+        ckpt.rng_state = json.dumps(rng.bit_generator.state)
         ckpt.train_history = np.array(train_history).reshape(-1, 2)
         ckpt.val_history = np.array(val_history).reshape(-1, 2)
-        checkpoint.save(os.path.join(out_dir, f"step{step:07d}_val{val:.4f}.npz"), ckpt)
-        if val < best_val:
-            best_val = val
-            checkpoint.save(os.path.join(out_dir, "best.npz"), ckpt)
-        checkpoint.save(os.path.join(out_dir, "last.npz"), ckpt)
+        path = os.path.join(out_dir, name)
+        try:
+            checkpoint.save(path, ckpt)
+        except OSError as e:
+            raise CharrnnError(f"cannot write {path} ({e.strerror}); the checkpoints written "
+                               "before are intact") from None
+
+    def validate_and_save():
+        loss, count = stream_loss(params, model_cfg, val_ids, cfg.batch_size, shards=shards)
+        val = loss / count
+        val_history.append((step, val))
+        improved = val < ckpt.best_val
+        ckpt.best_val = min(val, ckpt.best_val)
+        save("last.npz")  # first: last.npz is never behind best.npz, whenever a kill lands
+        if improved:
+            save("best.npz")
+        save(f"step{step:07d}_val{val:.4f}.npz")
         return val
 
-    # Ctrl-C finishes the current step, then saves: the state is never half-updated.
-    interrupted = []
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    bar = tqdm(total=total_steps, disable=quiet, unit="step", dynamic_ncols=True)
-    step, epoch, smooth, val = 0, 0, None, float("nan")
-    started = time.perf_counter()
-    chars_per_step = cfg.batch_size * cfg.seq_length
-    stop_reason = "finished"
+    # A signal lets the current step finish, then saves: the state is never half-updated.
+    received = []
+    handlers = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    shards = Shards(cfg.threads)
+    bar = tqdm(total=total_steps, initial=step, disable=quiet, unit="step", dynamic_ncols=True)
+    smooth = train_history[-1][1] if train_history else None
+    val = val_history[-1][1] if val_history else float("nan")
+    chars, started = 0, time.perf_counter()
     try:
-        while step < total_steps and stop_reason == "finished":
-            epoch += 1
-            h, c = zero_state(model_cfg, cfg.batch_size)
-            for k in range(len(batches)):
-                inputs, targets = batches[k]
-                loss, h, c, cache = forward(params, model_cfg, inputs, targets, h, c, rng, True)
-                backward(params, model_cfg, cache, grads)
-                loss /= inputs.size
-                norm, scale = optim.clip_scale(grads, cfg.grad_clip)
-                if not (math.isfinite(loss) and math.isfinite(norm)) or loss > EXPLODED_LOSS:
-                    raise CharrnnError(
-                        f"training diverged at step {step + 1} (loss {loss:.4g}, gradient "
-                        f"norm {norm:.4g}); the last good checkpoint is in {out_dir}; "
-                        "try a lower --lr or --grad-clip")
-                step += 1
-                optim.update(cfg.optimizer, params, grads, opt_state, lr, step, scale)
-                train_history.append((step, loss))
-                smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
-                if step % cfg.eval_every == 0:
-                    val = validate_and_save(step, epoch)
-                elapsed = time.perf_counter() - started
-                bar.update(1)
-                bar.set_postfix_str(f"epoch {epoch} loss {smooth:.3f} val {val:.3f} "
-                                    f"{step * chars_per_step / elapsed:,.0f} char/s", refresh=False)
-                if interrupted:
-                    stop_reason = "interrupted"
-                elif step >= total_steps:
-                    stop_reason = "done"
-                elif cfg.max_time is not None and elapsed >= cfg.max_time:
-                    stop_reason = "time"
-                if stop_reason != "finished":
-                    break
-            lr *= cfg.lr_decay
-        if stop_reason == "interrupted":
-            ckpt.step, ckpt.epoch = step, epoch
-            ckpt.train_history = np.array(train_history).reshape(-1, 2)
-            ckpt.val_history = np.array(val_history).reshape(-1, 2)
-            checkpoint.save(os.path.join(out_dir, "last.npz"), ckpt)
-            raise KeyboardInterrupt
+        while step < total_steps and not received:
+            if k == 0:
+                h, c = zero_state(model_cfg, cfg.batch_size)  # each epoch starts from zero
+            inputs, targets = batches[k]
+            masks = dropout_masks(model_cfg, rng, *inputs.shape)
+            loss, h_next, c_next = shards.loss_and_grad(params, model_cfg, inputs, targets, h, c,
+                                                        masks, grads)
+            norm, scale = optim.clip_scale(grads, cfg.grad_clip)
+            if not (math.isfinite(loss) and math.isfinite(norm)) or loss > EXPLODED_LOSS:
+                raise CharrnnError(
+                    f"training diverged at step {step + 1} (loss {loss:.4g}, gradient norm "
+                    f"{norm:.4g}); the checkpoints in {out_dir} from before are intact; "
+                    "try a lower --lr or --grad-clip")
+            optim.update(cfg.optimizer, params, grads, opt_state, lr, step + 1, scale)
+            step, k, h, c = step + 1, k + 1, h_next, c_next
+            if k == len(batches):
+                epoch, k, lr = epoch + 1, 0, lr * cfg.lr_decay
+            chars += inputs.size
+            train_history.append((step, loss))
+            smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
+            if step % cfg.eval_every == 0:
+                val = validate_and_save()
+            elapsed = time.perf_counter() - started
+            bar.update(1)
+            bar.set_postfix_str(f"epoch {epoch + 1} loss {smooth:.3f} val {val:.3f} "
+                                f"{chars / elapsed:,.0f} char/s", refresh=False)
+            if cfg.max_time is not None and elapsed >= cfg.max_time:
+                break
+        if received:
+            save("last.npz")
+            raise Interrupted(received[0], f"stopped at step {step}; saved "
+                              f"{os.path.join(out_dir, 'last.npz')} (continue with --resume)")
         if not val_history or val_history[-1][0] != step:
-            val = validate_and_save(step, epoch)
+            val = validate_and_save()
     finally:
         bar.close()
-        signal.signal(signal.SIGINT, previous_handler)
-    log(f"trained {step} steps ({epoch} epochs) in {time.perf_counter() - started:.0f} s; "
-        f"validation loss {val:.4f} nats/char (best {best_val:.4f}); {out_dir}/best.npz")
+        shards.close()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    log(f"trained to step {step} (epoch {epoch + 1}) in {time.perf_counter() - started:.0f} s; "
+        f"validation loss {val:.4f} nats/char (best {ckpt.best_val:.4f}); "
+        f"{os.path.join(out_dir, 'best.npz')}")
     return ckpt

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charrnn.batches import StreamBatcher
+from charrnn.batches import StreamBatcher, split
 from charrnn.errors import CharrnnError
 
 
@@ -42,3 +42,27 @@ def test_memmap_input_gives_int32(tmp_path):
     inputs, targets = StreamBatcher(ids, 3, 10)[0]
     assert inputs.dtype == np.int32
     np.testing.assert_array_equal(inputs[:, 1], np.arange(33, 43))
+
+
+@settings(max_examples=200, deadline=None)
+@given(length=st.integers(4, 3000), val_frac=st.floats(0.001, 0.9), batch=st.integers(1, 8),
+       seq=st.integers(1, 20))
+def test_training_batches_never_reach_the_validation_text(length, val_frac, batch, seq):
+    ids = np.arange(length)
+    try:
+        train, val = split(ids, val_frac)
+    except CharrnnError:
+        assert length - max(2, round(length * val_frac)) < 2
+        return
+    np.testing.assert_array_equal(np.concatenate([train, val]), ids)
+    assert len(val) >= 2 and len(train) >= 2
+    if (len(train) - 1) // batch < seq:
+        return
+    batches = StreamBatcher(train, batch, seq)
+    last = max(int(batches[k][1].max()) for k in range(len(batches)))
+    assert last < len(train)  # targets included: nothing from the validation text
+
+
+def test_split_refuses_tiny_text():
+    with pytest.raises(CharrnnError, match="too few"):
+        split(np.arange(3), 0.5)

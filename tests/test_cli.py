@@ -149,3 +149,50 @@ def test_python_dash_m(corpus_file):
     result = subprocess.run([sys.executable, "-m", "charrnn", "--help"], capture_output=True,
                             text=True)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_huge_vocabulary_trains_and_samples(tmp_path):
+    rng = np.random.default_rng(0)
+    chars = [chr(0x4E00 + i) for i in range(20_000)]
+    text = "".join(chars) + "".join(rng.choice(chars, 20_000)) + "\n"
+    corpus = tmp_path / "cjk.txt"
+    corpus.write_text(text, encoding="utf-8")
+    result = run(["train", str(corpus), "--hidden", "8", "--layers", "1", "--batch-size", "4",
+                  "--seq-length", "8", "--max-steps", "2", "--quiet", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    ckpt = load(str(tmp_path / "r" / "best.npz"))
+    assert ckpt.model.vocab_size == 20_001
+    result = run(["sample", str(tmp_path / "r" / "best.npz"), "--length", "20", "--seed", "0"])
+    assert result.exit_code == 0 and len(result.stdout) == 21
+
+
+def test_unwritable_out_and_full_disk(tmp_path, corpus_file, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "cannot write checkpoints" in error_of(["train", str(corpus_file), "--out",
+                                                   str(blocker / "sub")])
+    import shutil
+    from collections import namedtuple
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
+    assert "MB free" in error_of(["train", str(corpus_file), "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o" / "last.npz").exists()
+
+
+def test_divergence_stops_with_the_step_and_keeps_checkpoints(tmp_path, corpus_file):
+    out = tmp_path / "run"
+    message = error_of(["train", str(corpus_file), "--out", str(out), "--lr", "1e9",
+                        "--grad-clip", "0", "--max-steps", "200", "--eval-every", "1"]
+                       + TINY_ARGS[:8])
+    assert "diverged at step" in message
+    step = int(message.split("diverged at step ")[1].split()[0])
+    assert load(str(out / "last.npz")).step == step - 1
+    load(str(out / "best.npz"))
+
+
+def test_sample_from_a_directory(tmp_path, trained):
+    run_dir, _ = trained
+    result = run(["sample", str(run_dir), "--length", "10"])
+    assert result.exit_code == 0 and "best.npz" in result.stderr
+    (tmp_path / "empty").mkdir()
+    assert "no checkpoint named" in error_of(["sample", str(tmp_path / "empty")])

@@ -9,8 +9,8 @@ from charrnn.errors import CharrnnError
 
 
 def ids_of(path, **kwargs):
-    vocab, ids = load_corpus(str(path), **kwargs)
-    return vocab, np.asarray(ids)
+    corpus = load_corpus(str(path), **kwargs)
+    return corpus.vocab, np.asarray(corpus.ids)
 
 
 def test_vocabulary_is_sorted_and_ids_are_compact(tmp_path):
@@ -62,7 +62,9 @@ def test_other_encodings(tmp_path):
     assert vocab.decode(ids) == "caf\xe9"
 
 
-@pytest.mark.parametrize("content,message", [(b"", "empty"), (b"\xff\xfe\x00\x81" * 10, "binary")])
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty"), (b"\xff\xfe\x00\x81" * 10, "binary"), (b"text\x00with NUL", "NUL"),
+    ("UTF-16 text".encode("utf-16-le"), "utf-16")])
 def test_unusable_files(tmp_path, content, message):
     path = tmp_path / "t.txt"
     path.write_bytes(content)
@@ -87,5 +89,8 @@ def test_unknown_characters_are_named():
 def test_encoding_with_a_given_vocabulary(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text("cab")
-    vocab, ids = load_corpus(str(path), vocab=Vocabulary("abcd"))
-    assert list(ids) == [2, 0, 1]
+    corpus = load_corpus(str(path), vocab=Vocabulary("abcd"))
+    assert list(corpus.ids) == [2, 0, 1]
+    assert corpus.sha256 == load_corpus(str(path), vocab=Vocabulary("abcd")).sha256
+    path.write_text("cba")
+    assert corpus.sha256 != load_corpus(str(path), vocab=Vocabulary("abcd")).sha256

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from charrnn.loss import softmax_cross_entropy
-from charrnn.model import ModelConfig, backward, forward, init_params, views, zero_state
+from charrnn.model import (ModelConfig, backward, dropout_masks, forward, init_params, views,
+                           zero_state)
 
 
 def reference_forward(params, cfg, inputs, targets, h0, c0):
@@ -69,13 +70,13 @@ def test_gradients_match_finite_differences(layers, dropout, rng):
     h0 = rng.standard_normal((layers, B, 4))
     c0 = rng.standard_normal((layers, B, 4))
 
-    def mean_loss():
-        # the same dropout masks at every evaluation
-        mask_rng = np.random.default_rng(7) if dropout else None
-        return forward(params, cfg, inputs, targets, h0, c0, mask_rng)[0] / (T * B)
+    masks = dropout_masks(cfg, rng, T, B, np.float64)
+    assert (masks is None) == (dropout == 0)
 
-    _, _, _, cache = forward(params, cfg, inputs, targets, h0, c0,
-                             np.random.default_rng(7) if dropout else None, with_grad=True)
+    def mean_loss():
+        return forward(params, cfg, inputs, targets, h0, c0, masks)[0] / (T * B)
+
+    _, _, _, cache = forward(params, cfg, inputs, targets, h0, c0, masks, grad_scale=1 / (T * B))
     grads = np.zeros_like(params)
     dh0, dc0 = backward(params, cfg, cache, grads)
     for name, analytic in views(grads, cfg).items():
@@ -104,11 +105,11 @@ def test_loss_gradient_is_softmax_minus_onehot(rng):
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     expected_loss = -np.log(probs[np.arange(5), targets]).sum()
     grad = logits.copy()
-    loss = softmax_cross_entropy(grad, targets, True)
+    loss = softmax_cross_entropy(grad, targets, 1 / 5)
     assert loss == pytest.approx(expected_loss, rel=1e-5)
     np.testing.assert_allclose(grad, (probs - np.eye(4)[targets]) / 5, atol=1e-6)
     unchanged = logits.copy()
-    assert softmax_cross_entropy(unchanged, targets, False) == pytest.approx(loss)
+    assert softmax_cross_entropy(unchanged, targets, 0.0) == pytest.approx(loss)
     np.testing.assert_array_equal(unchanged, logits)
 
 
@@ -128,7 +129,7 @@ def test_float32_gradients_agree_with_float64(rng):
     for dtype in (np.float32, np.float64):
         h, c = zero_state(cfg, 5, dtype)
         _, _, _, cache = forward(params64.astype(dtype), cfg, inputs, targets, h, c,
-                                 with_grad=True)
+                                 grad_scale=0.01)
         grads[dtype] = np.zeros(params64.shape, dtype)
         backward(params64.astype(dtype), cfg, cache, grads[dtype])
     scale = np.abs(grads[np.float64]).max()

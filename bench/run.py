@@ -1,0 +1,600 @@
+"""charrnn against a PyTorch reference of the same model: speed and memory.
+
+The model is the same on both sides: a one-hot (lookup) input, L stacked LSTM
+layers of H units and a linear decoder over a V = 65 character vocabulary,
+trained on tinyshakespeare with cross-entropy, global-norm clipping at 5 and
+Adam (lr 2e-3), the hidden state carried across steps over B contiguous
+streams.  For every configuration it measures
+
+  * training chars/s      (steps * batch * seq / seconds, after 2 warm-up steps)
+  * sampling chars/s      (batch 1, 2000 characters, temperature 1)
+  * beam search chars/s   (width 7, 200 characters; generated chars / seconds)
+  * peak RSS of training  (ru_maxrss of the whole worker process, MB)
+  * training GFLOP/s as a fraction of the float32 matmul peak that NumPy's
+    BLAS reaches on this machine with the same number of threads (measured
+    at start: a 2048 x 2048 matmul, median of several)
+
+FLOPs per training character, the same count for both: forward = 2*H*4H
+(layer 0's recurrent product; its input is a row lookup) + (L-1) * 2*(2H)*4H
+(deeper layers) + 2*H*V (decoder); training = 3 x forward.
+
+Every measurement runs in a fresh subprocess (this script with --worker,
+printing one JSON line), with OPENBLAS/OMP/MKL_NUM_THREADS set to its thread
+count, so peak RSS and thread settings are clean.  Each round runs charrnn and
+PyTorch alternately (the order flips every round); the table reports medians
+over rounds.  charrnn trains with --threads data-parallel shards; its sampling
+and beam search are single-stream (1 BLAS thread).  Each PyTorch figure is
+the better of 1 and 2 threads (torch.set_num_threads), and the table says
+which.  PyTorch is only a benchmark dependency: pip install torch==2.13.0.
+
+    python bench/run.py                       # 3 rounds, all configurations (~10 min)
+    python bench/run.py --rounds 5 --configs 2x128,2x512
+    python bench/run.py --quick               # seconds-long smoke test
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata, util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared/corpora/tinyshakespeare.txt"
+VOCAB_SIZE = 65
+LR, CLIP, BEAM_WIDTH, TEMPERATURE = 2e-3, 5.0, 7, 1.0
+TORCH_THREADS = (1, 2)
+TORCH_MISSING = ("PyTorch is not installed; it is needed only for this benchmark: "
+                 "pip install torch==2.13.0")
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    hidden: int
+    layers: int
+    batch: int
+    seq: int
+
+    def flops_per_train_char(self, vocab=VOCAB_SIZE):
+        H, G = self.hidden, 4 * self.hidden
+        forward = 2 * H * G + (self.layers - 1) * 2 * (2 * H) * G + 2 * H * vocab
+        return 3 * forward
+
+
+CONFIGS = {c.name: c for c in (
+    Config("2x128", hidden=128, layers=2, batch=50, seq=50),
+    Config("2x512", hidden=512, layers=2, batch=50, seq=50),
+    Config("3x256", hidden=256, layers=3, batch=64, seq=100),
+)}
+
+
+# ----------------------------------------------------------------- worker side
+
+def load_ids():
+    """(chars, ids): the corpus encoded with its sorted character vocabulary."""
+    import numpy as np
+    text = CORPUS.read_text(encoding="utf-8")
+    chars = "".join(sorted(set(text)))
+    lut = np.zeros(max(map(ord, chars)) + 1, np.uint8)
+    lut[[ord(ch) for ch in chars]] = np.arange(len(chars))
+    codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    return chars, lut[codes]
+
+
+def stream_batch(ids, batch, seq, k):
+    """Batch k of the corpus walked as ``batch`` contiguous streams (as
+    charrnn.batches.StreamBatcher does), wrapping round after the last full one:
+    (inputs, targets), each (seq, batch)."""
+    import numpy as np
+    columns = (len(ids) - 1) // batch
+    k %= columns // seq
+    positions = np.arange(k * seq, (k + 1) * seq + 1)[:, None] + np.arange(batch)[None, :] * columns
+    chunk = ids[positions].astype(np.int64)
+    return chunk[:-1], chunk[1:]
+
+
+def rss_now_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def timed_steps(step, seconds, min_steps, warmup=2):
+    """Run ``warmup`` steps, then N timed steps, N chosen from the last warm-up
+    step so that they take about ``seconds``.  Returns (N, elapsed, last loss)."""
+    for _ in range(warmup - 1):
+        step()
+    started = time.perf_counter()
+    step()
+    one = time.perf_counter() - started
+    n = max(min_steps, math.ceil(seconds / max(one, 1e-6)))
+    started = time.perf_counter()
+    for _ in range(n):
+        loss = step()
+    return n, time.perf_counter() - started, loss
+
+
+def measure_peak(threads, size, repeats):
+    """float32 matmul GFLOP/s of NumPy's BLAS (threads come from the environment)."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.matmul(a, b, out=out)
+        times.append(time.perf_counter() - started)
+    return {"gflops": 2 * size ** 3 / statistics.median(times) / 1e9, "size": size,
+            "repeats": repeats, "numpy": np.__version__}
+
+
+# charrnn
+
+def charrnn_modules():
+    sys.path.insert(0, str(REPO))  # works from a checkout without installing
+    import charrnn
+    return charrnn
+
+
+def charrnn_checkpoint(cfg):
+    import numpy as np
+    charrnn_modules()
+    from charrnn.checkpoint import Checkpoint
+    from charrnn.corpus import Vocabulary
+    from charrnn.model import ModelConfig, init_params
+    chars, _ = load_ids()
+    model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers)
+    params = init_params(model, np.random.default_rng(0))
+    return Checkpoint(model=model, vocab=Vocabulary(chars), params=params)
+
+
+def charrnn_train(cfg, threads, seconds, min_steps):
+    import numpy as np
+    charrnn_modules()
+    from charrnn import optim
+    from charrnn.batches import StreamBatcher
+    from charrnn.model import ModelConfig, init_params, zero_state
+    from charrnn.parallel import Shards
+    chars, ids = load_ids()
+    model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers)
+    params = init_params(model, np.random.default_rng(0))
+    grads = np.zeros_like(params)
+    state = optim.init_state("adam", params.size)
+    batches = StreamBatcher(ids, cfg.batch, cfg.seq)
+    full = batches.columns // cfg.seq  # batches of the full length
+    shards = Shards(threads)
+    h, c = zero_state(model, cfg.batch)
+    count = 0
+    baseline = rss_now_mb()
+
+    def step():
+        nonlocal h, c, count
+        inputs, targets = batches[count % full]
+        loss, h, c = shards.loss_and_grad(params, model, inputs, targets, h, c, None, grads)
+        _, scale = optim.clip_scale(grads, CLIP)
+        count += 1
+        optim.update("adam", params, grads, state, LR, count, scale)
+        return float(loss)
+
+    try:
+        n, elapsed, loss = timed_steps(step, seconds, min_steps)
+    finally:
+        shards.close()
+    return {"steps": n, "seconds": elapsed, "chars_per_s": n * cfg.batch * cfg.seq / elapsed,
+            "loss": loss, "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb()}
+
+
+def charrnn_sample(cfg, length):
+    from charrnn.generate import sample_text
+    ckpt = charrnn_checkpoint(cfg)
+    "".join(sample_text(ckpt, 50, temperature=TEMPERATURE, seed=1))  # warm-up (compiles)
+    started = time.perf_counter()
+    text = "".join(sample_text(ckpt, length, temperature=TEMPERATURE, seed=0))
+    elapsed = time.perf_counter() - started
+    assert len(text) == length
+    return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed}
+
+
+def charrnn_beam(cfg, length):
+    from charrnn.generate import beam_text
+    ckpt = charrnn_checkpoint(cfg)
+    beam_text(ckpt, 10, BEAM_WIDTH)  # warm-up (compiles)
+    started = time.perf_counter()
+    text = beam_text(ckpt, length, BEAM_WIDTH)
+    elapsed = time.perf_counter() - started
+    assert len(text) == length
+    return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed}
+
+
+# PyTorch
+
+def import_torch(threads):
+    try:
+        import torch
+    except ImportError:
+        print(json.dumps({"error": TORCH_MISSING}), flush=True)
+        sys.exit(3)
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    return torch
+
+
+def torch_model(torch, cfg, vocab):
+    class TorchLM(torch.nn.Module):
+        def __init__(self, V, H, L):
+            super().__init__()
+            self.V = V
+            self.lstm = torch.nn.LSTM(V, H, L)
+            self.dec = torch.nn.Linear(H, V)
+
+        def forward(self, x, state):  # x (T, B) int64
+            out, state = self.lstm(torch.nn.functional.one_hot(x, self.V).float(), state)
+            return self.dec(out), state
+
+    return TorchLM(vocab, cfg.hidden, cfg.layers)
+
+
+def torch_train(cfg, threads, seconds, min_steps):
+    torch = import_torch(threads)
+    chars, ids = load_ids()
+    V = len(chars)
+    model = torch_model(torch, cfg, V)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=LR)
+    zeros = torch.zeros(cfg.layers, cfg.batch, cfg.hidden)
+    state = (zeros, zeros.clone())
+    count = 0
+    baseline = rss_now_mb()
+
+    def step():
+        nonlocal state, count
+        inputs, targets = (torch.from_numpy(a) for a in stream_batch(ids, cfg.batch, cfg.seq, count))
+        count += 1
+        logits, state = model(inputs, state)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
+        opt.step()
+        state = tuple(s.detach() for s in state)
+        return loss.item()
+
+    n, elapsed, loss = timed_steps(step, seconds, min_steps)
+    return {"steps": n, "seconds": elapsed, "chars_per_s": n * cfg.batch * cfg.seq / elapsed,
+            "loss": loss, "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb(),
+            "torch": torch.__version__}
+
+
+def torch_sample(cfg, threads, length):
+    torch = import_torch(threads)
+    chars, _ = load_ids()
+    model = torch_model(torch, cfg, len(chars)).eval()
+    newline = chars.index("\n")
+
+    def sample(n):
+        out = []
+        with torch.no_grad():
+            logits, state = model(torch.tensor([[newline]]), None)
+            for _ in range(n):
+                probs = torch.softmax(logits[-1, 0] / TEMPERATURE, dim=-1)
+                x = torch.multinomial(probs, 1)
+                out.append(x.item())
+                logits, state = model(x.view(1, 1), state)
+        return "".join(chars[i] for i in out)
+
+    sample(50)  # warm-up
+    started = time.perf_counter()
+    text = sample(length)
+    elapsed = time.perf_counter() - started
+    assert len(text) == length
+    return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed,
+            "torch": torch.__version__}
+
+
+def torch_beam(cfg, threads, length):
+    torch = import_torch(threads)
+    chars, _ = load_ids()
+    V, K = len(chars), BEAM_WIDTH
+    model = torch_model(torch, cfg, V).eval()
+    newline = chars.index("\n")
+
+    def beam(n):
+        parents, tokens = [], []
+        with torch.no_grad():
+            logits, (h, c) = model(torch.tensor([[newline]]), None)
+            h, c = h.repeat(1, K, 1), c.repeat(1, K, 1)  # (L, K, H)
+            beam_logits = logits[0].expand(K, V)
+            score = torch.full((K,), -math.inf)
+            score[0] = 0.0  # only beam 0 is live at the first step
+            for t in range(n):
+                candidates = (score[:, None] + torch.log_softmax(beam_logits, dim=-1)).view(-1)
+                score, index = candidates.topk(K)
+                parent, token = index // V, index % V
+                parents.append(parent)
+                tokens.append(token)
+                if t + 1 == n:
+                    break
+                h, c = h[:, parent], c[:, parent]
+                logits, (h, c) = model(token.view(1, K), (h, c))
+                beam_logits = logits[0]
+        best, k = [], 0  # topk is sorted: beam 0 is the best
+        for parent, token in zip(reversed(parents), reversed(tokens)):
+            best.append(int(token[k]))
+            k = int(parent[k])
+        return "".join(chars[i] for i in reversed(best))
+
+    beam(10)  # warm-up
+    started = time.perf_counter()
+    text = beam(length)
+    elapsed = time.perf_counter() - started
+    assert len(text) == length
+    return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed,
+            "torch": torch.__version__}
+
+
+def worker(args):
+    """One measurement in this (fresh) process; prints one JSON line."""
+    cfg = CONFIGS.get(args.config)
+    if args.worker == "peak":
+        result = measure_peak(args.threads, args.peak_size, args.peak_repeats)
+    elif args.worker == "train":
+        fn = charrnn_train if args.impl == "charrnn" else torch_train
+        result = fn(cfg, args.threads, args.seconds, args.min_steps)
+    elif args.worker == "sample":
+        result = (charrnn_sample(cfg, args.sample_length) if args.impl == "charrnn"
+                  else torch_sample(cfg, args.threads, args.sample_length))
+    else:
+        result = (charrnn_beam(cfg, args.beam_length) if args.impl == "charrnn"
+                  else torch_beam(cfg, args.threads, args.beam_length))
+    result.update(task=args.worker, impl=args.impl, config=args.config, threads=args.threads,
+                  env_threads=os.environ.get("OPENBLAS_NUM_THREADS"))
+    print(json.dumps(result), flush=True)
+
+
+# ----------------------------------------------------------------- parent side
+
+def run_worker(args, task, impl="", config="", threads=1):
+    """Run one measurement in a fresh subprocess with ``threads`` BLAS/OpenMP threads."""
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", task, "--impl", impl,
+               "--config", config, "--threads", str(threads), "--seconds", str(args.seconds),
+               "--min-steps", str(args.min_steps), "--sample-length", str(args.sample_length),
+               "--beam-length", str(args.beam_length), "--peak-size", str(args.peak_size),
+               "--peak-repeats", str(args.peak_repeats)]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
+    if result is not None and "error" in result:
+        sys.exit(result["error"])
+    if proc.returncode != 0 or result is None:
+        sys.exit(f"worker failed ({shlex.join(command)}), exit {proc.returncode}:\n"
+                 f"{proc.stderr[-3000:]}")
+    return result
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or model
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return f"{model}, {os.cpu_count()} logical CPUs ({usable} usable)"
+
+
+def version(package):
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+STARTED = time.perf_counter()
+
+
+def log(message):
+    print(f"[{time.perf_counter() - STARTED:5.0f} s] {message}", file=sys.stderr, flush=True)
+
+
+def contenders(args, task, round_no):
+    """[(impl, threads)] in this round's order: charrnn first in odd rounds."""
+    charrnn_threads = args.threads if task == "train" else 1
+    order = [("charrnn", charrnn_threads)] + [("torch", t) for t in TORCH_THREADS]
+    return order if round_no % 2 == 1 else order[::-1]
+
+
+def run_rounds(args, configs):
+    """results[(config, task, impl, threads)] = [one result per round]."""
+    results = {}
+    for round_no in range(1, args.rounds + 1):
+        for cfg in configs:
+            for task in ("train", "sample", "beam"):
+                for impl, threads in contenders(args, task, round_no):
+                    r = run_worker(args, task, impl, cfg.name, threads)
+                    results.setdefault((cfg.name, task, impl, threads), []).append(r)
+                    extra = (f", {r['steps']} steps in {r['seconds']:.1f} s, loss {r['loss']:.3f}, "
+                             f"peak RSS {r['peak_rss_mb']:.0f} MB" if task == "train"
+                             else f", {r['chars']} chars in {r['seconds']:.2f} s")
+                    log(f"round {round_no}/{args.rounds} {cfg.name} {task:6s} {impl:7s} "
+                        f"{threads}t: {r['chars_per_s']:>10,.0f} chars/s{extra}")
+    return results
+
+
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def spread(runs, key):
+    """Half the range across rounds, relative to the median."""
+    values = [r[key] for r in runs]
+    return (max(values) - min(values)) / 2 / statistics.median(values) if len(values) > 1 else 0.0
+
+
+def table(args, configs, results, peaks):
+    """Markdown rows of medians over rounds; each PyTorch cell takes its better
+    thread count (more chars/s, less memory, higher fraction of peak)."""
+    rows = ["| config | metric | charrnn | PyTorch | PyTorch threads | charrnn / PyTorch |",
+            "|---|---|---:|---:|---:|---:|"]
+
+    def row(cfg, metric, ours, theirs, threads, text=lambda v: f"{v:,.0f}"):
+        rows.append(f"| {cfg.name} | {metric} | {text(ours)} | {text(theirs)} | {threads} | "
+                    f"{ours / theirs:.2f} |")
+
+    def compare(cfg, task, metric, figure, charrnn_threads, lower_is_better=False, text=None):
+        """figure(runs, threads) -> number; add the row comparing the medians."""
+        ours = figure(results[(cfg.name, task, "charrnn", charrnn_threads)], charrnn_threads)
+        theirs = {t: figure(results[(cfg.name, task, "torch", t)], t) for t in TORCH_THREADS}
+        best = (min if lower_is_better else max)(theirs, key=theirs.get)
+        row(cfg, metric, ours, theirs[best], best, *([text] if text else []))
+
+    def rate(runs, threads):
+        return median_of(runs, "chars_per_s")
+
+    def rss(runs, threads):
+        return median_of(runs, "peak_rss_mb")
+
+    for cfg in configs:
+        def peak_fraction(runs, threads, flops=cfg.flops_per_train_char()):
+            return rate(runs, threads) * flops / 1e9 / peaks[threads]["gflops"]
+
+        compare(cfg, "train", f"training chars/s (B{cfg.batch} T{cfg.seq})", rate, args.threads)
+        compare(cfg, "sample", f"sampling chars/s ({args.sample_length} chars)", rate, 1)
+        compare(cfg, "beam", f"beam-{BEAM_WIDTH} chars/s ({args.beam_length} chars)", rate, 1)
+        compare(cfg, "train", "peak RSS training (MB)", rss, args.threads, lower_is_better=True)
+        compare(cfg, "train", "training GFLOP/s / matmul peak", peak_fraction, args.threads,
+                text=lambda v: f"{v:.3f}")
+    return rows
+
+
+def notes(args, configs, results, peaks):
+    """Lines under the table: achieved GFLOP/s, spread across rounds, losses, base RSS."""
+    lines = []
+    for cfg in configs:
+        flops = cfg.flops_per_train_char()
+        ours = results[(cfg.name, "train", "charrnn", args.threads)]
+        theirs = {t: results[(cfg.name, "train", "torch", t)] for t in TORCH_THREADS}
+        gflops = ", ".join(
+            [f"charrnn {median_of(ours, 'chars_per_s') * flops / 1e9:.1f} ({args.threads}t)"] +
+            [f"PyTorch {median_of(runs, 'chars_per_s') * flops / 1e9:.1f} ({t}t)"
+             for t, runs in theirs.items()])
+        lines.append(f"- {cfg.name}: {flops / 1e6:.2f} MFLOP per training char; "
+                     f"training GFLOP/s {gflops}")
+        spreads = ", ".join([f"charrnn +-{spread(ours, 'chars_per_s'):.1%}"] +
+                            [f"PyTorch {t}t +-{spread(runs, 'chars_per_s'):.1%}"
+                             for t, runs in theirs.items()])
+        lines.append(f"  training chars/s spread across rounds (half range): {spreads}; "
+                     f"loss after the timed steps charrnn {median_of(ours, 'loss'):.3f}, "
+                     f"PyTorch {median_of(theirs[TORCH_THREADS[0]], 'loss'):.3f}; RSS after "
+                     f"imports and data, before training: charrnn "
+                     f"{median_of(ours, 'rss_before_mb'):.0f} MB, PyTorch "
+                     f"{median_of(theirs[TORCH_THREADS[0]], 'rss_before_mb'):.0f} MB")
+    return lines
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every measurement")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"comma-separated, of {', '.join(CONFIGS)}")
+    parser.add_argument("--threads", type=int, default=2, help="charrnn training threads")
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="target duration of each timed training run")
+    parser.add_argument("--min-steps", type=int, default=3, help="fewest timed training steps")
+    parser.add_argument("--sample-length", type=int, default=2000)
+    parser.add_argument("--beam-length", type=int, default=200)
+    parser.add_argument("--peak-size", type=int, default=2048, help="matmul size for the peak")
+    parser.add_argument("--peak-repeats", type=int, default=7)
+    parser.add_argument("--json", metavar="PATH", help="also write every raw result here")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 1 round, 2x128, tiny step counts")
+    # internal: one measurement in a fresh process
+    parser.add_argument("--worker", choices=("peak", "train", "sample", "beam"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--impl", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--config", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick and not args.worker:
+        args.rounds, args.configs, args.seconds, args.min_steps = 1, "2x128", 0.2, 2
+        args.sample_length, args.beam_length = 200, 20
+        args.peak_size, args.peak_repeats = 512, 3
+    return args
+
+
+def main():
+    args = parse_args()
+    if args.worker:
+        return worker(args)
+    unknown = [name for name in args.configs.split(",") if name not in CONFIGS]
+    if unknown:
+        sys.exit(f"unknown configuration {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    if args.rounds < 1 or args.threads < 1:
+        sys.exit("--rounds and --threads must be at least 1")
+    if util.find_spec("torch") is None:
+        sys.exit(TORCH_MISSING)
+    if not CORPUS.is_file():
+        sys.exit(f"{CORPUS}: corpus not found")
+    configs = [CONFIGS[name] for name in args.configs.split(",")]
+
+    print("# charrnn vs PyTorch\n")
+    print(f"- command: `{shlex.join([Path(sys.executable).name] + sys.argv)}`")
+    print(f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"- machine: {machine()}; Python {platform.python_version()}")
+    print(f"- numpy {version('numpy')}, numba {version('numba')}, torch {version('torch')}")
+    print(f"- {args.rounds} round(s), medians; charrnn trains with {args.threads} threads "
+          "(data-parallel shards, 1 BLAS thread each), samples and beam-searches single-stream "
+          f"(1 thread); PyTorch: better of {' and '.join(map(str, TORCH_THREADS))} threads")
+    print(f"- corpus {CORPUS.name}, vocabulary {VOCAB_SIZE}; training: Adam lr {LR}, "
+          f"clip {CLIP}; timed training runs of ~{args.seconds:g} s (at least "
+          f"{args.min_steps} steps) after 2 warm-up steps", flush=True)
+
+    peaks = {}
+    for threads in sorted({args.threads, *TORCH_THREADS}):
+        peaks[threads] = run_worker(args, "peak", threads=threads)
+    print("- float32 matmul peak (NumPy, {0}x{0}, median of {1}): {2}".format(
+        args.peak_size, args.peak_repeats,
+        ", ".join(f"{p['gflops']:.1f} GFLOP/s with {t} thread{'s' * (t > 1)}"
+                  for t, p in peaks.items())), flush=True)
+
+    results = run_rounds(args, configs)
+    print()
+    print("\n".join(table(args, configs, results, peaks)))
+    print()
+    print("Medians over rounds.  Training GFLOP/s / matmul peak: achieved training FLOP rate "
+          "over the NumPy float32 matmul peak at the same thread count; FLOPs per char = "
+          "3 x (2*H*4H + (L-1)*2*2H*4H + 2*H*V).  Peak RSS is the whole worker process "
+          "(interpreter, libraries, data, training).")
+    print("\n".join(notes(args, configs, results, peaks)))
+    print(f"\nTotal time {time.perf_counter() - STARTED:.0f} s.")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"peaks": peaks, "results": [
+                {"config": c, "task": task, "impl": impl, "threads": t, "runs": runs}
+                for (c, task, impl, t), runs in results.items()]}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Fault injection on a real training process: SIGKILL at random moments, SIGINT, SIGTERM.
+
+Whatever happens, last.npz and best.npz load, resuming from them works, and no
+temporary files are left for the user.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from charrnn.checkpoint import TMP_PREFIX, load
+
+ARGS = ["--hidden", "24", "--batch-size", "4", "--seq-length", "16", "--eval-every", "3",
+        "--quiet", "--epochs", "100000"]
+
+
+def start(corpus, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "charrnn", "train", str(corpus), "--out",
+                             str(out)] + ARGS + list(extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path, process, timeout=120):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+
+
+def check_loadable(out):
+    last, best = load(str(out / "last.npz")), load(str(out / "best.npz"))
+    assert last.step >= best.step > 0
+    return last
+
+
+def test_sigkill_at_random_moments_never_loses_a_checkpoint(tmp_path, corpus_file):
+    rng = random.Random(0)
+    out = tmp_path / "run"
+    steps_seen = []
+    for attempt in range(8):
+        process = start(corpus_file, out, *(["--resume"] if attempt else []))
+        wait_for(out / "last.npz", process)
+        time.sleep(rng.uniform(0.0, 1.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        steps_seen.append(check_loadable(out).step)
+    assert steps_seen == sorted(steps_seen) and steps_seen[-1] > steps_seen[0]  # progress kept
+    # the next run clears anything a kill left behind, and finishes cleanly
+    process = start(corpus_file, out, "--resume", "--max-steps", str(steps_seen[-1] + 6))
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert check_loadable(out).step == steps_seen[-1] + 6
+    assert not [name for name in os.listdir(out) if name.startswith(TMP_PREFIX)]
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_save_and_exit(tmp_path, corpus_file, sig, code):
+    process = start(corpus_file, tmp_path)
+    wait_for(tmp_path / "last.npz", process)
+    time.sleep(0.3)
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == code
+    assert "saved" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    last = check_loadable(tmp_path)
+    assert f"stopped at step {last.step};" in stderr
