@@ -3,14 +3,15 @@ import numpy as np
 
 from .errors import CharrnnError
 from .model import zero_state
-from .sample import beam_search, feed, generate
+from .sample import beam_search, feed, generate, generation_weights
 
 CHUNK = 256  # characters generated per compiled call between writes to the output
 
 
-def primed_state(ckpt, prime, rng):
+def primed_state(ckpt, weights, prime, rng):
     """(h, c, logits) after reading ``prime``; without one, after a newline
-    (or a random character if the corpus had no newlines)."""
+    (or a random character if the corpus had no newlines).  ``weights`` from
+    sample.generation_weights."""
     m = ckpt.model
     if prime:
         ids = ckpt.vocab.encode(prime, what="the prime text")
@@ -20,7 +21,7 @@ def primed_state(ckpt, prime, rng):
         ids = rng.integers(0, m.vocab_size, 1)
     h, c = zero_state(m, 1)
     logits = np.zeros((1, m.vocab_size), np.float32)
-    feed(ckpt.params, m.vocab_size, m.hidden, m.layers, ids.astype(np.int64), h, c, logits)
+    feed(weights, m.vocab_size, m.hidden, m.layers, ids.astype(np.int64), h, c, logits)
     return h, c, logits
 
 
@@ -38,13 +39,14 @@ def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", 
         raise CharrnnError(f"--top-k must be >= 0, not {top_k}")
     rng = np.random.default_rng(seed)
     m = ckpt.model
-    h, c, logits = primed_state(ckpt, prime, rng)
+    weights = generation_weights(ckpt.params, m)
+    h, c, logits = primed_state(ckpt, weights, prime, rng)
     tail = ""  # the end of the text so far, to find ``stop`` across pieces
     remaining = length
     while remaining > 0:
         n = min(CHUNK, remaining)
         out = np.empty(n, np.int64)
-        generate(ckpt.params, m.vocab_size, m.hidden, m.layers, h, c, logits,
+        generate(weights, m.vocab_size, m.hidden, m.layers, h, c, logits,
                  0.0 if greedy else float(temperature), int(top_k), rng.random(n), out)
         remaining -= n
         piece = ckpt.vocab.decode(out)
@@ -63,8 +65,9 @@ def beam_text(ckpt, length, width, prime="", seed=None, stop=None):
     if width < 1:
         raise CharrnnError(f"--beam must be at least 1, not {width}")
     m = ckpt.model
-    h, c, logits = primed_state(ckpt, prime, np.random.default_rng(seed))
-    ids, _ = beam_search(ckpt.params, m.vocab_size, m.hidden, m.layers, h, c, logits,
+    weights = generation_weights(ckpt.params, m)
+    h, c, logits = primed_state(ckpt, weights, prime, np.random.default_rng(seed))
+    ids, _ = beam_search(weights, m.vocab_size, m.hidden, m.layers, h, c, logits,
                          width, length)
     text = ckpt.vocab.decode(ids)
     if stop and stop in text:

@@ -10,35 +10,54 @@ import math
 
 import numpy as np
 
-from .blas import gemm
 from .activations import kernel, sigmoid, tanh
+from .matvec import add_product_nt
+from .model import views
+
+
+def generation_weights(params, cfg):
+    """The weights re-laid out for model_step: per layer, the input rows (layer 0:
+    W_x as is, one row per character) or W_x transposed (G, H), then W_h
+    transposed (G, H) and the bias; then W_y transposed (V, H) and b_y; flat."""
+    p = views(params, cfg)
+    V, H = cfg.vocab_size, cfg.hidden
+    pieces = []
+    for l in range(cfg.layers):
+        w = p[f"w{l}"]
+        pieces += [w[:V] if l == 0 else w[:H].T, w[-H:].T, p[f"b{l}"]]
+    pieces += [p["w_y"].T, p["b_y"]]
+    return np.concatenate([np.ascontiguousarray(x).ravel() for x in pieces])
 
 
 @kernel
-def model_step(params, V, H, L, ids, h, c, gates, logits):
+def model_step(weights, V, H, L, ids, h, c, gates, logits):
     """Advance K sequences by one character each.
 
-    ids (K,) the characters just read; h, c (L, K, H) state, updated in place;
-    gates (K, G) scratch; logits (K, V) out: scores of the next character.
-    Same parameter layout as model.param_shapes.
+    weights: from generation_weights; ids (K,) the characters just read;
+    h, c (L, K, H) state, updated in place; gates (K, G) scratch;
+    logits (K, V) out: scores of the next character.
     """
     G = 4 * H
     K = ids.shape[0]
     offset = 0
     for l in range(L):
-        rows = (V if l == 0 else H) + H
-        w = params[offset:offset + rows * G].reshape(rows, G)
-        offset += rows * G
-        bias = params[offset:offset + G]
+        n_in = V if l == 0 else H
+        w_in = weights[offset:offset + n_in * G]
+        offset += n_in * G
+        w_h_t = weights[offset:offset + G * H].reshape(G, H)
+        offset += G * H
+        bias = weights[offset:offset + G]
         offset += G
         if l == 0:
+            table = w_in.reshape(V, G)  # the input product is a row lookup
             for k in range(K):
-                gates[k] = w[ids[k]] + bias
+                for j in range(G):
+                    gates[k, j] = table[ids[k], j] + bias[j]
         else:
             for k in range(K):
                 gates[k] = bias
-            gemm(h[l - 1], w[:H], gates, False, False, 1.0, 1.0)
-        gemm(h[l], w[rows - H:], gates, False, False, 1.0, 1.0)
+            add_product_nt(h[l - 1], w_in.reshape(G, H), gates)
+        add_product_nt(h[l], w_h_t, gates)
         for k in range(K):
             for j in range(H):
                 i = sigmoid(gates[k, j])
@@ -47,21 +66,21 @@ def model_step(params, V, H, L, ids, h, c, gates, logits):
                 g = tanh(gates[k, 3 * H + j])
                 c[l, k, j] = f * c[l, k, j] + i * g
                 h[l, k, j] = o * tanh(c[l, k, j])
-    w_y = params[offset:offset + H * V].reshape(H, V)
-    offset += H * V
+    w_y_t = weights[offset:offset + V * H].reshape(V, H)
+    offset += V * H
     for k in range(K):
-        logits[k] = params[offset:offset + V]
-    gemm(h[L - 1], w_y, logits, False, False, 1.0, 1.0)
+        logits[k] = weights[offset:offset + V]
+    add_product_nt(h[L - 1], w_y_t, logits)
 
 
 @kernel
-def feed(params, V, H, L, ids, h, c, logits):
+def feed(weights, V, H, L, ids, h, c, logits):
     """Run one sequence (K = 1) over ``ids``; logits (1, V) then score what follows."""
-    gates = np.empty((1, 4 * H), params.dtype)
+    gates = np.empty((1, 4 * H), weights.dtype)
     x = np.empty(1, np.int64)
     for t in range(ids.shape[0]):
         x[0] = ids[t]
-        model_step(params, V, H, L, x, h, c, gates, logits)
+        model_step(weights, V, H, L, x, h, c, gates, logits)
 
 
 @kernel
@@ -90,14 +109,14 @@ def choose(scores, temperature, top_k, uniform):
 
 
 @kernel
-def generate(params, V, H, L, h, c, logits, temperature, top_k, uniforms, out):
+def generate(weights, V, H, L, h, c, logits, temperature, top_k, uniforms, out):
     """Sample len(out) characters, feeding each back in; state and logits carry on."""
-    gates = np.empty((1, 4 * H), params.dtype)
+    gates = np.empty((1, 4 * H), weights.dtype)
     x = np.empty(1, np.int64)
     for t in range(out.shape[0]):
         x[0] = choose(logits[0], temperature, top_k, uniforms[t])
         out[t] = x[0]
-        model_step(params, V, H, L, x, h, c, gates, logits)
+        model_step(weights, V, H, L, x, h, c, gates, logits)
 
 
 @kernel
@@ -113,18 +132,18 @@ def log_softmax_rows(logits, out):
 
 
 @kernel
-def beam_search(params, V, H, L, h, c, logits, width, length):
+def beam_search(weights, V, H, L, h, c, logits, width, length):
     """The most probable continuation of ``length`` characters found by a beam of
     ``width`` sequences, each step keeping the ``width`` highest log-probability
     extensions of all beams.  h, c (L, 1, H) and logits (1, V): the state after
     the prime.  Returns (ids (length,), log-probability)."""
     K = width
-    hs = np.empty((L, K, H), params.dtype)
-    cs = np.empty((L, K, H), params.dtype)
+    hs = np.empty((L, K, H), weights.dtype)
+    cs = np.empty((L, K, H), weights.dtype)
     for k in range(K):
         hs[:, k] = h[:, 0]
         cs[:, k] = c[:, 0]
-    beam_logits = np.empty((K, V), params.dtype)
+    beam_logits = np.empty((K, V), weights.dtype)
     for k in range(K):
         beam_logits[k] = logits[0]
     logp = np.empty((K, V), np.float64)
@@ -133,7 +152,7 @@ def beam_search(params, V, H, L, h, c, logits, width, length):
     parents = np.zeros((length, K), np.int64)
     tokens = np.zeros((length, K), np.int64)
     candidates = np.empty(K * V)
-    gates = np.empty((K, 4 * H), params.dtype)
+    gates = np.empty((K, 4 * H), weights.dtype)
     for t in range(length):
         log_softmax_rows(beam_logits, logp)
         for k in range(K):
@@ -148,7 +167,7 @@ def beam_search(params, V, H, L, h, c, logits, width, length):
             break
         hs[:] = hs[:, parents[t]]
         cs[:] = cs[:, parents[t]]
-        model_step(params, V, H, L, tokens[t], hs, cs, gates, beam_logits)
+        model_step(weights, V, H, L, tokens[t], hs, cs, gates, beam_logits)
     best = np.empty(length, np.int64)
     k = 0  # candidates are sorted: beam 0 is the best
     for t in range(length - 1, -1, -1):

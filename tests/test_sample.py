@@ -10,7 +10,7 @@ from charrnn.corpus import Vocabulary
 from charrnn.errors import CharrnnError
 from charrnn.generate import beam_text, primed_state, sample_text
 from charrnn.model import ModelConfig, forward, init_params, zero_state
-from charrnn.sample import choose, model_step
+from charrnn.sample import choose, generation_weights, model_step
 
 
 def random_checkpoint(rng, chars="abc", hidden=8, layers=2, scale=3.0):
@@ -26,8 +26,9 @@ def test_model_step_matches_forward(rng):
     h, c = zero_state(m, 2)
     _, hT, cT, _ = forward(ckpt.params, m, ids, ids, h, c)
     gates, logits = np.empty((2, 4 * m.hidden), np.float32), np.empty((2, 7), np.float32)
+    weights = generation_weights(ckpt.params, m)
     for t in range(9):
-        model_step(ckpt.params, 7, m.hidden, m.layers, ids[t].astype(np.int64), h, c, gates, logits)
+        model_step(weights, 7, m.hidden, m.layers, ids[t].astype(np.int64), h, c, gates, logits)
     np.testing.assert_allclose(h, hT, atol=1e-5)
     np.testing.assert_allclose(c, cT, atol=1e-5)
 
@@ -112,7 +113,7 @@ def test_prime_is_read_before_sampling(rng):
     ckpt = random_checkpoint(rng, "abcdef", scale=2.0)
     assert "".join(sample_text(ckpt, 30, greedy=True, prime="abc")) != \
         "".join(sample_text(ckpt, 30, greedy=True, prime="fed"))
-    h, c, logits = primed_state(ckpt, "abc", rng)
+    h, c, logits = primed_state(ckpt, generation_weights(ckpt.params, ckpt.model), "abc", rng)
     assert np.isfinite(logits).all() and np.abs(h).max() > 0
 
 
@@ -129,3 +130,14 @@ def test_bad_sampling_options(kwargs, message, rng):
 def test_bad_beam_width(rng):
     with pytest.raises(CharrnnError, match="--beam"):
         beam_text(random_checkpoint(rng), 5, 0)
+
+
+@pytest.mark.parametrize("K,D,N", [(1, 5, 9), (2, 16, 8), (3, 7, 13), (7, 64, 256)])
+def test_add_product_nt_matches_numpy(K, D, N, rng):
+    from charrnn.matvec import add_product_nt
+    x = rng.standard_normal((K, D)).astype(np.float32)
+    w_t = rng.standard_normal((N, D)).astype(np.float32)
+    out = rng.standard_normal((K, N)).astype(np.float32)
+    expected = out + x @ w_t.T
+    add_product_nt(x, w_t, out)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
