@@ -12,6 +12,7 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, shards=None):
     The text is cut into ``streams`` contiguous streams run side by side, each
     from a zero state; the fewer than ``streams`` positions left over at the
     end run as one more stream, so every position is counted exactly once.
+    ``shards`` (parallel.Shards) runs groups of the streams in threads.
     """
     n_pred = len(ids) - 1
     if n_pred < 1:

@@ -3,7 +3,9 @@
 BLAS's GEMM is built for large matrices: for one or a few rows it spends its
 time packing the weights and runs at a third of this kernel's speed here.
 With the weights stored transposed, each output is a dot product over
-contiguous memory; four outputs (and up to two input rows) share every load.
+contiguous memory: one row computes four outputs per pass over the weights,
+and up to eight rows (a beam) two outputs per pass, each weight loaded once
+for all of them.
 ``reassoc`` lets the compiler vectorize the sums: the order of additions
 differs from a plain loop's, always in the same way, so results stay
 deterministic.
@@ -22,51 +24,89 @@ def _dot(a, b):
     return total
 
 
-@njit(cache=True, error_model="numpy", nogil=True, fastmath=_FAST)
+@njit(cache=True, error_model="numpy", nogil=True)
 def add_product_nt(x, w_t, out):
     """out (K, N) += x (K, D) @ w_t.T, w_t (N, D); all C-contiguous."""
     K, D = x.shape
+    if K == 1:
+        _one_row(x[0], w_t, out[0])
+        return
+    x8 = np.zeros((8, D), x.dtype)
+    out8 = np.empty((8, out.shape[1]), out.dtype)
+    for r0 in range(0, K, 8):  # rows in groups of eight, the last padded with zeros
+        n = min(8, K - r0)
+        x8[:n] = x[r0:r0 + n]
+        x8[n:] = 0
+        out8[:] = 0
+        _eight_rows(x8, w_t, out8)
+        out[r0:r0 + n] += out8[:n]
+
+
+@njit(cache=True, error_model="numpy", nogil=True, fastmath=_FAST)
+def _one_row(x, w_t, out):
+    """out (N,) += w_t (N, D) @ x (D,), four outputs per pass."""
+    D = x.shape[0]
     N = w_t.shape[0]
-    for r in range(0, K - 1, 2):
-        x0, x1, o0, o1 = x[r], x[r + 1], out[r], out[r + 1]
-        for j in range(0, N - 3, 4):
-            w0, w1, w2, w3 = w_t[j], w_t[j + 1], w_t[j + 2], w_t[j + 3]
-            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = np.float32(0)
-            for i in range(D):
-                u, v = x0[i], x1[i]
-                a0 += u * w0[i]
-                a1 += u * w1[i]
-                a2 += u * w2[i]
-                a3 += u * w3[i]
-                b0 += v * w0[i]
-                b1 += v * w1[i]
-                b2 += v * w2[i]
-                b3 += v * w3[i]
-            o0[j] += a0
-            o0[j + 1] += a1
-            o0[j + 2] += a2
-            o0[j + 3] += a3
-            o1[j] += b0
-            o1[j + 1] += b1
-            o1[j + 2] += b2
-            o1[j + 3] += b3
-        for j in range(N - N % 4, N):
-            o0[j] += _dot(x0, w_t[j])
-            o1[j] += _dot(x1, w_t[j])
-    if K % 2:
-        x0, o0 = x[K - 1], out[K - 1]
-        for j in range(0, N - 3, 4):
-            w0, w1, w2, w3 = w_t[j], w_t[j + 1], w_t[j + 2], w_t[j + 3]
-            a0 = a1 = a2 = a3 = np.float32(0)
-            for i in range(D):
-                u = x0[i]
-                a0 += u * w0[i]
-                a1 += u * w1[i]
-                a2 += u * w2[i]
-                a3 += u * w3[i]
-            o0[j] += a0
-            o0[j + 1] += a1
-            o0[j + 2] += a2
-            o0[j + 3] += a3
-        for j in range(N - N % 4, N):
-            o0[j] += _dot(x0, w_t[j])
+    for j in range(0, N - 3, 4):
+        w0, w1, w2, w3 = w_t[j], w_t[j + 1], w_t[j + 2], w_t[j + 3]
+        a0 = a1 = a2 = a3 = np.float32(0)
+        for i in range(D):
+            u = x[i]
+            a0 += u * w0[i]
+            a1 += u * w1[i]
+            a2 += u * w2[i]
+            a3 += u * w3[i]
+        out[j] += a0
+        out[j + 1] += a1
+        out[j + 2] += a2
+        out[j + 3] += a3
+    for j in range(N - N % 4, N):
+        out[j] += _dot(x, w_t[j])
+
+
+@njit(cache=True, error_model="numpy", nogil=True, fastmath=_FAST)
+def _eight_rows(x, w_t, out):
+    """out (8, N) += x (8, D) @ w_t.T: all eight rows share each pass over the weights."""
+    D = x.shape[1]
+    N = w_t.shape[0]
+    x0, x1, x2, x3, x4, x5, x6, x7 = x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
+    for j in range(0, N - 1, 2):
+        w0, w1 = w_t[j], w_t[j + 1]
+        a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = a40 = a41 = a50 = a51 = a60 = a61 = a70 = a71 = np.float32(0)
+        for i in range(D):
+            v0, v1 = w0[i], w1[i]
+            a00 += x0[i] * v0
+            a01 += x0[i] * v1
+            a10 += x1[i] * v0
+            a11 += x1[i] * v1
+            a20 += x2[i] * v0
+            a21 += x2[i] * v1
+            a30 += x3[i] * v0
+            a31 += x3[i] * v1
+            a40 += x4[i] * v0
+            a41 += x4[i] * v1
+            a50 += x5[i] * v0
+            a51 += x5[i] * v1
+            a60 += x6[i] * v0
+            a61 += x6[i] * v1
+            a70 += x7[i] * v0
+            a71 += x7[i] * v1
+        out[0, j] += a00
+        out[0, j + 1] += a01
+        out[1, j] += a10
+        out[1, j + 1] += a11
+        out[2, j] += a20
+        out[2, j + 1] += a21
+        out[3, j] += a30
+        out[3, j + 1] += a31
+        out[4, j] += a40
+        out[4, j + 1] += a41
+        out[5, j] += a50
+        out[5, j + 1] += a51
+        out[6, j] += a60
+        out[6, j + 1] += a61
+        out[7, j] += a70
+        out[7, j + 1] += a71
+    if N % 2:
+        for r in range(8):
+            out[r, N - 1] += _dot(x[r], w_t[N - 1])

@@ -162,8 +162,9 @@ def test_huge_vocabulary_trains_and_samples(tmp_path):
     assert result.exit_code == 0, result.output
     ckpt = load(str(tmp_path / "r" / "best.npz"))
     assert ckpt.model.vocab_size == 20_001
-    result = run(["sample", str(tmp_path / "r" / "best.npz"), "--length", "20", "--seed", "0"])
-    assert result.exit_code == 0 and len(result.stdout) == 21
+    result = run(["sample", str(tmp_path / "r" / "best.npz"), "--length", "20", "--seed", "0",
+                  "--prime", chars[7] + chars[19_999]])
+    assert result.exit_code == 0 and len(result.stdout) == 23
 
 
 def test_unwritable_out_and_full_disk(tmp_path, corpus_file, monkeypatch):
