@@ -132,7 +132,8 @@ def test_bad_beam_width(rng):
         beam_text(random_checkpoint(rng), 5, 0)
 
 
-@pytest.mark.parametrize("K,D,N", [(1, 5, 9), (2, 16, 8), (3, 7, 13), (7, 64, 256)])
+@pytest.mark.parametrize("K,D,N", [(1, 5, 9), (2, 16, 8), (3, 7, 13), (7, 64, 256),
+                                   (1, 512, 1027), (7, 300, 1025), (11, 256, 1024)])
 def test_add_product_nt_matches_numpy(K, D, N, rng):
     from charrnn.matvec import add_product_nt
     x = rng.standard_normal((K, D)).astype(np.float32)
@@ -140,4 +141,4 @@ def test_add_product_nt_matches_numpy(K, D, N, rng):
     out = rng.standard_normal((K, N)).astype(np.float32)
     expected = out + x @ w_t.T
     add_product_nt(x, w_t, out)
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=2e-6 * D)  # float32 sums of D terms
