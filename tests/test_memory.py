@@ -1,5 +1,4 @@
 """Memory must not grow with the corpus: the ids live in a memory-mapped file."""
-import subprocess
 import sys
 from pathlib import Path
 
