@@ -201,26 +201,27 @@ def charrnn_train(cfg, threads, seconds, min_steps):
             "loss": loss, "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb()}
 
 
-def charrnn_sample(cfg, length):
-    from charrnn.generate import sample_text
-    ckpt = charrnn_checkpoint(cfg)
-    "".join(sample_text(ckpt, 50, temperature=TEMPERATURE, seed=1))  # warm-up (compiles)
+def timed_generation(generate, length, warmup_length):
+    """Time generate(length) -> text after one warm-up call (compiling, caches)."""
+    generate(warmup_length)
     started = time.perf_counter()
-    text = "".join(sample_text(ckpt, length, temperature=TEMPERATURE, seed=0))
+    text = generate(length)
     elapsed = time.perf_counter() - started
     assert len(text) == length
     return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed}
+
+
+def charrnn_sample(cfg, length):
+    from charrnn.generate import sample_text
+    ckpt = charrnn_checkpoint(cfg)
+    return timed_generation(
+        lambda n: "".join(sample_text(ckpt, n, temperature=TEMPERATURE, seed=0)), length, 50)
 
 
 def charrnn_beam(cfg, length):
     from charrnn.generate import beam_text
     ckpt = charrnn_checkpoint(cfg)
-    beam_text(ckpt, 10, BEAM_WIDTH)  # warm-up (compiles)
-    started = time.perf_counter()
-    text = beam_text(ckpt, length, BEAM_WIDTH)
-    elapsed = time.perf_counter() - started
-    assert len(text) == length
-    return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed}
+    return timed_generation(lambda n: beam_text(ckpt, n, BEAM_WIDTH), length, 10)
 
 
 # PyTorch
@@ -299,13 +300,7 @@ def torch_sample(cfg, threads, length):
                 logits, state = model(x.view(1, 1), state)
         return "".join(chars[i] for i in out)
 
-    sample(50)  # warm-up
-    started = time.perf_counter()
-    text = sample(length)
-    elapsed = time.perf_counter() - started
-    assert len(text) == length
-    return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed,
-            "torch": torch.__version__}
+    return {**timed_generation(sample, length, 50), "torch": torch.__version__}
 
 
 def torch_beam(cfg, threads, length):
@@ -340,13 +335,7 @@ def torch_beam(cfg, threads, length):
             k = int(parent[k])
         return "".join(chars[i] for i in reversed(best))
 
-    beam(10)  # warm-up
-    started = time.perf_counter()
-    text = beam(length)
-    elapsed = time.perf_counter() - started
-    assert len(text) == length
-    return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed,
-            "torch": torch.__version__}
+    return {**timed_generation(beam, length, 10), "torch": torch.__version__}
 
 
 def worker(args):
