@@ -22,7 +22,7 @@ Every measurement runs in a fresh subprocess (this script with --worker,
 printing one JSON line), with OPENBLAS/OMP/MKL_NUM_THREADS set to its thread
 count, so peak RSS and thread settings are clean.  Each round runs charrnn and
 PyTorch alternately (the order flips every round); the table reports medians
-over rounds.  charrnn trains with --threads data-parallel shards; its sampling
+over rounds.  charrnn trains with --threads work blocks (kernels split over threads); its sampling
 and beam search are single-stream (1 BLAS thread).  Each PyTorch figure is
 the better of 1 and 2 threads (torch.set_num_threads), and the table says
 which.  PyTorch is only a benchmark dependency: pip install torch==2.13.0.
@@ -170,8 +170,8 @@ def charrnn_train(cfg, threads, seconds, min_steps):
     charrnn_modules()
     from charrnn import optim
     from charrnn.batches import StreamBatcher
-    from charrnn.model import ModelConfig, init_params, zero_state
-    from charrnn.parallel import Shards
+    from charrnn.model import ModelConfig, init_params, loss_and_grad, zero_state
+    from charrnn.parallel import use_threads
     chars, ids = load_ids()
     model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers)
     params = init_params(model, np.random.default_rng(0))
@@ -179,7 +179,7 @@ def charrnn_train(cfg, threads, seconds, min_steps):
     state = optim.init_state("adam", params.size)
     batches = StreamBatcher(ids, cfg.batch, cfg.seq)
     full = batches.columns // cfg.seq  # batches of the full length
-    shards = Shards(threads)
+    blocks = use_threads(threads)
     h, c = zero_state(model, cfg.batch)
     count = 0
     baseline = rss_now_mb()
@@ -187,16 +187,13 @@ def charrnn_train(cfg, threads, seconds, min_steps):
     def step():
         nonlocal h, c, count
         inputs, targets = batches[count % full]
-        loss, h, c = shards.loss_and_grad(params, model, inputs, targets, h, c, None, grads)
+        loss, h, c = loss_and_grad(params, model, inputs, targets, h, c, None, grads, blocks)
         _, scale = optim.clip_scale(grads, CLIP)
         count += 1
         optim.update("adam", params, grads, state, LR, count, scale)
         return float(loss)
 
-    try:
-        n, elapsed, loss = timed_steps(step, seconds, min_steps)
-    finally:
-        shards.close()
+    n, elapsed, loss = timed_steps(step, seconds, min_steps)
     return {"steps": n, "seconds": elapsed, "chars_per_s": n * cfg.batch * cfg.seq / elapsed,
             "loss": loss, "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb()}
 
@@ -421,7 +418,7 @@ def run_rounds(args, configs):
     results = {}
     for round_no in range(1, args.rounds + 1):
         for cfg in configs:
-            for task in ("train", "sample", "beam"):
+            for task in args.tasks.split(","):
                 for impl, threads in contenders(args, task, round_no):
                     r = run_worker(args, task, impl, cfg.name, threads)
                     results.setdefault((cfg.name, task, impl, threads), []).append(r)
@@ -455,6 +452,8 @@ def table(args, configs, results, peaks):
 
     def compare(cfg, task, metric, figure, charrnn_threads, lower_is_better=False, text=None):
         """figure(runs, threads) -> number; add the row comparing the medians."""
+        if (cfg.name, task, "charrnn", charrnn_threads) not in results:
+            return  # not measured this run (--tasks)
         ours = figure(results[(cfg.name, task, "charrnn", charrnn_threads)], charrnn_threads)
         theirs = {t: figure(results[(cfg.name, task, "torch", t)], t) for t in TORCH_THREADS}
         best = (min if lower_is_better else max)(theirs, key=theirs.get)
@@ -483,6 +482,8 @@ def notes(args, configs, results, peaks):
     """Lines under the table: achieved GFLOP/s, spread across rounds, losses, base RSS."""
     lines = []
     for cfg in configs:
+        if (cfg.name, "train", "charrnn", args.threads) not in results:
+            continue
         flops = cfg.flops_per_train_char()
         ours = results[(cfg.name, "train", "charrnn", args.threads)]
         theirs = {t: results[(cfg.name, "train", "torch", t)] for t in TORCH_THREADS}
@@ -510,6 +511,8 @@ def parse_args():
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help=f"comma-separated, of {', '.join(CONFIGS)}")
     parser.add_argument("--threads", type=int, default=2, help="charrnn training threads")
+    parser.add_argument("--tasks", default="train,sample,beam",
+                        help="comma-separated subset of train,sample,beam")
     parser.add_argument("--seconds", type=float, default=5.0,
                         help="target duration of each timed training run")
     parser.add_argument("--min-steps", type=int, default=3, help="fewest timed training steps")
@@ -547,6 +550,8 @@ def main():
     if not CORPUS.is_file():
         sys.exit(f"{CORPUS}: corpus not found")
     configs = [CONFIGS[name] for name in args.configs.split(",")]
+    if not set(args.tasks.split(",")) <= {"train", "sample", "beam"}:
+        sys.exit("--tasks takes a comma-separated subset of train,sample,beam")
 
     print("# charrnn vs PyTorch\n")
     print(f"- command: `{shlex.join([Path(sys.executable).name] + sys.argv)}`")
@@ -554,8 +559,8 @@ def main():
     print(f"- machine: {machine()}; Python {platform.python_version()}")
     print(f"- numpy {version('numpy')}, numba {version('numba')}, torch {version('torch')}")
     print(f"- {args.rounds} round(s), medians; charrnn trains with {args.threads} threads "
-          "(data-parallel shards, 1 BLAS thread each), samples and beam-searches single-stream "
-          f"(1 thread); PyTorch: better of {' and '.join(map(str, TORCH_THREADS))} threads")
+          "(Numba's, kernels split into one block per thread, BLAS single-threaded inside), "
+          "samples and beam-searches single-stream (1 thread); PyTorch: better of {' and '.join(map(str, TORCH_THREADS))} threads")
     print(f"- corpus {CORPUS.name}, vocabulary {VOCAB_SIZE}; training: Adam lr {LR}, "
           f"clip {CLIP}; timed training runs of ~{args.seconds:g} s (at least "
           f"{args.min_steps} steps) after 2 warm-up steps", flush=True)

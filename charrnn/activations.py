@@ -15,6 +15,8 @@ from numba.extending import overload
 
 # nogil: kernels run side by side in threads (see parallel.py).
 kernel = functools.partial(njit, cache=True, error_model="numpy", nogil=True)
+# Kernels that share their work among Numba's threads with prange.
+parallel_kernel = functools.partial(kernel, parallel=True)
 
 _f32 = np.float32
 _CLAMP = _f32(7.90531110763549805)  # tanh(x) rounds to +-1 in float32 beyond this

@@ -14,7 +14,7 @@ import os
 
 import llvmlite.binding as llvm
 import numpy as np
-from numba import carray, cfunc, njit, types
+from numba import carray, cfunc, njit, prange, types
 from numba.extending import overload
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -105,13 +105,44 @@ def _xgemm_typed(a, b, c, trans_a, trans_b, alpha, beta):
     def impl(a, b, c, trans_a, trans_b, alpha, beta):
         m, n = c.shape
         k = a.shape[0] if trans_a else a.shape[1]
+        if m == 0 or n == 0:
+            return
         external(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS,
-                 m, n, k, real(alpha), a.ctypes, a.shape[1], b.ctypes, b.shape[1],
-                 real(beta), c.ctypes, c.shape[1])
+                 m, n, k, real(alpha), a.ctypes, _leading(a), b.ctypes, _leading(b),
+                 real(beta), c.ctypes, _leading(c))
     return impl
+
+
+@njit(inline="always")
+def _leading(x):
+    """Row stride in elements: rows may be longer than the view (a slice of columns)."""
+    return max(x.strides[0] // x.itemsize, x.shape[1], 1)
 
 
 @njit(cache=True)
 def gemm(a, b, c, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
-    """c = alpha * op(a) @ op(b) + beta * c, for C-contiguous 2-D arrays of one dtype."""
+    """c = alpha * op(a) @ op(b) + beta * c for 2-D arrays of one dtype whose rows
+    are contiguous (C-contiguous arrays, or column slices of them)."""
     _xgemm(a, b, c, trans_a, trans_b, alpha, beta)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def split_gemm(a, b, c, trans_a, trans_b, beta, blocks):
+    """c = op(a) @ op(b) + beta * c, the rows of c cut into ``blocks`` parts
+    computed side by side by Numba's threads, each with single-threaded BLAS.
+    Each block always gets the same rows, so results are deterministic for a
+    given ``blocks``; between block counts they may differ in the last bit
+    (BLAS picks its kernels by shape)."""
+    m = c.shape[0]
+    for s in prange(blocks):
+        lo, hi = block_bounds(s, blocks, m)
+        if trans_a:
+            gemm(a[:, lo:hi], b, c[lo:hi], True, trans_b, 1.0, beta)
+        else:
+            gemm(a[lo:hi], b, c[lo:hi], False, trans_b, 1.0, beta)
+
+
+@njit(inline="always")
+def block_bounds(s, blocks, n):
+    """[lo, hi) of part s of range(n) cut into ``blocks`` near-equal parts."""
+    return n * s // blocks, n * (s + 1) // blocks

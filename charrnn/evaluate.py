@@ -6,13 +6,13 @@ from .model import forward, zero_state
 EVAL_CHUNK = 128  # time steps per forward call: bounds the memory of evaluation
 
 
-def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, shards=None):
+def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1):
     """(summed loss in nats, predictions) of predicting ids[1:] from ids[:-1].
 
     The text is cut into ``streams`` contiguous streams run side by side, each
     from a zero state; the fewer than ``streams`` positions left over at the
     end run as one more stream, so every position is counted exactly once.
-    ``shards`` (parallel.Shards) runs groups of the streams in threads.
+    ``blocks``: work blocks shared among the threads (parallel.use_threads).
     """
     n_pred = len(ids) - 1
     if n_pred < 1:
@@ -20,22 +20,20 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, shards=None):
     streams = min(streams, n_pred)
     columns = n_pred // streams
     starts = np.arange(streams) * columns
-    groups = [starts[lo:hi] for lo, hi in shards.bounds(streams)] if shards else [starts]
-    run = lambda group: _run_streams(params, cfg, ids, group, columns, chunk)  # noqa: E731
-    total = sum(shards.map(run, groups) if shards else map(run, groups))
+    total = _run_streams(params, cfg, ids, starts, columns, chunk, blocks)
     tail = streams * columns
     if tail < n_pred:
-        total += _run_streams(params, cfg, ids, np.array([tail]), n_pred - tail, chunk)
+        total += _run_streams(params, cfg, ids, np.array([tail]), n_pred - tail, chunk, blocks)
     return total, n_pred
 
 
-def _run_streams(params, cfg, ids, starts, columns, chunk):
+def _run_streams(params, cfg, ids, starts, columns, chunk, blocks):
     h, c = zero_state(cfg, len(starts), params.dtype)
     total = 0.0
     for begin in range(0, columns, chunk):
         end = min(begin + chunk, columns)
         positions = np.arange(begin, end + 1)[:, None] + starts[None, :]
         block = np.asarray(ids[positions], dtype=np.int32)
-        loss, h, c, _ = forward(params, cfg, block[:-1], block[1:], h, c)
+        loss, h, c, _ = forward(params, cfg, block[:-1], block[1:], h, c, blocks=blocks)
         total += loss
     return total

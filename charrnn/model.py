@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blas import split_gemm
 from .lstm import embedding_backward, embedding_forward, lstm_backward, lstm_forward
 from .loss import softmax_cross_entropy
 
@@ -89,7 +90,7 @@ def dropout_masks(cfg, rng, T, B, dtype=np.float32):
     return (draws < keep).astype(dtype) / dtype(keep)
 
 
-def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0):
+def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0, blocks=1):
     """Loss over one chunk.
 
     inputs, targets (T, B) ids; h0, c0 (L, B, H); masks (L, T, B, H) from
@@ -110,21 +111,22 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0):
         if l == 0:
             embedding_forward(gates, w[:V], p["b0"], inputs)
         else:
-            np.matmul(x.reshape(T * B, H), w[:H], out=gates.reshape(T * B, G))
-            gates += p[f"b{l}"]
+            gates[:] = p[f"b{l}"]
+            split_gemm(x.reshape(T * B, H), w[:H], gates.reshape(T * B, G), False, False, 1.0, blocks)
             cache.layer_in.append(x)
         cells = np.empty((T + 1, B, H), dtype)
         hiddens = np.empty((T + 1, B, H), dtype)
         cells[0], hiddens[0] = c0[l], h0[l]
-        lstm_forward(gates, cells, hiddens, w[-H:])
+        lstm_forward(gates, cells, hiddens, w[-H:], blocks)
         h_out[l], c_out[l] = hiddens[T], cells[T]
         x = hiddens[1:] if masks is None else hiddens[1:] * masks[l]
         cache.gates.append(gates)
         cache.cells.append(cells)
         cache.hiddens.append(hiddens)
     decoder_in = x.reshape(T * B, H)
-    logits = decoder_in @ p["w_y"]
-    logits += p["b_y"]
+    logits = np.empty((T * B, V), dtype)
+    logits[:] = p["b_y"]
+    split_gemm(decoder_in, p["w_y"], logits, False, False, 1.0, blocks)
     loss = softmax_cross_entropy(logits, np.ascontiguousarray(targets).reshape(-1), grad_scale)
     if grad_scale > 0:
         cache.decoder_in, cache.dlogits = decoder_in, logits
@@ -132,33 +134,44 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0):
     return loss, h_out, c_out, None
 
 
-def backward(params, cfg, cache, grads):
+def backward(params, cfg, cache, grads, blocks=1):
     """Write the gradient of grad_scale * loss into ``grads`` (flat, like params).
 
     Returns (dh0, dc0), each (L, B, H): the gradient with respect to the
-    carried-in state.
+    carried-in state.  Uses up ``cache`` (gradients are written over it).
     """
     p, g = views(params, cfg), views(grads, cfg)
     T, B = cache.inputs.shape
     V, H, G, N = cfg.vocab_size, cfg.hidden, 4 * cfg.hidden, T * B
-    np.matmul(cache.decoder_in.T, cache.dlogits, out=g["w_y"])
+    split_gemm(cache.decoder_in, cache.dlogits, g["w_y"], True, False, 0.0, blocks)
     cache.dlogits.sum(axis=0, out=g["b_y"])
-    dx = (cache.dlogits @ p["w_y"].T).reshape(T, B, H)  # dL/d(output of the top layer)
+    dx = np.empty((T, B, H), params.dtype)  # dL/d(output of the top layer)
+    split_gemm(cache.dlogits, p["w_y"], dx.reshape(N, H), False, True, 0.0, blocks)
     dh0 = np.empty((cfg.layers, B, H), params.dtype)
     dc0 = np.empty_like(dh0)
     for l in reversed(range(cfg.layers)):
         if cache.masks is not None:
             dx *= cache.masks[l]
-        dgates = np.empty((T, B, G), params.dtype)
-        lstm_backward(dgates, dh0[l], dc0[l], dx, cache.gates[l], cache.cells[l], p[f"w{l}"][-H:])
+        dgates = cache.gates[l]  # becomes the gradient of the gate pre-activations
+        lstm_backward(dgates, dh0[l], dc0[l], dx, cache.cells[l], p[f"w{l}"][-H:], blocks)
         dgates2 = dgates.reshape(N, G)
         dw = g[f"w{l}"]
-        np.matmul(cache.hiddens[l][:-1].reshape(N, H).T, dgates2, out=dw[-H:])
+        split_gemm(cache.hiddens[l][:-1].reshape(N, H), dgates2, dw[-H:], True, False, 0.0, blocks)
         dgates2.sum(axis=0, out=g[f"b{l}"])
         if l == 0:
             dw[:V] = 0.0
             embedding_backward(dw[:V], dgates, cache.inputs)
         else:
-            np.matmul(cache.layer_in[l - 1].reshape(N, H).T, dgates2, out=dw[:H])
-            dx = (dgates2 @ p[f"w{l}"][:H].T).reshape(T, B, H)
+            split_gemm(cache.layer_in[l - 1].reshape(N, H), dgates2, dw[:H], True, False, 0.0, blocks)
+            dx = np.empty((T, B, H), params.dtype)
+            split_gemm(dgates2, p[f"w{l}"][:H], dx.reshape(N, H), False, True, 0.0, blocks)
     return dh0, dc0
+
+
+def loss_and_grad(params, cfg, inputs, targets, h, c, masks, grads, blocks=1):
+    """Mean loss of the chunk; writes its gradient into ``grads``.
+    Returns (mean loss, hT, cT)."""
+    scale = 1.0 / inputs.size
+    loss, hT, cT, cache = forward(params, cfg, inputs, targets, h, c, masks, scale, blocks)
+    backward(params, cfg, cache, grads, blocks)
+    return loss * scale, hT, cT

@@ -22,8 +22,15 @@ from .batches import StreamBatcher, split
 from .corpus import load_corpus
 from .errors import CharrnnError, Interrupted
 from .evaluate import stream_loss
-from .model import ModelConfig, dropout_masks, init_params, param_count, zero_state
-from .parallel import Shards, default_threads
+from .model import (
+    ModelConfig,
+    dropout_masks,
+    init_params,
+    loss_and_grad,
+    param_count,
+    zero_state,
+)
+from .parallel import default_threads, use_threads
 
 MAX_PARAMS = 500_000_000  # a guard against typos such as --hidden 1000000
 EXPLODED_LOSS = 1e4       # nats per character: far above log(V) of any vocabulary
@@ -49,7 +56,7 @@ class TrainConfig:
     val_frac: float = 0.05     # the last fraction of the text is validation
     eval_every: int = 250      # steps between validation runs and checkpoints
     seed: int = 0
-    threads: int = field(default_factory=default_threads)  # data-parallel shards
+    threads: int = field(default_factory=default_threads)  # work blocks, one per thread
     encoding: str = "utf-8"
 
     def check(self):
@@ -181,7 +188,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                                "before are intact") from None
 
     def validate_and_save():
-        loss, count = stream_loss(params, model_cfg, val_ids, cfg.batch_size, shards=shards)
+        loss, count = stream_loss(params, model_cfg, val_ids, cfg.batch_size, blocks=blocks)
         val = loss / count
         val_history.append((step, val))
         improved = val < ckpt.best_val
@@ -196,7 +203,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     received = []
     handlers = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
-    shards = Shards(cfg.threads)
+    blocks = use_threads(cfg.threads)
     bar = tqdm(total=total_steps, initial=step, disable=quiet, unit="step", dynamic_ncols=True)
     smooth = train_history[-1][1] if train_history else None
     val = val_history[-1][1] if val_history else float("nan")
@@ -207,8 +214,8 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                 h, c = zero_state(model_cfg, cfg.batch_size)  # each epoch starts from zero
             inputs, targets = batches[k]
             masks = dropout_masks(model_cfg, rng, *inputs.shape)
-            loss, h_next, c_next = shards.loss_and_grad(params, model_cfg, inputs, targets, h, c,
-                                                        masks, grads)
+            loss, h_next, c_next = loss_and_grad(params, model_cfg, inputs, targets, h, c, masks,
+                                                 grads, blocks)
             norm, scale = optim.clip_scale(grads, cfg.grad_clip)
             if not (math.isfinite(loss) and math.isfinite(norm)) or loss > EXPLODED_LOSS:
                 raise CharrnnError(
@@ -238,7 +245,6 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
             val = validate_and_save()
     finally:
         bar.close()
-        shards.close()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     log(f"trained to step {step} (epoch {epoch + 1}) in {time.perf_counter() - started:.0f} s; "

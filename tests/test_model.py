@@ -32,14 +32,15 @@ def reference_forward(params, cfg, inputs, targets, h0, c0):
     return loss, h, c
 
 
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-9), (np.float32, 2e-4)])
-def test_forward_matches_reference(dtype, tol, rng):
+@pytest.mark.parametrize("dtype,tol,blocks", [(np.float64, 1e-9, 1), (np.float32, 2e-4, 1),
+                                              (np.float64, 1e-9, 2), (np.float32, 2e-4, 3)])
+def test_forward_matches_reference(dtype, tol, blocks, rng):
     cfg = ModelConfig(vocab_size=7, hidden=5, layers=3)
     params = init_params(cfg, rng, dtype)
     inputs, targets = rng.integers(0, 7, (6, 3)), rng.integers(0, 7, (6, 3))
     h0 = rng.standard_normal((3, 3, 5)).astype(dtype)
     c0 = rng.standard_normal((3, 3, 5)).astype(dtype)
-    loss, hT, cT, _ = forward(params, cfg, inputs, targets, h0, c0)
+    loss, hT, cT, _ = forward(params, cfg, inputs, targets, h0, c0, blocks=blocks)
     ref_loss, ref_h, ref_c = reference_forward(params.astype(np.float64), cfg, inputs, targets,
                                                h0.astype(np.float64), c0.astype(np.float64))
     assert loss == pytest.approx(ref_loss, rel=tol)
@@ -60,8 +61,11 @@ def numeric_gradient(f, x, eps=1e-6):
     return grad
 
 
-@pytest.mark.parametrize("layers,dropout", [(1, 0.0), (2, 0.0), (2, 0.4)])
-def test_gradients_match_finite_differences(layers, dropout, rng):
+# blocks: the hidden units and product rows cut into blocks shared among threads
+# (3 blocks of 4 units are uneven: 1, 1 and 2).
+@pytest.mark.parametrize("layers,dropout,blocks", [(1, 0.0, 1), (2, 0.0, 1), (2, 0.4, 1),
+                                                   (2, 0.4, 2), (2, 0.0, 3)])
+def test_gradients_match_finite_differences(layers, dropout, blocks, rng):
     cfg = ModelConfig(vocab_size=5, hidden=4, layers=layers, dropout=dropout)
     params = init_params(cfg, rng, np.float64)
     params += rng.uniform(-0.5, 0.5, params.shape)  # off the initial biases: all paths active
@@ -76,9 +80,9 @@ def test_gradients_match_finite_differences(layers, dropout, rng):
     def mean_loss():
         return forward(params, cfg, inputs, targets, h0, c0, masks)[0] / (T * B)
 
-    _, _, _, cache = forward(params, cfg, inputs, targets, h0, c0, masks, grad_scale=1 / (T * B))
+    _, _, _, cache = forward(params, cfg, inputs, targets, h0, c0, masks, 1 / (T * B), blocks)
     grads = np.zeros_like(params)
-    dh0, dc0 = backward(params, cfg, cache, grads)
+    dh0, dc0 = backward(params, cfg, cache, grads, blocks)
     for name, analytic in views(grads, cfg).items():
         numeric = numeric_gradient(mean_loss, views(params, cfg)[name])
         np.testing.assert_allclose(analytic, numeric, atol=1e-7, rtol=1e-5, err_msg=name)
