@@ -18,16 +18,17 @@ import numpy as np
 from numba import prange
 
 from .activations import kernel, parallel_kernel, sigmoid, tanh
-from .blas import block_bounds, gemm
+from .tiles import pack, panels_for, product, unit_bounds
 
 ONE = np.float32(1.0)
 
 
 @parallel_kernel
-def lstm_forward(gates, cells, hiddens, w_h, blocks):
+def lstm_forward(gates, cells, hiddens, w_h, bias, blocks):
     """Run the recurrence in place.
 
-    gates   (T, B, G) in: x_t @ W_x + b; out: activated gates i, f, o, g
+    gates   (T, B, G) in: x_t @ W_x; out: activated gates i, f, o, g
+    bias    (G,) added to the gate pre-activations
     cells   (T+1, B, H) in: cells[0] = c0; out: cells[t+1] = c_t
     hiddens (T+1, B, H) in: hiddens[0] = h0; out: hiddens[t+1] = h_t
     w_h     (H, G)
@@ -37,32 +38,38 @@ def lstm_forward(gates, cells, hiddens, w_h, blocks):
     """
     T, _, G = gates.shape
     H = G // 4
+    panels = panels_for(w_h, False)
+    for s in prange(blocks):  # each thread packs the columns it will use
+        lo, hi = unit_bounds(s, blocks, H)
+        for k in range(4):
+            pack(w_h, panels, k * H + lo, k * H + hi, False)
     for t in range(T):
         for s in prange(blocks):
-            lo, hi = block_bounds(s, blocks, H)
+            lo, hi = unit_bounds(s, blocks, H)
             for k in range(4):
-                gemm(hiddens[t], w_h[:, k * H + lo:k * H + hi],
-                     gates[t, :, k * H + lo:k * H + hi], False, False, 1.0, 1.0)
-            _cells_forward(gates[t], cells[t], cells[t + 1], hiddens[t + 1], lo, hi)
+                product(hiddens[t], w_h, panels, k * H + lo, k * H + hi, gates[t], True, False)
+            _cells_forward(gates[t], bias, cells[t], cells[t + 1], hiddens[t + 1], lo, hi)
 
 
 @kernel
-def _cells_forward(gates, c_prev, c, h, lo, hi):
+def _cells_forward(gates, bias, c_prev, c, h, lo, hi):
     """Gate arithmetic of units lo..hi-1 at one step: gates (B, G), the rest (B, H)."""
     B, G = gates.shape
     H = G // 4
+    bi, bf = bias[lo:hi], bias[H + lo:H + hi]
+    bo, bg = bias[2 * H + lo:2 * H + hi], bias[3 * H + lo:3 * H + hi]
     for b in range(B):
         # One simple loop per strip, so that each vectorizes.
         z = gates[b]
         i, f, o, g = z[lo:hi], z[H + lo:H + hi], z[2 * H + lo:2 * H + hi], z[3 * H + lo:3 * H + hi]
         for j in range(hi - lo):
-            i[j] = sigmoid(i[j])
+            i[j] = sigmoid(i[j] + bi[j])
         for j in range(hi - lo):
-            f[j] = sigmoid(f[j])
+            f[j] = sigmoid(f[j] + bf[j])
         for j in range(hi - lo):
-            o[j] = sigmoid(o[j])
+            o[j] = sigmoid(o[j] + bo[j])
         for j in range(hi - lo):
-            g[j] = tanh(g[j])
+            g[j] = tanh(g[j] + bg[j])
         cp, cb, hb = c_prev[b, lo:hi], c[b, lo:hi], h[b, lo:hi]
         for j in range(hi - lo):
             cb[j] = f[j] * cp[j] + i[j] * g[j]
@@ -70,7 +77,7 @@ def _cells_forward(gates, c_prev, c, h, lo, hi):
 
 
 @parallel_kernel
-def lstm_backward(gates, dh0, dc0, dh, cells, w_h, blocks):
+def lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks):
     """Backpropagate through the chunk, t = T-1 .. 0.
 
     gates  (T, B, G) in: the activated gates of lstm_forward; out: dL/d(gate
@@ -80,31 +87,41 @@ def lstm_backward(gates, dh0, dc0, dh, cells, w_h, blocks):
     dh     (T, B, H) in: dL/dh_t from the layer above (or the decoder)
     cells  the cells of lstm_forward
     w_h    (H, G)
+    dbias  (G,) out: dL/d(bias), summed here where the gate gradients are made
     blocks as in lstm_forward: a block's share of dL/dh_t = dgates[t+1] @ W_h.T
            (its rows of W_h) is all its gate arithmetic at step t needs.
     """
     T, _, G = gates.shape
     H = G // 4
+    panels = panels_for(w_h, True)
+    for s in prange(blocks):
+        lo, hi = unit_bounds(s, blocks, H)
+        pack(w_h, panels, lo, hi, True)
     dh_next = dh0  # dL/dh_t flowing back along the recurrence
     dc_next = dc0
     for t in range(T - 1, -2, -1):
         for s in prange(blocks):
-            lo, hi = block_bounds(s, blocks, H)
+            lo, hi = unit_bounds(s, blocks, H)
             if t == T - 1:
                 dh_next[:, lo:hi] = 0.0
                 dc_next[:, lo:hi] = 0.0
+                for k in range(4):
+                    dbias[k * H + lo:k * H + hi] = 0.0
             else:
-                gemm(gates[t + 1], w_h[lo:hi], dh_next[:, lo:hi], False, True, 1.0, 0.0)
+                product(gates[t + 1], w_h, panels, lo, hi, dh_next, False, True)
             if t >= 0:
-                _cells_backward(gates[t], dh_next, dc_next, dh[t], cells[t], cells[t + 1], lo, hi)
+                _cells_backward(gates[t], dh_next, dc_next, dh[t], cells[t], cells[t + 1], dbias,
+                                lo, hi)
 
 
 @kernel
-def _cells_backward(gates, dh_next, dc_next, dh, c_prev, c, lo, hi):
-    """Gradients of units lo..hi-1 at one step, written over their gates:
-    gates (B, G), the rest (B, H)."""
+def _cells_backward(gates, dh_next, dc_next, dh, c_prev, c, dbias, lo, hi):
+    """Gradients of units lo..hi-1 at one step, written over their gates and
+    added to dbias: gates (B, G), dbias (G,), the rest (B, H)."""
     B, G = gates.shape
     H = G // 4
+    di, df = dbias[lo:hi], dbias[H + lo:H + hi]
+    do, dg = dbias[2 * H + lo:2 * H + hi], dbias[3 * H + lo:3 * H + hi]
     for b in range(B):
         z = gates[b]
         zi, zf, zo, zg = z[lo:hi], z[H + lo:H + hi], z[2 * H + lo:2 * H + hi], z[3 * H + lo:3 * H + hi]
@@ -120,25 +137,31 @@ def _cells_backward(gates, dh_next, dc_next, dh, c_prev, c, lo, hi):
             zo[j] = dh_j * tanh_c * o * (ONE - o)
             zg[j] = dc * i * (ONE - g * g)
             dc_b[j] = dc * f
+            di[j] += zi[j]
+            df[j] += zf[j]
+            do[j] += zo[j]
+            dg[j] += zg[j]
 
 
-@kernel
-def embedding_forward(gates, w_x, bias, ids):
-    """gates[t, b] = w_x[ids[t, b]] + bias: the one-hot input product as a row lookup."""
+@parallel_kernel
+def embedding_forward(gates, w_x, ids):
+    """gates[t, b] = w_x[ids[t, b]]: the one-hot input product as a row lookup."""
     T, B, G = gates.shape
-    for t in range(T):
+    for t in prange(T):
         for b in range(B):
-            row, out = w_x[ids[t, b]], gates[t, b]
-            for j in range(G):
-                out[j] = row[j] + bias[j]
+            gates[t, b] = w_x[ids[t, b]]
 
 
-@kernel
-def embedding_backward(dw_x, dgates, ids):
-    """dw_x[v] += sum of dgates[t, b] over the positions where ids[t, b] == v."""
+@parallel_kernel
+def embedding_backward(dw_x, dgates, ids, blocks):
+    """dw_x[v] = sum of dgates[t, b] over the positions where ids[t, b] == v;
+    each thread sums its own block of columns."""
     T, B, G = dgates.shape
-    for t in range(T):
-        for b in range(B):
-            row, d = dw_x[ids[t, b]], dgates[t, b]
-            for j in range(G):
-                row[j] += d[j]
+    for s in prange(blocks):
+        lo, hi = unit_bounds(s, blocks, G)
+        dw_x[:, lo:hi] = 0.0
+        for t in range(T):
+            for b in range(B):
+                row, d = dw_x[ids[t, b], lo:hi], dgates[t, b, lo:hi]
+                for j in range(hi - lo):
+                    row[j] += d[j]

@@ -1,19 +1,25 @@
 """Optimizers over the flat parameter buffer, and global gradient-norm clipping.
 
-Each update is one fused kernel over the whole buffer; ``scale`` folds the
-clipping factor into the same pass.
+Each update is one fused kernel over the whole buffer, its elements shared
+among the threads; ``scale`` folds the clipping factor into the same pass.
+Every element's update is independent, and the norm is summed in CHUNKS
+fixed parts, so results do not depend on the thread count.
 """
 import math
 
 import numpy as np
 
-from .activations import kernel
+from numba import prange
+
+from .activations import parallel_kernel
+from .blas import block_bounds
 
 OPTIMIZERS = ("adam", "rmsprop", "adagrad", "sgd")
 DEFAULT_LR = {"adam": 2e-3, "rmsprop": 2e-3, "adagrad": 0.1, "sgd": 0.1}
 STATE_NAMES = {"adam": ("m", "v"), "rmsprop": ("mean_square",), "adagrad": ("sum_square",),
                "sgd": ("velocity",)}
 BETA1, BETA2, ALPHA, MOMENTUM, EPS = 0.9, 0.999, 0.95, 0.9, 1e-8
+CHUNKS = 8
 
 
 def init_state(name, n, dtype=np.float32):
@@ -29,11 +35,18 @@ def clip_scale(grads, max_norm):
     return norm, 1.0
 
 
-@kernel
+@parallel_kernel
 def _sum_of_squares(x):
+    partial = np.zeros(CHUNKS)
+    for s in prange(CHUNKS):
+        lo, hi = block_bounds(s, CHUNKS, x.size)
+        total = 0.0
+        for i in range(lo, hi):
+            total += np.float64(x[i]) * x[i]
+        partial[s] = total
     total = 0.0
-    for i in range(x.size):
-        total += np.float64(x[i]) * x[i]
+    for s in range(CHUNKS):  # a fixed order: the same norm for any thread count
+        total += partial[s]
     return total
 
 
@@ -49,34 +62,34 @@ def update(name, params, grads, state, lr, step, scale=1.0):
         _sgd(params, grads, state["velocity"], lr, scale)
 
 
-@kernel
+@parallel_kernel
 def _adam(p, g, m, v, lr, step, scale):
     lr_t = lr * math.sqrt(1.0 - BETA2 ** step) / (1.0 - BETA1 ** step)
-    for i in range(p.size):
+    for i in prange(p.size):
         gi = g[i] * scale
         m[i] = BETA1 * m[i] + (1.0 - BETA1) * gi
         v[i] = BETA2 * v[i] + (1.0 - BETA2) * gi * gi
         p[i] -= lr_t * m[i] / (math.sqrt(v[i]) + EPS)
 
 
-@kernel
+@parallel_kernel
 def _rmsprop(p, g, ms, lr, scale):
-    for i in range(p.size):
+    for i in prange(p.size):
         gi = g[i] * scale
         ms[i] = ALPHA * ms[i] + (1.0 - ALPHA) * gi * gi
         p[i] -= lr * gi / (math.sqrt(ms[i]) + EPS)
 
 
-@kernel
+@parallel_kernel
 def _adagrad(p, g, acc, lr, scale):
-    for i in range(p.size):
+    for i in prange(p.size):
         gi = g[i] * scale
         acc[i] += gi * gi
         p[i] -= lr * gi / (math.sqrt(acc[i]) + EPS)
 
 
-@kernel
+@parallel_kernel
 def _sgd(p, g, vel, lr, scale):
-    for i in range(p.size):
+    for i in prange(p.size):
         vel[i] = MOMENTUM * vel[i] - lr * g[i] * scale
         p[i] += vel[i]

@@ -24,6 +24,7 @@ from .errors import CharrnnError, Interrupted
 from .evaluate import stream_loss
 from .model import (
     ModelConfig,
+    Workspace,
     dropout_masks,
     init_params,
     loss_and_grad,
@@ -204,6 +205,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     handlers = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     blocks = use_threads(cfg.threads)
+    workspace = Workspace()
     bar = tqdm(total=total_steps, initial=step, disable=quiet, unit="step", dynamic_ncols=True)
     smooth = train_history[-1][1] if train_history else None
     val = val_history[-1][1] if val_history else float("nan")
@@ -215,7 +217,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
             inputs, targets = batches[k]
             masks = dropout_masks(model_cfg, rng, *inputs.shape)
             loss, h_next, c_next = loss_and_grad(params, model_cfg, inputs, targets, h, c, masks,
-                                                 grads, blocks)
+                                                 grads, blocks, workspace)
             norm, scale = optim.clip_scale(grads, cfg.grad_clip)
             if not (math.isfinite(loss) and math.isfinite(norm)) or loss > EXPLODED_LOSS:
                 raise CharrnnError(
