@@ -9,6 +9,7 @@ streams.  For every configuration it measures
   * training chars/s      (steps * batch * seq / seconds, after 2 warm-up steps)
   * sampling chars/s      (batch 1, 2000 characters, temperature 1)
   * beam search chars/s   (width 7, 200 characters; generated chars / seconds)
+    (a generation run shorter than a second is repeated until a second has passed)
   * peak RSS of training  (ru_maxrss of the whole worker process, MB)
   * training GFLOP/s as a fraction of the float32 matmul peak that NumPy's
     BLAS reaches on this machine with the same number of threads (measured
@@ -198,14 +199,21 @@ def charrnn_train(cfg, threads, seconds, min_steps):
             "loss": loss, "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb()}
 
 
+MIN_GENERATION_SECONDS = 1.0  # a fast run is repeated until it takes this long
+
+
 def timed_generation(generate, length, warmup_length):
-    """Time generate(length) -> text after one warm-up call (compiling, caches)."""
+    """Time generate(length) -> text after one warm-up call (compiling, caches),
+    repeated until MIN_GENERATION_SECONDS have passed: hundredths of a second
+    are too short to time on a shared machine."""
     generate(warmup_length)
-    started = time.perf_counter()
-    text = generate(length)
+    calls, started = 0, time.perf_counter()
+    while calls == 0 or time.perf_counter() - started < MIN_GENERATION_SECONDS:
+        text = generate(length)
+        assert len(text) == length
+        calls += 1
     elapsed = time.perf_counter() - started
-    assert len(text) == length
-    return {"chars": length, "seconds": elapsed, "chars_per_s": length / elapsed}
+    return {"chars": calls * length, "seconds": elapsed, "chars_per_s": calls * length / elapsed}
 
 
 def charrnn_sample(cfg, length):

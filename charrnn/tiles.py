@@ -19,6 +19,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
 from .activations import kernel
@@ -41,6 +42,8 @@ def _tile(typingctx, rows, accumulate, a, panels, q, c, r0):
     rows; ``rows`` and ``accumulate`` are compile-time constants."""
     if not isinstance(rows, types.IntegerLiteral) or not isinstance(accumulate, types.BooleanLiteral):
         return None
+    if panels.layout != "C" or panels.ndim != 3 or panels.dtype != types.float32:
+        raise TypingError("panels must be a C-contiguous float32 (P, K, NR) array")
     n_rows, add = rows.literal_value, accumulate.literal_value
     sig = types.void(rows, accumulate, a, panels, q, c, r0)
 
@@ -120,18 +123,26 @@ def _panel(a, panels, q, c, accumulate):
     while r + MR <= M:
         _tile(MR, accumulate, a, panels, q, c, r)
         r += MR
-    # the last M % MR rows (MR <= 12: 8 + 2 + 1 at most)
+    # The last M % MR rows (< 12): one tile of 8 then one of the rest, so that
+    # up to 8 rows (a beam) pass over each panel once.
     if M - r >= 8:
         _tile(8, accumulate, a, panels, q, c, r)
         r += 8
-    if M - r >= 4:
-        _tile(4, accumulate, a, panels, q, c, r)
-        r += 4
-    if M - r >= 2:
-        _tile(2, accumulate, a, panels, q, c, r)
-        r += 2
-    if M - r >= 1:
+    rest = M - r
+    if rest == 1:
         _tile(1, accumulate, a, panels, q, c, r)
+    elif rest == 2:
+        _tile(2, accumulate, a, panels, q, c, r)
+    elif rest == 3:
+        _tile(3, accumulate, a, panels, q, c, r)
+    elif rest == 4:
+        _tile(4, accumulate, a, panels, q, c, r)
+    elif rest == 5:
+        _tile(5, accumulate, a, panels, q, c, r)
+    elif rest == 6:
+        _tile(6, accumulate, a, panels, q, c, r)
+    elif rest == 7:
+        _tile(7, accumulate, a, panels, q, c, r)
 
 
 @kernel

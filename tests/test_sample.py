@@ -10,7 +10,8 @@ from charrnn.corpus import Vocabulary
 from charrnn.errors import CharrnnError
 from charrnn.generate import beam_text, primed_state, sample_text
 from charrnn.model import ModelConfig, forward, init_params, zero_state
-from charrnn.sample import choose, generation_weights, model_step
+from charrnn.matvec import add_product, packed_columns
+from charrnn.sample import _panels, choose, generation_weights, model_step, scratch, top_indices
 
 
 def random_checkpoint(rng, chars="abc", hidden=8, layers=2, scale=3.0):
@@ -25,7 +26,7 @@ def test_model_step_matches_forward(rng):
     ids = rng.integers(0, 7, (9, 2))
     h, c = zero_state(m, 2)
     _, hT, cT, _ = forward(ckpt.params, m, ids, ids, h, c)
-    gates, logits = np.empty((2, 4 * m.hidden), np.float32), np.empty((2, 7), np.float32)
+    gates, logits = scratch(2, 7, m.hidden)
     weights = generation_weights(ckpt.params, m)
     for t in range(9):
         model_step(weights, 7, m.hidden, m.layers, ids[t].astype(np.int64), h, c, gates, logits)
@@ -134,11 +135,19 @@ def test_bad_beam_width(rng):
 
 @pytest.mark.parametrize("K,D,N", [(1, 5, 9), (2, 16, 8), (3, 7, 13), (7, 64, 256),
                                    (1, 512, 1027), (7, 300, 1025), (11, 256, 1024)])
-def test_add_product_nt_matches_numpy(K, D, N, rng):
-    from charrnn.matvec import add_product_nt
+def test_add_product_matches_numpy(K, D, N, rng):
     x = rng.standard_normal((K, D)).astype(np.float32)
-    w_t = rng.standard_normal((N, D)).astype(np.float32)
-    out = rng.standard_normal((K, N)).astype(np.float32)
-    expected = out + x @ w_t.T
-    add_product_nt(x, w_t, out)
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=2e-6 * D)  # float32 sums of D terms
+    w = rng.standard_normal((D, N)).astype(np.float32)
+    out = rng.standard_normal((K, packed_columns(N))).astype(np.float32)
+    expected = out[:, :N] + x @ w
+    add_product(x, _panels(w), out)  # big ones are split among threads
+    np.testing.assert_allclose(out[:, :N], expected, rtol=1e-5, atol=2e-6 * D)  # sums of D terms
+
+
+@given(st.lists(st.integers(-3, 3), min_size=1, max_size=40), st.integers(1, 8))
+def test_top_indices_is_a_stable_sort_cut(values, k):
+    values = np.array(values, np.float64)
+    k = min(k, len(values))
+    out = np.empty(k, np.int64)
+    top_indices(values, out)
+    np.testing.assert_array_equal(out, np.argsort(-values, kind="stable")[:k])
