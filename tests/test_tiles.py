@@ -54,10 +54,10 @@ def test_only_float32_with_whole_panels_is_packed():
     assert panels_for(np.zeros((NR + 1, 4 * NR + 4), np.float32), False).shape[0] == 0
 
 
-def run_lstm(dtype, H, blocks, rng_seed=0):
+def run_lstm(dtype, H, blocks, B, rng_seed=0):
     """Forward and backward of one layer; returns every output."""
     rng = np.random.default_rng(rng_seed)
-    T, B, G = 6, 13, 4 * H
+    T, G = 6, 4 * H
     gates = aligned_empty((T, B, G), dtype)
     gates[:] = rng.standard_normal((T, B, G))
     cells, hiddens = aligned_empty((T + 1, B, H), dtype), aligned_empty((T + 1, B, H), dtype)
@@ -73,16 +73,18 @@ def run_lstm(dtype, H, blocks, rng_seed=0):
     return out + [gates, dh0, dc0, dbias]
 
 
-@pytest.mark.parametrize("blocks", [1, 2, 3])
-def test_lstm_packed_path_matches_float64_blas_path(blocks):
+# 13 streams: threads split the streams; 3 streams (fewer than 2 per
+# thread): threads split the hidden units.
+@pytest.mark.parametrize("blocks,B", [(1, 13), (2, 13), (3, 13), (2, 3), (3, 3)])
+def test_lstm_packed_path_matches_float64_blas_path(blocks, B):
     H = 2 * NR  # packable: float32 takes the tiles, float64 takes BLAS
-    fast = run_lstm(np.float32, H, blocks)
-    exact = run_lstm(np.float64, H, 1)
+    fast = run_lstm(np.float32, H, blocks, B)
+    exact = run_lstm(np.float64, H, 1, B)
     for got, want in zip(fast, exact):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
 
 
 def test_lstm_results_are_repeatable_for_a_block_count():
-    first, second = run_lstm(np.float32, 2 * NR, 2), run_lstm(np.float32, 2 * NR, 2)
+    first, second = run_lstm(np.float32, 2 * NR, 2, 13), run_lstm(np.float32, 2 * NR, 2, 13)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
