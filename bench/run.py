@@ -23,10 +23,10 @@ Every measurement runs in a fresh subprocess (this script with --worker,
 printing one JSON line), with OPENBLAS/OMP/MKL_NUM_THREADS set to its thread
 count, so peak RSS and thread settings are clean.  Each round runs charrnn and
 PyTorch alternately (the order flips every round); the table reports medians
-over rounds.  charrnn trains with --threads work blocks (kernels split over threads); its sampling
-and beam search are single-stream (1 BLAS thread).  Each PyTorch figure is
-the better of 1 and 2 threads (torch.set_num_threads), and the table says
-which.  PyTorch is only a benchmark dependency: pip install torch==2.13.0.
+over rounds.  charrnn trains, samples and beam-searches with --threads
+threads.  Each PyTorch figure is the better of 1 and 2 threads
+(torch.set_num_threads), and the table says which.  PyTorch is only a
+benchmark dependency: pip install torch==2.13.0.
 
     python bench/run.py                       # 3 rounds, all configurations (~10 min)
     python bench/run.py --rounds 5 --configs 2x128,2x512
@@ -216,15 +216,23 @@ def timed_generation(generate, length, warmup_length):
     return {"chars": calls * length, "seconds": elapsed, "chars_per_s": calls * length / elapsed}
 
 
-def charrnn_sample(cfg, length):
+def generation_threads(threads):
+    """Numba's threads for charrnn's generation (the CLI uses all CPUs)."""
+    import numba
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def charrnn_sample(cfg, length, threads):
     from charrnn.generate import sample_text
+    generation_threads(threads)
     ckpt = charrnn_checkpoint(cfg)
     return timed_generation(
         lambda n: "".join(sample_text(ckpt, n, temperature=TEMPERATURE, seed=0)), length, 50)
 
 
-def charrnn_beam(cfg, length):
+def charrnn_beam(cfg, length, threads):
     from charrnn.generate import beam_text
+    generation_threads(threads)
     ckpt = charrnn_checkpoint(cfg)
     return timed_generation(lambda n: beam_text(ckpt, n, BEAM_WIDTH), length, 10)
 
@@ -352,10 +360,10 @@ def worker(args):
         fn = charrnn_train if args.impl == "charrnn" else torch_train
         result = fn(cfg, args.threads, args.seconds, args.min_steps)
     elif args.worker == "sample":
-        result = (charrnn_sample(cfg, args.sample_length) if args.impl == "charrnn"
+        result = (charrnn_sample(cfg, args.sample_length, args.threads) if args.impl == "charrnn"
                   else torch_sample(cfg, args.threads, args.sample_length))
     else:
-        result = (charrnn_beam(cfg, args.beam_length) if args.impl == "charrnn"
+        result = (charrnn_beam(cfg, args.beam_length, args.threads) if args.impl == "charrnn"
                   else torch_beam(cfg, args.threads, args.beam_length))
     result.update(task=args.worker, impl=args.impl, config=args.config, threads=args.threads,
                   env_threads=os.environ.get("OPENBLAS_NUM_THREADS"))
@@ -416,8 +424,7 @@ def log(message):
 
 def contenders(args, task, round_no):
     """[(impl, threads)] in this round's order: charrnn first in odd rounds."""
-    charrnn_threads = args.threads if task == "train" else 1
-    order = [("charrnn", charrnn_threads)] + [("torch", t) for t in TORCH_THREADS]
+    order = [("charrnn", args.threads)] + [("torch", t) for t in TORCH_THREADS]
     return order if round_no % 2 == 1 else order[::-1]
 
 
@@ -486,8 +493,10 @@ def table(args, configs, results, peaks):
             return rate(runs, threads) * flops / 1e9 / peaks[threads]["gflops"]
 
         compare(cfg, "train", f"training chars/s (B{cfg.batch} T{cfg.seq})", rate, args.threads)
-        compare(cfg, "sample", f"sampling chars/s ({args.sample_length} chars)", rate, 1)
-        compare(cfg, "beam", f"beam-{BEAM_WIDTH} chars/s ({args.beam_length} chars)", rate, 1)
+        compare(cfg, "sample", f"sampling chars/s ({args.sample_length} chars)", rate,
+                args.threads)
+        compare(cfg, "beam", f"beam-{BEAM_WIDTH} chars/s ({args.beam_length} chars)", rate,
+                args.threads)
         compare(cfg, "train", "peak RSS training (MB)", rss, args.threads, lower_is_better=True)
         compare(cfg, "train", "training GFLOP/s / matmul peak", peak_fraction, args.threads,
                 text=lambda v: f"{v:.3f}")
@@ -574,10 +583,9 @@ def main():
     print(f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"- machine: {machine()}; Python {platform.python_version()}")
     print(f"- numpy {version('numpy')}, numba {version('numba')}, torch {version('torch')}")
-    print(f"- {args.rounds} round(s), medians; charrnn trains with {args.threads} threads "
-          "(Numba's, kernels split into one block per thread, BLAS single-threaded inside), "
-          "samples and beam-searches single-stream (1 thread); PyTorch: better of "
-          f"{' and '.join(map(str, TORCH_THREADS))} threads")
+    print(f"- {args.rounds} round(s), medians; charrnn trains, samples and beam-searches with "
+          f"{args.threads} threads (Numba's, BLAS single-threaded inside them); PyTorch: "
+          f"better of {' and '.join(map(str, TORCH_THREADS))} threads")
     print(f"- corpus {CORPUS.name}, vocabulary {VOCAB_SIZE}; training: Adam lr {LR}, "
           f"clip {CLIP}; timed training runs of ~{args.seconds:g} s (at least "
           f"{args.min_steps} steps) after 2 warm-up steps", flush=True)

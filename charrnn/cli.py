@@ -177,13 +177,14 @@ def evaluate(checkpoint, file, encoding, as_json):
     from .checkpoint import load
     from .corpus import load_corpus
     from .evaluate import stream_loss
+    from .parallel import default_threads, use_threads
 
     ckpt = load(checkpoint)
     ids = load_corpus(file, encoding, vocab=ckpt.vocab).ids
     if len(ids) < 2:
         raise CharrnnError(f"{file}: needs at least 2 characters to predict one")
     started = time.perf_counter()
-    total, count = stream_loss(ckpt.params, ckpt.model, ids)
+    total, count = stream_loss(ckpt.params, ckpt.model, ids, blocks=use_threads(default_threads()))
     seconds = time.perf_counter() - started
     loss = total / count
     report = {"checkpoint": checkpoint, "file": file, "loss": loss, "bits_per_char":

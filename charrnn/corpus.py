@@ -123,7 +123,16 @@ def encode_file(path, vocab, count, encoding="utf-8", directory=None):
 
 
 def load_corpus(path, encoding="utf-8", vocab=None, directory=None):
-    """The Corpus of a text file; with ``vocab`` given, encoded with it (eval)."""
+    """The Corpus of a text file; with ``vocab`` given, encoded with it (eval).
+    A pipe (``<(command)``, /dev/stdin) can be read only once, so it is first
+    copied to a temporary file."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".charrnn-pipe-") as copy:
+            with open(path, "rb") as source:
+                while block := source.read(BLOCK_CHARS):
+                    copy.write(block)
+            copy.flush()
+            return load_corpus(copy.name, encoding, vocab, directory)
     found, count = scan(path, encoding)
     vocab = vocab or found
     ids, sha256 = encode_file(path, vocab, count, encoding, directory)

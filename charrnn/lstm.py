@@ -3,16 +3,19 @@
 Dimension key: T = time steps in the chunk, B = batch streams, H = hidden size,
 G = 4H gate pre-activations in the order i, f, o, g.
 
-The input projection of all T steps (x @ W_x + b) does not depend on the
+The input projection of all T steps (x @ W_x) does not depend on the
 recurrence, so the caller does it as one large GEMM and hands it in as
-``gates``; these kernels add h_{t-1} @ W_h one step at a time, called from
-inside the compiled loop, and fuse all gate arithmetic.
+``gates``; these kernels add h_{t-1} @ W_h one step at a time, with W_h
+packed once per chunk for the register tiles of tiles.py, and fuse the bias
+and all gate arithmetic.
 
-Threads split the hidden units, not the batch: each of ``blocks`` threads
-owns a block of units with its four gate strips and its columns (forward)
-or rows (backward) of W_h, so every step's GEMM keeps the whole batch as
-its M dimension (50 rows, not 25: OpenBLAS runs 1.5x faster per core) and
-the threads meet once per step.
+``blocks`` threads share the work in one of two ways (split_streams):
+- small W_h: each thread runs a block of the batch's streams through the
+  whole chunk, never waiting for the others;
+- large W_h: each thread owns a block of hidden units, with its four gate
+  strips and its columns (forward) or rows (backward) of W_h, so its share
+  of W_h stays in its own cache, every step's product keeps the whole batch
+  as rows, and the threads meet once per step.
 """
 import numpy as np
 from numba import prange
@@ -34,9 +37,7 @@ def lstm_forward(gates, cells, hiddens, w_h, bias, blocks):
     cells   (T+1, B, H) in: cells[0] = c0; out: cells[t+1] = c_t
     hiddens (T+1, B, H) in: hiddens[0] = h0; out: hiddens[t+1] = h_t
     w_h     (H, G)
-    blocks  the hidden units are cut into this many blocks, one per thread:
-            a block's four gate strips need only h_{t-1} and its own
-            columns of W_h, so the threads meet once per step.
+    blocks  work blocks, one per thread (see the module notes)
     """
     T, B, G = gates.shape
     H = G // 4
@@ -107,8 +108,9 @@ def lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks):
     cells  the cells of lstm_forward
     w_h    (H, G)
     dbias  (G,) out: dL/d(bias), summed here where the gate gradients are made
-    blocks as in lstm_forward: a block's share of dL/dh_t = dgates[t+1] @ W_h.T
-           (its rows of W_h) is all its gate arithmetic at step t needs.
+    blocks as in lstm_forward; split by units, a block's share of
+           dL/dh_t = dgates[t+1] @ W_h.T (its rows of W_h) is all its gate
+           arithmetic at step t needs.
     """
     T, B, G = gates.shape
     H = G // 4

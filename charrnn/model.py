@@ -129,7 +129,9 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0, bl
     dropout_masks, or None (evaluation).  With grad_scale > 0, keep what
     backward needs to give the gradient of grad_scale * loss.  Returns
     (summed loss over the T*B positions, hT, cT, cache or None).  Buffers come
-    from ``workspace``: the cache lasts until its next use.
+    from ``workspace``: the cache lasts until its next use.  ``blocks``: work
+    blocks shared among the threads (parallel.use_threads); results depend
+    on it only through the order of floating-point sums.
     """
     ws = workspace or Workspace()
     p = views(params, cfg)

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -94,3 +96,23 @@ def test_encoding_with_a_given_vocabulary(tmp_path):
     assert corpus.sha256 == load_corpus(str(path), vocab=Vocabulary("abcd")).sha256
     path.write_text("cba")
     assert corpus.sha256 != load_corpus(str(path), vocab=Vocabulary("abcd")).sha256
+
+
+def test_a_pipe_is_read_once(tmp_path):
+    """<(command) and /dev/stdin can be read only once: they are copied first."""
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    text = "hello pipe\n" * 1000
+
+    def write():
+        with open(fifo, "w") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    corpus = load_corpus(str(fifo), directory=str(tmp_path))
+    writer.join()
+    assert corpus.vocab.decode(corpus.ids) == text
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # the copy is gone
