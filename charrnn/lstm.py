@@ -71,17 +71,21 @@ def split_streams(w_h, B, blocks):
     return blocks > 1 and B >= 2 * blocks and w_h.size * w_h.itemsize <= STREAM_SPLIT_BYTES
 
 
+@kernel(inline="always")
+def _strips(z, H, lo, hi):
+    """Units lo..hi-1 of the four gate strips i, f, o, g of a row z (4H,)."""
+    return z[lo:hi], z[H + lo:H + hi], z[2 * H + lo:2 * H + hi], z[3 * H + lo:3 * H + hi]
+
+
 @kernel
 def _cells_forward(gates, bias, c_prev, c, h, lo, hi):
     """Gate arithmetic of units lo..hi-1 at one step: gates (B, G), the rest (B, H)."""
     B, G = gates.shape
     H = G // 4
-    bi, bf = bias[lo:hi], bias[H + lo:H + hi]
-    bo, bg = bias[2 * H + lo:2 * H + hi], bias[3 * H + lo:3 * H + hi]
+    bi, bf, bo, bg = _strips(bias, H, lo, hi)
     for b in range(B):
         # One simple loop per strip, so that each vectorizes.
-        z = gates[b]
-        i, f, o, g = z[lo:hi], z[H + lo:H + hi], z[2 * H + lo:2 * H + hi], z[3 * H + lo:3 * H + hi]
+        i, f, o, g = _strips(gates[b], H, lo, hi)
         for j in range(hi - lo):
             i[j] = sigmoid(i[j] + bi[j])
         for j in range(hi - lo):
@@ -160,11 +164,9 @@ def _cells_backward(gates, dh_next, dc_next, dh, c_prev, c, dbias, lo, hi):
     added to dbias: gates (B, G), dbias (G,), the rest (B, H)."""
     B, G = gates.shape
     H = G // 4
-    di, df = dbias[lo:hi], dbias[H + lo:H + hi]
-    do, dg = dbias[2 * H + lo:2 * H + hi], dbias[3 * H + lo:3 * H + hi]
+    di, df, do, dg = _strips(dbias, H, lo, hi)
     for b in range(B):
-        z = gates[b]
-        zi, zf, zo, zg = z[lo:hi], z[H + lo:H + hi], z[2 * H + lo:2 * H + hi], z[3 * H + lo:3 * H + hi]
+        zi, zf, zo, zg = _strips(gates[b], H, lo, hi)
         cp, cb, dh_t = c_prev[b, lo:hi], c[b, lo:hi], dh[b, lo:hi]
         dh_b, dc_b = dh_next[b, lo:hi], dc_next[b, lo:hi]
         for j in range(hi - lo):

@@ -15,6 +15,7 @@ PARALLEL_MIN = 1 << 17  # multiply-adds (rows x weights) from which blocks pay
 OUTPUT_BLOCKS = 4       # blocks of panels shared among Numba's threads
 
 
+@kernel
 def packed_columns(n):
     """Columns of a product with n outputs: n rounded up to whole panels."""
     return -(-n // NR) * NR

@@ -101,8 +101,8 @@ def feed(weights, V, H, L, ids, h, c, logits):
 @kernel
 def scratch(K, V, H):
     """(gates, logits) buffers for model_step, K rows, padded to whole panels."""
-    Gp, Vp = -(-4 * H // NR) * NR, -(-V // NR) * NR
-    return np.zeros((K, Gp), np.float32), np.zeros((K, Vp), np.float32)
+    return (np.zeros((K, packed_columns(4 * H)), np.float32),
+            np.zeros((K, packed_columns(V)), np.float32))
 
 
 @kernel

@@ -165,11 +165,6 @@ def pack_rows(w, panels, q0, q1):
                 panels[q, k, j] = row[k]
 
 
-def packable(hidden, dtype):
-    """Whether the recurrence of this size can use packed products."""
-    return dtype == np.float32 and hidden % NR == 0
-
-
 def product(a, w, panels, j0, j1, c, accumulate, transposed):
     """c[:, j0:j1] (+)= a @ op(w)[:, j0:j1], op(w) = w.T if transposed, from
     ``panels`` (packed by pack) when it holds any, else by BLAS."""
