@@ -171,7 +171,7 @@ def charrnn_train(cfg, threads, seconds, min_steps):
     charrnn_modules()
     from charrnn import optim
     from charrnn.batches import StreamBatcher
-    from charrnn.model import ModelConfig, init_params, loss_and_grad, zero_state
+    from charrnn.model import ModelConfig, Workspace, init_params, loss_and_grad, zero_state
     from charrnn.parallel import use_threads
     chars, ids = load_ids()
     model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers)
@@ -182,13 +182,15 @@ def charrnn_train(cfg, threads, seconds, min_steps):
     full = batches.columns // cfg.seq  # batches of the full length
     blocks = use_threads(threads)
     h, c = zero_state(model, cfg.batch)
+    workspace = Workspace()  # buffers reused from step to step, as charrnn.train does
     count = 0
     baseline = rss_now_mb()
 
     def step():
         nonlocal h, c, count
         inputs, targets = batches[count % full]
-        loss, h, c = loss_and_grad(params, model, inputs, targets, h, c, None, grads, blocks)
+        loss, h, c = loss_and_grad(params, model, inputs, targets, h, c, None, grads, blocks,
+                                   workspace)
         _, scale = optim.clip_scale(grads, CLIP)
         count += 1
         optim.update("adam", params, grads, state, LR, count, scale)

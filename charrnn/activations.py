@@ -1,17 +1,20 @@
-"""Numba settings for every kernel, and the gate nonlinearities.
+"""Numba settings for every kernel, the gate nonlinearities and exp.
 
 float32 tanh is Eigen's rational approximation (within 6 ulp of the exact
-value; see tests): plain arithmetic, so the gate loops vectorize, which a call
-into libm's tanh prevents.  float64, used only by the gradient checks, gets
-the exact math.tanh.  ``error_model="numpy"`` drops the division-by-zero
+value; see tests) and float32 exp is Cephes' expf (range reduction to
+[-ln2/2, ln2/2], a degree-6 polynomial, the power of two put in the exponent
+bits): plain arithmetic, so the loops that use them vectorize, which a call
+into libm prevents.  float64, used by the gradient checks, gets the exact
+math.tanh and math.exp.  ``error_model="numpy"`` drops the division-by-zero
 check that would also block vectorization.
 """
 import functools
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 # nogil: kernels run side by side in threads (see parallel.py).
 kernel = functools.partial(njit, cache=True, error_model="numpy", nogil=True)
@@ -32,18 +35,34 @@ def tanh(x):
     return math.tanh(x)
 
 
+@intrinsic
+def muladd(typingctx, a, b, c):
+    """a * b + c, as one fused multiply-add where the machine has one (LLVM's
+    fmuladd): half the instructions of the polynomials below, and the same
+    result on every run on a machine."""
+    if not (a == b == c == types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        f32 = ir.FloatType()
+        fmuladd = builder.module.declare_intrinsic("llvm.fmuladd", [f32],
+                                                   ir.FunctionType(f32, [f32] * 3))
+        return builder.call(fmuladd, args)
+    return types.float32(types.float32, types.float32, types.float32), codegen
+
+
 def _tanh_rational(x):
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
-    p = x2 * _A13 + _A11
-    p = x2 * p + _A9
-    p = x2 * p + _A7
-    p = x2 * p + _A5
-    p = x2 * p + _A3
-    p = x * (x2 * p + _A1)
-    q = x2 * _B6 + _B4
-    q = x2 * q + _B2
-    q = x2 * q + _B0
+    p = muladd(x2, _A13, _A11)
+    p = muladd(x2, p, _A9)
+    p = muladd(x2, p, _A7)
+    p = muladd(x2, p, _A5)
+    p = muladd(x2, p, _A3)
+    p = x * muladd(x2, p, _A1)
+    q = muladd(x2, _B6, _B4)
+    q = muladd(x2, q, _B2)
+    q = muladd(x2, q, _B0)
     return p / q
 
 
@@ -57,3 +76,47 @@ def _tanh_typed(x):
 @kernel(inline="always")
 def sigmoid(x):
     return HALF + HALF * tanh(HALF * x)
+
+
+def exp(x):
+    return math.exp(x)
+
+
+_EXP_HI, _EXP_LO = _f32(88.0), _f32(-87.33654)  # 2**127 and 2**-126 bound the result
+_LOG2E = _f32(1.44269504088896341)
+_LN2_HI, _LN2_LO = _f32(0.693359375), _f32(-2.12194440e-4)  # ln 2 in two parts
+_E0, _E1, _E2, _E3, _E4, _E5 = (_f32(c) for c in (
+    1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+    5.0000001201e-1))
+_ONE = _f32(1.0)
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bits are the int32 ``bits``."""
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+def _exp_cephes(x):
+    x = min(max(x, _EXP_LO), _EXP_HI)
+    n = np.floor(muladd(x, _LOG2E, HALF))
+    r = muladd(n, -_LN2_LO, muladd(n, -_LN2_HI, x))
+    p = muladd(r, _E0, _E1)
+    p = muladd(r, p, _E2)
+    p = muladd(r, p, _E3)
+    p = muladd(r, p, _E4)
+    p = muladd(r, p, _E5)
+    p = muladd(p, r * r, r) + _ONE
+    return p * _float32_from_bits(np.int32((np.int32(n) + 127) << 23))
+
+
+@overload(exp, inline="always", jit_options={"error_model": "numpy"})
+def _exp_typed(x):
+    if x == types.float32:
+        return _exp_cephes
+    return lambda x: math.exp(x)

@@ -5,7 +5,7 @@ import numpy as np
 
 from numba import prange
 
-from .activations import kernel, parallel_kernel
+from .activations import exp, kernel, parallel_kernel
 from .blas import block_bounds
 
 
@@ -36,16 +36,19 @@ def softmax_cross_entropy(logits, targets, grad_scale):
 def _rows(logits, targets, grad_scale):
     N, V = logits.shape
     total = 0.0
+    e = np.empty(V, logits.dtype)  # exp(logit - max): made once, used for the sum and the gradient
     for n in range(N):
         row = logits[n]
         m = row.max()
+        for v in range(V):
+            e[v] = exp(row[v] - m)
         s = 0.0
         for v in range(V):
-            s += math.exp(row[v] - m)
-        log_z = m + math.log(s)
-        total += log_z - row[targets[n]]
+            s += e[v]
+        total += m + math.log(s) - row[targets[n]]
         if grad_scale > 0:
+            scale = grad_scale / s
             for v in range(V):
-                row[v] = np.float32(math.exp(row[v] - log_z)) * grad_scale
+                row[v] = e[v] * scale
             row[targets[n]] -= grad_scale
     return total

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blas import split_gemm
+from .blas import split_gemm, split_gemm_pair
 from .lstm import embedding_backward, embedding_forward, lstm_backward, lstm_forward
 from .loss import softmax_cross_entropy
 
@@ -194,11 +194,13 @@ def backward(params, cfg, cache, grads, blocks=1):
                       blocks)
         dgates2 = dgates.reshape(N, G)
         dw = g[f"w{l}"]
-        split_gemm(cache.hiddens[l][:-1].reshape(N, H), dgates2, dw[-H:], True, False, 0.0, blocks)
+        h_prev = cache.hiddens[l][:-1].reshape(N, H)
         if l == 0:
+            split_gemm(h_prev, dgates2, dw[-H:], True, False, 0.0, blocks)
             embedding_backward(dw[:V], dgates, cache.inputs, blocks)
         else:
-            split_gemm(cache.layer_in[l - 1].reshape(N, H), dgates2, dw[:H], True, False, 0.0, blocks)
+            split_gemm_pair(cache.layer_in[l - 1].reshape(N, H), h_prev, dgates2, dw[:H], dw[-H:],
+                            blocks)
             split_gemm(dgates2, p[f"w{l}"][:H], dx.reshape(N, H), False, True, 0.0, blocks)
     return dh0, dc0
 

@@ -32,6 +32,9 @@ elif _features.get("avx"):
     VEC, MR = 8, 6    # 16 registers: 12 accumulators
 else:
     VEC, MR = 4, 8    # e.g. 128-bit NEON, 32 registers
+# Where registers allow, a tile of MR + 1 rows too (26 accumulators on
+# AVX-512): then 25 rows take two passes (12 + 13), not three (12 + 12 + 1).
+TALL = MR + 1 if VEC == 16 else MR
 NR = 2 * VEC  # columns per panel: two vectors
 
 
@@ -120,6 +123,17 @@ def packed_product(a, panels, q0, q1, c, accumulate):
 def _panel(a, panels, q, c, accumulate):
     M = a.shape[0]
     r = 0
+    passes = (M + TALL - 1) // TALL
+    if TALL > MR and MR * passes <= M:
+        # Rows split evenly into tiles of MR and TALL rows: no short pass.
+        for p in range(passes):
+            if p < passes - (M - MR * passes):
+                _tile(MR, accumulate, a, panels, q, c, r)
+                r += MR
+            else:
+                _tile(TALL, accumulate, a, panels, q, c, r)
+                r += TALL
+        return
     while r + MR <= M:
         _tile(MR, accumulate, a, panels, q, c, r)
         r += MR

@@ -1,6 +1,6 @@
 import numpy as np
 
-from charrnn.activations import kernel, sigmoid, tanh
+from charrnn.activations import exp, kernel, sigmoid, tanh
 
 
 @kernel
@@ -28,3 +28,28 @@ def test_float64_is_exact():
     _apply(x, t, s)
     np.testing.assert_allclose(t, np.tanh(x), rtol=0, atol=1e-15)
     np.testing.assert_allclose(s, 1 / (1 + np.exp(-x)), rtol=0, atol=1e-15)
+
+
+@kernel
+def _exp(x, out):
+    for i in range(x.size):
+        out[i] = exp(x[i])
+
+
+def test_float32_exp_is_within_an_ulp_and_saturates():
+    x = np.concatenate([np.linspace(-87, 88, 1_000_001), [0.0, -1e-30, 1e-7]]).astype(np.float32)
+    out = np.empty_like(x)
+    _exp(x, out)
+    exact = np.exp(x.astype(np.float64))
+    assert (np.abs(out - exact) / exact).max() < 2 * np.spacing(np.float32(1.0))
+    assert out[-3] == 1.0
+    low = np.array([-87.5, -100.0, -np.inf], np.float32)
+    _exp(low, low)  # below float32's normal range: the smallest normal, never 0 or NaN
+    assert np.all((low > 0) & (low < 1.2e-38))
+
+
+def test_float64_exp_is_exact():
+    x = np.linspace(-50, 50, 1001)
+    out = np.empty_like(x)
+    _exp(x, out)
+    np.testing.assert_allclose(out, np.exp(x), rtol=1e-15)

@@ -3,7 +3,8 @@ import ctypes
 import numpy as np
 import pytest
 
-from charrnn.blas import NO_TRANS, ROW_MAJOR, TRANS, gemm, portable_dgemm, portable_sgemm
+from charrnn.blas import (NO_TRANS, ROW_MAJOR, TRANS, gemm, portable_dgemm, portable_sgemm,
+                          split_gemm_pair)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -34,3 +35,14 @@ def test_portable_fallback_matches_numpy(fn, dtype, ctype, trans_a, trans_b, rng
               m, n, k, 1.5, a.ctypes.data_as(ptr), a.shape[1], b.ctypes.data_as(ptr),
               b.shape[1], -1.0, c.ctypes.data_as(ptr), n)
     np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3, 4])
+def test_split_gemm_pair_makes_both_products(blocks, rng):
+    n, m1, m2, k = 40, 9, 5, 13
+    a1, a2 = rng.standard_normal((n, m1)), rng.standard_normal((n, m2))
+    b = rng.standard_normal((n, k))
+    c1, c2 = np.full((m1, k), np.nan), np.full((m2, k), np.nan)
+    split_gemm_pair(a1, a2, b, c1, c2, blocks)
+    np.testing.assert_allclose(c1, a1.T @ b, rtol=1e-12)
+    np.testing.assert_allclose(c2, a2.T @ b, rtol=1e-12)

@@ -9,7 +9,8 @@ from charrnn.model import aligned_empty
 from charrnn.tiles import MR, NR, pack_columns, pack_rows, packed_product, panels_for
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, MR - 1, MR, MR + 1, 2 * MR + 7, 50])
+@pytest.mark.parametrize("rows", [1, 2, 3, MR - 1, MR, MR + 1, 2 * MR, 2 * MR + 1, 2 * MR + 2,
+                                  2 * MR + 7, 50])
 @pytest.mark.parametrize("accumulate", [True, False])
 def test_packed_product_matches_numpy(rows, accumulate, rng):
     K, N = 37, 3 * NR
