@@ -96,8 +96,42 @@ def _cells_forward(gates, bias, c_prev, c, h, lo, hi):
             g[j] = tanh(g[j] + bg[j])
         cp, cb, hb = c_prev[b, lo:hi], c[b, lo:hi], h[b, lo:hi]
         for j in range(hi - lo):
-            cb[j] = f[j] * cp[j] + i[j] * g[j]
-            hb[j] = o[j] * tanh(cb[j])
+            cb[j] = _cell(i[j], f[j], g[j], cp[j])
+            hb[j] = _hidden(o[j], cb[j])
+
+
+# The cell and hidden values, in one place: lstm_replay must remake them
+# bit for bit.
+@kernel(inline="always")
+def _cell(i, f, g, c_prev):
+    return f * c_prev + i * g
+
+
+@kernel(inline="always")
+def _hidden(o, c):
+    return o * tanh(c)
+
+
+@parallel_kernel
+def lstm_replay(gates, cells, hiddens, with_hiddens, blocks):
+    """Remake a layer's cells, and with_hiddens its hiddens, exactly as
+    lstm_forward made them, from its activated gates (T, B, G) and cells[0],
+    hiddens[0]: cheaper than keeping them for every layer (model.backward).
+    Threads split the streams."""
+    T, B, G = gates.shape
+    H = G // 4
+    for s in prange(blocks):
+        lo, hi = block_bounds(s, blocks, B)
+        for t in range(T):
+            for b in range(lo, hi):
+                i, f, o, g = _strips(gates[t, b], H, 0, H)
+                cp, cb = cells[t, b], cells[t + 1, b]
+                for j in range(H):
+                    cb[j] = _cell(i[j], f[j], g[j], cp[j])
+                if with_hiddens:
+                    hb = hiddens[t + 1, b]
+                    for j in range(H):
+                        hb[j] = _hidden(o[j], cb[j])
 
 
 @parallel_kernel

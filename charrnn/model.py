@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blas import split_gemm, split_gemm_pair
-from .lstm import embedding_backward, embedding_forward, lstm_backward, lstm_forward
+from .lstm import (embedding_backward, embedding_forward, lstm_backward, lstm_forward,
+                   lstm_replay)
 from .loss import softmax_cross_entropy
 
 
@@ -103,8 +104,10 @@ class Cache:
     inputs: np.ndarray   # (T, B) input ids
     layer_in: list       # per layer l >= 1: (T, B, H) input from below (after dropout)
     gates: list          # per layer: (T, B, G) activated gates
-    cells: list          # per layer: (T+1, B, H), [0] = c0
-    hiddens: list        # per layer: (T+1, B, H), [0] = h0
+    cells: np.ndarray    # (T+1, B, H) the top layer's cells, [0] = c0
+    hiddens: list        # per layer: (T+1, B, H), [0] = h0; two buffers in turn
+    c0: np.ndarray       # (L, B, H) initial cells and hiddens, for lstm_replay
+    h0: np.ndarray
     masks: np.ndarray    # (L, T, B, H) dropout masks of the layer outputs, or None
     decoder_in: np.ndarray  # (N, H)
     dlogits: np.ndarray     # (N, V) d(grad_scale * loss)/dlogits
@@ -138,7 +141,11 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0, bl
     T, B = inputs.shape
     V, H, G = cfg.vocab_size, cfg.hidden, 4 * cfg.hidden
     dtype = params.dtype
-    cache = Cache(inputs, [], [], [], [], masks, None, None, ws)
+    # One cells buffer for all layers and two hiddens buffers in turn: backward
+    # remakes the lower layers' cells and hiddens from their gates (lstm_replay),
+    # which costs far less time than keeping them costs memory.
+    cells = ws.take("cells", (T + 1, B, H), dtype)
+    cache = Cache(inputs, [], [], cells, [], np.array(c0), np.array(h0), masks, None, None, ws)
     x = None  # (T, B, H) input from the layer below
     h_out, c_out = np.empty_like(h0), np.empty_like(c0)
     for l in range(cfg.layers):
@@ -149,8 +156,7 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0, bl
         else:
             split_gemm(x.reshape(T * B, H), w[:H], gates.reshape(T * B, G), False, False, 0.0, blocks)
             cache.layer_in.append(x)
-        cells = ws.take(f"cells{l}", (T + 1, B, H), dtype)
-        hiddens = ws.take(f"hiddens{l}", (T + 1, B, H), dtype)
+        hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), dtype)
         cells[0], hiddens[0] = c0[l], h0[l]
         lstm_forward(gates, cells, hiddens, w[-H:], p[f"b{l}"], blocks)
         h_out[l], c_out[l] = hiddens[T], cells[T]
@@ -158,7 +164,6 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0, bl
         if masks is not None:
             x = np.multiply(x, masks[l], out=ws.take(f"dropped{l}", (T, B, H), dtype))
         cache.gates.append(gates)
-        cache.cells.append(cells)
         cache.hiddens.append(hiddens)
     decoder_in = x.reshape(T * B, H)
     logits = ws.take("logits", (T * B, V), dtype)
@@ -186,12 +191,18 @@ def backward(params, cfg, cache, grads, blocks=1):
     split_gemm(cache.dlogits, p["w_y"], dx.reshape(N, H), False, True, 0.0, blocks)
     dh0 = aligned_empty((cfg.layers, B, H), params.dtype)
     dc0 = aligned_empty((cfg.layers, B, H), params.dtype)
+    cells = cache.cells
     for l in reversed(range(cfg.layers)):
         if cache.masks is not None:
             dx *= cache.masks[l]
         dgates = cache.gates[l]  # becomes the gradient of the gate pre-activations
-        lstm_backward(dgates, dh0[l], dc0[l], dx, cache.cells[l], p[f"w{l}"][-H:], g[f"b{l}"],
-                      blocks)
+        lstm_backward(dgates, dh0[l], dc0[l], dx, cells, p[f"w{l}"][-H:], g[f"b{l}"], blocks)
+        if l > 0:
+            # The layer below's cells go where this layer's were; its hiddens
+            # were written over by the layer above it, if any.
+            below = cache.hiddens[l - 1]
+            cells[0], below[0] = cache.c0[l - 1], cache.h0[l - 1]
+            lstm_replay(cache.gates[l - 1], cells, below, l + 1 < cfg.layers, blocks)
         dgates2 = dgates.reshape(N, G)
         dw = g[f"w{l}"]
         h_prev = cache.hiddens[l][:-1].reshape(N, H)

@@ -63,8 +63,10 @@ def numeric_gradient(f, x, eps=1e-6):
 
 # blocks: the hidden units and product rows cut into blocks shared among threads
 # (3 blocks of 4 units are uneven: 1, 1 and 2).
+# 3 layers: backward remakes the lower layers' cells and hiddens (lstm_replay).
 @pytest.mark.parametrize("layers,dropout,blocks", [(1, 0.0, 1), (2, 0.0, 1), (2, 0.4, 1),
-                                                   (2, 0.4, 2), (2, 0.0, 3)])
+                                                   (2, 0.4, 2), (2, 0.0, 3), (3, 0.0, 2),
+                                                   (3, 0.4, 1), (4, 0.0, 1)])
 def test_gradients_match_finite_differences(layers, dropout, blocks, rng):
     cfg = ModelConfig(vocab_size=5, hidden=4, layers=layers, dropout=dropout)
     params = init_params(cfg, rng, np.float64)

@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from charrnn.lstm import lstm_backward, lstm_forward
+from charrnn.lstm import lstm_backward, lstm_forward, lstm_replay
 from charrnn.model import aligned_empty
 from charrnn.tiles import MR, NR, pack_columns, pack_rows, packed_product, panels_for
 
@@ -89,3 +89,20 @@ def test_lstm_results_are_repeatable_for_a_block_count():
     first, second = run_lstm(np.float32, 2 * NR, 2, 13), run_lstm(np.float32, 2 * NR, 2, 13)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, rng):
+    T, B, H = 6, 5, 2 * NR
+    w_h = (rng.standard_normal((H, 4 * H)) * 0.3).astype(np.float32)
+    bias = rng.standard_normal(4 * H).astype(np.float32)
+    gates = rng.standard_normal((T, B, 4 * H)).astype(np.float32)
+    cells = np.zeros((T + 1, B, H), np.float32)
+    hiddens = np.zeros((T + 1, B, H), np.float32)
+    cells[0], hiddens[0] = rng.standard_normal((2, B, H)).astype(np.float32)
+    lstm_forward(gates, cells, hiddens, w_h, bias, blocks)
+    cells2, hiddens2 = np.full_like(cells, np.nan), np.full_like(hiddens, np.nan)
+    cells2[0], hiddens2[0] = cells[0], hiddens[0]
+    lstm_replay(gates, cells2, hiddens2, True, blocks)
+    np.testing.assert_array_equal(cells2, cells)
+    np.testing.assert_array_equal(hiddens2, hiddens)
