@@ -103,16 +103,20 @@ def _float32_from_bits(typingctx, bits):
 
 
 def _exp_cephes(x):
-    x = min(max(x, _EXP_LO), _EXP_HI)
-    n = np.floor(muladd(x, _LOG2E, HALF))
-    r = muladd(n, -_LN2_LO, muladd(n, -_LN2_HI, x))
+    # Saturates: exp(88) above 88, the smallest normal float below -87.3 (the
+    # softmax only asks for x <= 0).  NaN stays NaN: the clamp maps it to a
+    # bound, so that the int conversion below is defined, and the end puts it back.
+    clamped = max(_EXP_LO, min(_EXP_HI, x))
+    n = np.floor(muladd(clamped, _LOG2E, HALF))
+    r = muladd(n, -_LN2_LO, muladd(n, -_LN2_HI, clamped))
     p = muladd(r, _E0, _E1)
     p = muladd(r, p, _E2)
     p = muladd(r, p, _E3)
     p = muladd(r, p, _E4)
     p = muladd(r, p, _E5)
     p = muladd(p, r * r, r) + _ONE
-    return p * _float32_from_bits(np.int32((np.int32(n) + 127) << 23))
+    y = p * _float32_from_bits(np.int32((np.int32(n) + 127) << 23))
+    return y if x == x else x
 
 
 @overload(exp, inline="always", jit_options={"error_model": "numpy"})

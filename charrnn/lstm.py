@@ -7,7 +7,8 @@ The input projection of all T steps (x @ W_x) does not depend on the
 recurrence, so the caller does it as one large GEMM and hands it in as
 ``gates``; these kernels add h_{t-1} @ W_h one step at a time, with W_h
 packed once per chunk for the register tiles of tiles.py, and fuse the bias
-and all gate arithmetic.
+and all gate arithmetic.  lstm_replay remakes a layer's cells and hiddens
+from its gates, so that the model need not keep them for every layer.
 
 ``blocks`` threads share the work in one of two ways (split_streams):
 - small W_h: each thread runs a block of the batch's streams through the
@@ -96,28 +97,30 @@ def _cells_forward(gates, bias, c_prev, c, h, lo, hi):
             g[j] = tanh(g[j] + bg[j])
         cp, cb, hb = c_prev[b, lo:hi], c[b, lo:hi], h[b, lo:hi]
         for j in range(hi - lo):
-            cb[j] = _cell(i[j], f[j], g[j], cp[j])
-            hb[j] = _hidden(o[j], cb[j])
+            cb[j] = lstm_cell(i[j], f[j], g[j], cp[j])
+            hb[j] = lstm_hidden(o[j], cb[j])
 
 
 # The cell and hidden values, in one place: lstm_replay must remake them
-# bit for bit.
+# bit for bit, which holds as long as the kernels that inline these are
+# compiled without fastmath (which would let LLVM fuse or reorder them).
 @kernel(inline="always")
-def _cell(i, f, g, c_prev):
+def lstm_cell(i, f, g, c_prev):
     return f * c_prev + i * g
 
 
 @kernel(inline="always")
-def _hidden(o, c):
+def lstm_hidden(o, c):
     return o * tanh(c)
 
 
 @parallel_kernel
 def lstm_replay(gates, cells, hiddens, with_hiddens, blocks):
-    """Remake a layer's cells, and with_hiddens its hiddens, exactly as
-    lstm_forward made them, from its activated gates (T, B, G) and cells[0],
-    hiddens[0]: cheaper than keeping them for every layer (model.backward).
-    Threads split the streams."""
+    """Remake a layer's cells[1:], and with_hiddens its hiddens[1:], exactly
+    as lstm_forward made them, from its activated gates (T, B, G) and
+    cells[0] (the caller restores hiddens[0] too if it needs it): cheaper
+    than keeping them for every layer (model.backward).  Threads split the
+    streams."""
     T, B, G = gates.shape
     H = G // 4
     for s in prange(blocks):
@@ -127,11 +130,11 @@ def lstm_replay(gates, cells, hiddens, with_hiddens, blocks):
                 i, f, o, g = _strips(gates[t, b], H, 0, H)
                 cp, cb = cells[t, b], cells[t + 1, b]
                 for j in range(H):
-                    cb[j] = _cell(i[j], f[j], g[j], cp[j])
+                    cb[j] = lstm_cell(i[j], f[j], g[j], cp[j])
                 if with_hiddens:
                     hb = hiddens[t + 1, b]
                     for j in range(H):
-                        hb[j] = _hidden(o[j], cb[j])
+                        hb[j] = lstm_hidden(o[j], cb[j])
 
 
 @parallel_kernel
@@ -143,7 +146,7 @@ def lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks):
            read where their gradient is written, so no second buffer)
     dh0, dc0 (B, H)  out: dL/dh0 and dL/dc0, for the carried-in state
     dh     (T, B, H) in: dL/dh_t from the layer above (or the decoder)
-    cells  the cells of lstm_forward
+    cells  the cells of lstm_forward (or of lstm_replay, the same)
     w_h    (H, G)
     dbias  (G,) out: dL/d(bias), summed here where the gate gradients are made
     blocks as in lstm_forward; split by units, a block's share of

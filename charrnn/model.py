@@ -100,14 +100,21 @@ class Workspace:
 
 @dataclass
 class Cache:
-    """What backward needs from forward."""
+    """What backward needs from forward.
+
+    Memory is saved on the cells and hiddens (see forward): after forward only
+    the top two layers' hiddens and the top layer's cells are still there;
+    backward remakes the others when it reaches them."""
     inputs: np.ndarray   # (T, B) input ids
-    layer_in: list       # per layer l >= 1: (T, B, H) input from below (after dropout)
+    layer_in: list       # per layer l >= 1: (T, B, H) input from below (after dropout);
+                         # without dropout, a view of hiddens[l - 1][1:]
     gates: list          # per layer: (T, B, G) activated gates
-    cells: np.ndarray    # (T+1, B, H) the top layer's cells, [0] = c0
-    hiddens: list        # per layer: (T+1, B, H), [0] = h0; two buffers in turn
-    c0: np.ndarray       # (L, B, H) initial cells and hiddens, for lstm_replay
-    h0: np.ndarray
+    cells: np.ndarray    # (T+1, B, H) one layer's cells, [0] = its c0: the top layer's
+                         # after forward, the current layer's during backward
+    hiddens: list        # per layer: (T+1, B, H), [0] = h0; hiddens[l] and hiddens[l + 2]
+                         # are the same buffer
+    c0: np.ndarray       # (L, B, H) the carried-in state, to restore row [0] of the
+    h0: np.ndarray       # cells and hiddens of the layers backward remakes
     masks: np.ndarray    # (L, T, B, H) dropout masks of the layer outputs, or None
     decoder_in: np.ndarray  # (N, H)
     dlogits: np.ndarray     # (N, V) d(grad_scale * loss)/dlogits
@@ -145,7 +152,9 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0, bl
     # remakes the lower layers' cells and hiddens from their gates (lstm_replay),
     # which costs far less time than keeping them costs memory.
     cells = ws.take("cells", (T + 1, B, H), dtype)
-    cache = Cache(inputs, [], [], cells, [], np.array(c0), np.array(h0), masks, None, None, ws)
+    c0_kept, h0_kept = ws.take("c0", c0.shape, dtype), ws.take("h0", h0.shape, dtype)
+    c0_kept[:], h0_kept[:] = c0, h0
+    cache = Cache(inputs, [], [], cells, [], c0_kept, h0_kept, masks, None, None, ws)
     x = None  # (T, B, H) input from the layer below
     h_out, c_out = np.empty_like(h0), np.empty_like(c0)
     for l in range(cfg.layers):

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .activations import kernel, sigmoid, tanh
+from .lstm import lstm_cell, lstm_hidden
 from .matvec import add_product, packed_columns
 from .model import views
 from .tiles import NR
@@ -78,8 +79,8 @@ def model_step(weights, V, H, L, ids, h, c, gates, logits):
                 f = sigmoid(gates[k, H + j])
                 o = sigmoid(gates[k, 2 * H + j])
                 g = tanh(gates[k, 3 * H + j])
-                c[l, k, j] = f * c[l, k, j] + i * g
-                h[l, k, j] = o * tanh(c[l, k, j])
+                c[l, k, j] = lstm_cell(i, f, g, c[l, k, j])
+                h[l, k, j] = lstm_hidden(o, c[l, k, j])
     w_y = weights[offset:offset + H * Vp].reshape(Vp // NR, H, NR)
     offset += H * Vp
     for k in range(K):

@@ -235,7 +235,8 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                 val = validate_and_save()
             elapsed = time.perf_counter() - started
             bar.update(1)
-            bar.set_postfix_str(f"epoch {epoch + 1} loss {smooth:.3f} val {val:.3f} "
+            val_text = f"{val:.3f}" if val_history else "-"  # none before the first validation
+            bar.set_postfix_str(f"epoch {epoch + 1} loss {smooth:.3f} val {val_text} "
                                 f"{chars / elapsed:,.0f} char/s", refresh=False)
             if cfg.max_time is not None and elapsed >= cfg.max_time:
                 break

@@ -36,7 +36,7 @@ def _exp(x, out):
         out[i] = exp(x[i])
 
 
-def test_float32_exp_is_within_an_ulp_and_saturates():
+def test_float32_exp_is_within_two_ulp_and_saturates():
     x = np.concatenate([np.linspace(-87, 88, 1_000_001), [0.0, -1e-30, 1e-7]]).astype(np.float32)
     out = np.empty_like(x)
     _exp(x, out)
@@ -46,6 +46,10 @@ def test_float32_exp_is_within_an_ulp_and_saturates():
     low = np.array([-87.5, -100.0, -np.inf], np.float32)
     _exp(low, low)  # below float32's normal range: the smallest normal, never 0 or NaN
     assert np.all((low > 0) & (low < 1.2e-38))
+    high = np.array([88.5, np.inf, np.nan], np.float32)
+    _exp(high, high)
+    assert high[0] == high[1] == np.float32(np.exp(np.float64(88.0)))  # saturated, finite
+    assert np.isnan(high[2])
 
 
 def test_float64_exp_is_exact():

@@ -37,12 +37,14 @@ def test_portable_fallback_matches_numpy(fn, dtype, ctype, trans_a, trans_b, rng
     np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("blocks", [1, 2, 3, 4])
-def test_split_gemm_pair_makes_both_products(blocks, rng):
-    n, m1, m2, k = 40, 9, 5, 13
-    a1, a2 = rng.standard_normal((n, m1)), rng.standard_normal((n, m2))
-    b = rng.standard_normal((n, k))
-    c1, c2 = np.full((m1, k), np.nan), np.full((m2, k), np.nan)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("blocks,m2", [(1, 5), (2, 5), (3, 5), (4, 5), (4, 1), (5, 2)])
+def test_split_gemm_pair_makes_both_products(dtype, blocks, m2, rng):
+    n, m1, k = 40, 9, 13
+    a1, a2 = rng.standard_normal((n, m1)).astype(dtype), rng.standard_normal((n, m2)).astype(dtype)
+    b = rng.standard_normal((n, k)).astype(dtype)
+    c1, c2 = np.full((m1, k), np.nan, dtype), np.full((m2, k), np.nan, dtype)
     split_gemm_pair(a1, a2, b, c1, c2, blocks)
-    np.testing.assert_allclose(c1, a1.T @ b, rtol=1e-12)
-    np.testing.assert_allclose(c2, a2.T @ b, rtol=1e-12)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c1, a1.T.astype(np.float64) @ b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(c2, a2.T.astype(np.float64) @ b, rtol=tol, atol=tol)

@@ -126,17 +126,19 @@ def test_init_sets_forget_bias_to_one(rng):
         np.testing.assert_array_equal(p[f"b{l}"], [0] * 4 + [1] * 4 + [0] * 8)
 
 
-def test_float32_gradients_agree_with_float64(rng):
-    """The fast float32 kernels (approximate tanh) against the exact float64 ones."""
-    cfg = ModelConfig(vocab_size=11, hidden=32, layers=2)
+@pytest.mark.parametrize("layers,blocks", [(2, 1), (3, 2)])
+def test_float32_gradients_agree_with_float64(layers, blocks, rng):
+    """The fast float32 kernels (approximate tanh and exp, packed tiles) against
+    the exact float64 ones; 3 layers: backward remakes cells and hiddens."""
+    cfg = ModelConfig(vocab_size=11, hidden=32, layers=layers)
     params64 = init_params(cfg, rng, np.float64)
     inputs, targets = rng.integers(0, 11, (20, 5)), rng.integers(0, 11, (20, 5))
     grads = {}
     for dtype in (np.float32, np.float64):
         h, c = zero_state(cfg, 5, dtype)
         _, _, _, cache = forward(params64.astype(dtype), cfg, inputs, targets, h, c,
-                                 grad_scale=0.01)
+                                 grad_scale=0.01, blocks=blocks)
         grads[dtype] = np.zeros(params64.shape, dtype)
-        backward(params64.astype(dtype), cfg, cache, grads[dtype])
+        backward(params64.astype(dtype), cfg, cache, grads[dtype], blocks)
     scale = np.abs(grads[np.float64]).max()
     np.testing.assert_allclose(grads[np.float32], grads[np.float64], atol=1e-4 * scale)

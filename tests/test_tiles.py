@@ -91,9 +91,10 @@ def test_lstm_results_are_repeatable_for_a_block_count():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("blocks", [1, 2])
-def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, rng):
-    T, B, H = 6, 5, 2 * NR
+# B=3 with 2 blocks: lstm_forward splits the hidden units, lstm_replay the streams.
+@pytest.mark.parametrize("blocks,B", [(1, 5), (2, 5), (2, 3)])
+def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, B, rng):
+    T, H = 6, 2 * NR
     w_h = (rng.standard_normal((H, 4 * H)) * 0.3).astype(np.float32)
     bias = rng.standard_normal(4 * H).astype(np.float32)
     gates = rng.standard_normal((T, B, 4 * H)).astype(np.float32)
@@ -106,3 +107,8 @@ def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, rng):
     lstm_replay(gates, cells2, hiddens2, True, blocks)
     np.testing.assert_array_equal(cells2, cells)
     np.testing.assert_array_equal(hiddens2, hiddens)
+    cells3, untouched = np.full_like(cells, np.nan), np.full_like(hiddens, 7.0)
+    cells3[0] = cells[0]
+    lstm_replay(gates, cells3, untouched, False, blocks)
+    np.testing.assert_array_equal(cells3, cells)
+    np.testing.assert_array_equal(untouched, 7.0)
