@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blas import split_gemm, split_gemm_pair
+from .blas import split_gemm, split_gemm_two
 from .lstm import (embedding_backward, embedding_forward, lstm_backward, lstm_forward,
                    lstm_replay)
 from .loss import softmax_cross_entropy
@@ -194,10 +194,10 @@ def backward(params, cfg, cache, grads, blocks=1):
     p, g = views(params, cfg), views(grads, cfg)
     T, B = cache.inputs.shape
     V, H, G, N = cfg.vocab_size, cfg.hidden, 4 * cfg.hidden, T * B
-    split_gemm(cache.decoder_in, cache.dlogits, g["w_y"], True, False, 0.0, blocks)
     cache.dlogits.sum(axis=0, out=g["b_y"])
     dx = cache.workspace.take("dx", (T, B, H), params.dtype)  # dL/d(output of the top layer)
-    split_gemm(cache.dlogits, p["w_y"], dx.reshape(N, H), False, True, 0.0, blocks)
+    split_gemm_two(cache.decoder_in, cache.dlogits, g["w_y"], True, False,
+                   cache.dlogits, p["w_y"], dx.reshape(N, H), False, True, blocks)
     dh0 = aligned_empty((cfg.layers, B, H), params.dtype)
     dc0 = aligned_empty((cfg.layers, B, H), params.dtype)
     cells = cache.cells
@@ -219,8 +219,8 @@ def backward(params, cfg, cache, grads, blocks=1):
             split_gemm(h_prev, dgates2, dw[-H:], True, False, 0.0, blocks)
             embedding_backward(dw[:V], dgates, cache.inputs, blocks)
         else:
-            split_gemm_pair(cache.layer_in[l - 1].reshape(N, H), h_prev, dgates2, dw[:H], dw[-H:],
-                            blocks)
+            split_gemm_two(cache.layer_in[l - 1].reshape(N, H), dgates2, dw[:H], True, False,
+                           h_prev, dgates2, dw[-H:], True, False, blocks)
             split_gemm(dgates2, p[f"w{l}"][:H], dx.reshape(N, H), False, True, 0.0, blocks)
     return dh0, dc0
 
