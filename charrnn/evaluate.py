@@ -1,7 +1,7 @@
 """Loss of a model over a text, with the hidden state carried from chunk to chunk."""
 import numpy as np
 
-from .model import forward, zero_state
+from .model import Workspace, forward, zero_state
 
 EVAL_CHUNK = 128  # time steps per forward call: bounds the memory of evaluation
 
@@ -20,20 +20,23 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1):
     streams = min(streams, n_pred)
     columns = n_pred // streams
     starts = np.arange(streams) * columns
-    total = _run_streams(params, cfg, ids, starts, columns, chunk, blocks)
+    workspace = Workspace()  # the same buffers for every chunk
+    total = _run_streams(params, cfg, ids, starts, columns, chunk, blocks, workspace)
     tail = streams * columns
     if tail < n_pred:
-        total += _run_streams(params, cfg, ids, np.array([tail]), n_pred - tail, chunk, blocks)
+        total += _run_streams(params, cfg, ids, np.array([tail]), n_pred - tail, chunk, blocks,
+                              workspace)
     return total, n_pred
 
 
-def _run_streams(params, cfg, ids, starts, columns, chunk, blocks):
+def _run_streams(params, cfg, ids, starts, columns, chunk, blocks, workspace):
     h, c = zero_state(cfg, len(starts), params.dtype)
     total = 0.0
     for begin in range(0, columns, chunk):
         end = min(begin + chunk, columns)
         positions = np.arange(begin, end + 1)[:, None] + starts[None, :]
         block = np.asarray(ids[positions], dtype=np.int32)
-        loss, h, c, _ = forward(params, cfg, block[:-1], block[1:], h, c, blocks=blocks)
+        loss, h, c, _ = forward(params, cfg, block[:-1], block[1:], h, c, blocks=blocks,
+                                workspace=workspace)
         total += loss
     return total

@@ -208,7 +208,6 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     workspace = Workspace()
     bar = tqdm(total=total_steps, initial=step, disable=quiet, unit="step", dynamic_ncols=True)
     smooth = train_history[-1][1] if train_history else None
-    val = val_history[-1][1] if val_history else float("nan")
     chars, started = 0, time.perf_counter()
     try:
         while step < total_steps and not received:
@@ -232,10 +231,10 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
             train_history.append((step, loss))
             smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
             if step % cfg.eval_every == 0:
-                val = validate_and_save()
+                validate_and_save()
             elapsed = time.perf_counter() - started
             bar.update(1)
-            val_text = f"{val:.3f}" if val_history else "-"  # none before the first validation
+            val_text = f"{val_history[-1][1]:.3f}" if val_history else "-"  # before any validation
             bar.set_postfix_str(f"epoch {epoch + 1} loss {smooth:.3f} val {val_text} "
                                 f"{chars / elapsed:,.0f} char/s", refresh=False)
             if cfg.max_time is not None and elapsed >= cfg.max_time:
@@ -245,12 +244,12 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
             raise Interrupted(received[0], f"stopped at step {step}; saved "
                               f"{os.path.join(out_dir, 'last.npz')} (continue with --resume)")
         if not val_history or val_history[-1][0] != step:
-            val = validate_and_save()
+            validate_and_save()
     finally:
         bar.close()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     log(f"trained to step {step} (epoch {epoch + 1}) in {time.perf_counter() - started:.0f} s; "
-        f"validation loss {val:.4f} nats/char (best {ckpt.best_val:.4f}); "
+        f"validation loss {val_history[-1][1]:.4f} nats/char (best {ckpt.best_val:.4f}); "
         f"{os.path.join(out_dir, 'best.npz')}")
     return ckpt
