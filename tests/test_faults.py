@@ -25,9 +25,19 @@ def start(corpus, out, *extra):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(path, process, timeout=120):
+def stamp(path):
+    """The file's modification time (ns), or None if it does not exist."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def wait_for(path, process, timeout=120, old=None):
+    """Until ``path`` exists and was written since ``old`` (its earlier stamp):
+    the process is then past start-up and training."""
     deadline = time.time() + timeout
-    while not os.path.exists(path):
+    while stamp(path) in (None, old):
         assert process.poll() is None, process.communicate()
         assert time.time() < deadline, "no checkpoint appeared"
         time.sleep(0.02)
@@ -44,8 +54,11 @@ def test_sigkill_at_random_moments_never_loses_a_checkpoint(tmp_path, corpus_fil
     out = tmp_path / "run"
     steps_seen = []
     for attempt in range(KILLS):
+        before = stamp(out / "last.npz")
         process = start(corpus_file, out, *(["--resume"] if attempt else []))
-        wait_for(out / "last.npz", process)
+        # Kill only once this run has written a checkpoint of its own: a kill
+        # during start-up would test nothing new.
+        wait_for(out / "last.npz", process, old=before)
         time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGKILL)
         process.wait()
