@@ -23,14 +23,14 @@ from numba import prange
 
 from .activations import kernel, parallel_kernel, sigmoid, tanh
 from .blas import block_bounds
-from .tiles import pack, panels_for, product, unit_bounds
+from .tiles import pack, product, unit_bounds
 
 ONE = np.float32(1.0)
 STREAM_SPLIT_BYTES = 1 << 20  # W_h up to this size: threads split the streams
 
 
 @parallel_kernel
-def lstm_forward(gates, cells, hiddens, w_h, bias, blocks):
+def lstm_forward(gates, cells, hiddens, w_h, bias, blocks, panels):
     """Run the recurrence in place.
 
     gates   (T, B, G) in: x_t @ W_x; out: activated gates i, f, o, g
@@ -39,10 +39,10 @@ def lstm_forward(gates, cells, hiddens, w_h, bias, blocks):
     hiddens (T+1, B, H) in: hiddens[0] = h0; out: hiddens[t+1] = h_t
     w_h     (H, G)
     blocks  work blocks, one per thread (see the module notes)
+    panels  scratch for W_h packed, tiles.panels_shape(w_h, False)
     """
     T, B, G = gates.shape
     H = G // 4
-    panels = panels_for(w_h, False)
     for s in prange(blocks):  # each thread packs the columns it will use
         lo, hi = unit_bounds(s, blocks, H)
         for k in range(4):
@@ -138,7 +138,7 @@ def lstm_replay(gates, cells, hiddens, with_hiddens, blocks):
 
 
 @parallel_kernel
-def lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks):
+def lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks, panels):
     """Backpropagate through the chunk, t = T-1 .. 0.
 
     gates  (T, B, G) in: the activated gates of lstm_forward; out: dL/d(gate
@@ -152,10 +152,10 @@ def lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks):
     blocks as in lstm_forward; split by units, a block's share of
            dL/dh_t = dgates[t+1] @ W_h.T (its rows of W_h) is all its gate
            arithmetic at step t needs.
+    panels scratch for W_h.T packed, tiles.panels_shape(w_h, True)
     """
     T, B, G = gates.shape
     H = G // 4
-    panels = panels_for(w_h, True)
     for s in prange(blocks):
         lo, hi = unit_bounds(s, blocks, H)
         pack(w_h, panels, lo, hi, True)

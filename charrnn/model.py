@@ -16,6 +16,7 @@ from .blas import split_gemm, split_gemm_two
 from .lstm import (embedding_backward, embedding_forward, lstm_backward, lstm_forward,
                    lstm_replay)
 from .loss import softmax_cross_entropy
+from .tiles import panels_shape
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,8 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0, bl
             cache.layer_in.append(x)
         hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), dtype)
         cells[0], hiddens[0] = c0[l], h0[l]
-        lstm_forward(gates, cells, hiddens, w[-H:], p[f"b{l}"], blocks)
+        panels = ws.take("panels", panels_shape(w[-H:], False), dtype)
+        lstm_forward(gates, cells, hiddens, w[-H:], p[f"b{l}"], blocks, panels)
         h_out[l], c_out[l] = hiddens[T], cells[T]
         x = hiddens[1:]
         if masks is not None:
@@ -205,7 +207,9 @@ def backward(params, cfg, cache, grads, blocks=1):
         if cache.masks is not None:
             dx *= cache.masks[l]
         dgates = cache.gates[l]  # becomes the gradient of the gate pre-activations
-        lstm_backward(dgates, dh0[l], dc0[l], dx, cells, p[f"w{l}"][-H:], g[f"b{l}"], blocks)
+        w_h = p[f"w{l}"][-H:]
+        panels = cache.workspace.take("panels", panels_shape(w_h, True), params.dtype)
+        lstm_backward(dgates, dh0[l], dc0[l], dx, cells, w_h, g[f"b{l}"], blocks, panels)
         if l > 0:
             # The layer below's cells go where this layer's were; its hiddens
             # were written over by the layer above it, if any.

@@ -199,15 +199,20 @@ def _product_typed(a, w, panels, j0, j1, c, accumulate, transposed):
     return impl
 
 
-@kernel
-def panels_for(w, transposed):
-    """An empty buffer for w's panels (op(w) = w.T if transposed), or none
-    (zero panels) when w is not float32 or H is not a multiple of NR (w is
-    (H, 4H) or its transpose, and each gate strip must start a panel)."""
+def panels_shape(w, transposed):
+    """The shape of w's panels (op(w) = w.T if transposed): (N / NR, K, NR),
+    or no panels, (0, K, NR), when w is not float32 or its dimensions are not
+    multiples of NR (w is (H, 4H) or its transpose, and each gate strip must
+    start a panel)."""
     n, k = (w.shape[0], w.shape[1]) if transposed else (w.shape[1], w.shape[0])
-    if w.itemsize != 4 or n % NR != 0 or k % NR != 0:
-        return np.empty((0, k, NR), w.dtype)
-    return np.empty((n // NR, k, NR), w.dtype)
+    if w.dtype.itemsize != 4 or n % NR != 0 or k % NR != 0:
+        return (0, k, NR)
+    return (n // NR, k, NR)
+
+
+def panels_for(w, transposed):
+    """An empty buffer for w's panels (see panels_shape)."""
+    return np.empty(panels_shape(w, transposed), w.dtype)
 
 
 @kernel

@@ -68,9 +68,9 @@ def run_lstm(dtype, H, blocks, B, rng_seed=0):
     dh = rng.standard_normal((T, B, H)).astype(dtype)
     dh0, dc0, dbias = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty(G, dtype)
     numba.set_num_threads(min(blocks, numba.config.NUMBA_NUM_THREADS))
-    lstm_forward(gates, cells, hiddens, w_h, bias, blocks)
+    lstm_forward(gates, cells, hiddens, w_h, bias, blocks, panels_for(w_h, False))
     out = [hiddens.copy(), cells.copy()]
-    lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks)
+    lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks, panels_for(w_h, True))
     return out + [gates, dh0, dc0, dbias]
 
 
@@ -101,7 +101,7 @@ def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, B, rng):
     cells = np.zeros((T + 1, B, H), np.float32)
     hiddens = np.zeros((T + 1, B, H), np.float32)
     cells[0], hiddens[0] = rng.standard_normal((2, B, H)).astype(np.float32)
-    lstm_forward(gates, cells, hiddens, w_h, bias, blocks)
+    lstm_forward(gates, cells, hiddens, w_h, bias, blocks, panels_for(w_h, False))
     cells2, hiddens2 = np.full_like(cells, np.nan), np.full_like(hiddens, np.nan)
     cells2[0], hiddens2[0] = cells[0], hiddens[0]
     lstm_replay(gates, cells2, hiddens2, True, blocks)
