@@ -168,8 +168,9 @@ def forward(params, cfg, inputs, targets, h0, c0, masks=None, grad_scale=0.0, bl
             cache.layer_in.append(x)
         hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), dtype)
         cells[0], hiddens[0] = c0[l], h0[l]
-        panels = ws.take("panels", panels_shape(w[-H:], False), dtype)
-        lstm_forward(gates, cells, hiddens, w[-H:], p[f"b{l}"], blocks, panels)
+        w_h = w[-H:]
+        panels = ws.take("panels", panels_shape(w_h, False), dtype)
+        lstm_forward(gates, cells, hiddens, w_h, p[f"b{l}"], blocks, panels)
         h_out[l], c_out[l] = hiddens[T], cells[T]
         x = hiddens[1:]
         if masks is not None:
