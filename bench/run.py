@@ -94,7 +94,7 @@ def load_ids():
 
 def stream_batch(ids, batch, seq, k):
     """Batch k of the corpus walked as ``batch`` contiguous streams (as
-    charrnn.batches.StreamBatcher does), wrapping round after the last full one:
+    charrnn.data.batches.StreamBatcher does), wrapping round after the last full one:
     (inputs, targets), each (seq, batch)."""
     import numpy as np
     columns = (len(ids) - 1) // batch
@@ -160,7 +160,7 @@ def charrnn_checkpoint(cfg):
     import numpy as np
     charrnn_modules()
     from charrnn.checkpoint import Checkpoint
-    from charrnn.corpus import Vocabulary
+    from charrnn.data.corpus import Vocabulary
     from charrnn.model import ModelConfig, init_params
     chars, _ = load_ids()
     model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers)
@@ -172,9 +172,10 @@ def charrnn_train(cfg, threads, seconds, min_steps):
     import numpy as np
     charrnn_modules()
     from charrnn import optim
-    from charrnn.batches import StreamBatcher
-    from charrnn.model import ModelConfig, Workspace, init_params, loss_and_grad, zero_state
-    from charrnn.parallel import use_threads
+    from charrnn.data.batches import StreamBatcher
+    from charrnn.kernels.buffers import Workspace
+    from charrnn.kernels.threads import use_threads
+    from charrnn.model import ModelConfig, init_params, loss_and_grad, zero_state
     chars, ids = load_ids()
     model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers)
     params = init_params(model, np.random.default_rng(0))
@@ -183,16 +184,16 @@ def charrnn_train(cfg, threads, seconds, min_steps):
     batches = StreamBatcher(ids, cfg.batch, cfg.seq)
     full = batches.columns // cfg.seq  # batches of the full length
     blocks = use_threads(threads)
-    h, c = zero_state(model, cfg.batch)
+    carried = zero_state(model, cfg.batch)
     workspace = Workspace()  # buffers reused from step to step, as charrnn.train does
     count = 0
     baseline = rss_now_mb()
 
     def step():
-        nonlocal h, c, count
+        nonlocal carried, count
         inputs, targets = batches[count % full]
-        loss, h, c = loss_and_grad(params, model, inputs, targets, h, c, None, grads, blocks,
-                                   workspace)
+        loss, carried = loss_and_grad(params, model, inputs, targets, carried, None, grads,
+                                      blocks, workspace)
         _, scale = optim.clip_scale(grads, CLIP)
         count += 1
         optim.update("adam", params, grads, state, LR, count, scale)
@@ -227,7 +228,7 @@ def generation_threads(threads):
 
 
 def charrnn_sample(cfg, length, threads):
-    from charrnn.generate import sample_text
+    from charrnn.sample import sample_text
     generation_threads(threads)
     ckpt = charrnn_checkpoint(cfg)
     return timed_generation(
@@ -235,7 +236,7 @@ def charrnn_sample(cfg, length, threads):
 
 
 def charrnn_beam(cfg, length, threads):
-    from charrnn.generate import beam_text
+    from charrnn.sample import beam_text
     generation_threads(threads)
     ckpt = charrnn_checkpoint(cfg)
     return timed_generation(lambda n: beam_text(ckpt, n, BEAM_WIDTH), length, 10)

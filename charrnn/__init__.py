@@ -1,4 +1,4 @@
-"""charrnn: character-level LSTM language models on the CPU, with a Numba core."""
+"""charrnn: character-level recurrent language models on the CPU, with a Numba core."""
 import os
 
 # Numba's threads (GNU OpenMP) wait for work by spinning, 300,000 rounds by

@@ -1,8 +1,15 @@
 """Self-contained checkpoints: one ``.npz`` of plain arrays, loadable without pickle.
 
 A checkpoint holds everything needed to sample from the model and to resume
-training exactly where it stopped: weights, optimizer state, learning rate,
-position in the data, the carried hidden state and the random generator.
+training exactly where it stopped: weights, optimizer state, learning rate
+and its schedule, position in the data, the carried hidden state and the
+random generator, and the run's histories.
+
+Format version 2 (charrnn 1.1) adds the cell to the model configuration, one
+``state`` array for the carried state of any cell, the wall-clock seconds
+and characters seen at every history row and in all, the state of a
+learning-rate schedule and the charrnn version.  Version-1 files (charrnn
+1.0, LSTM only) still load: their missing fields take their 1.0 meaning.
 
 Written atomically: the data goes to a temporary ``.charrnn-tmp-<pid>-*`` file
 in the target directory, is fsynced and renamed over the target, then the
@@ -20,13 +27,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .corpus import Vocabulary
+from .data.corpus import Vocabulary
 from .errors import CharrnnError
-from .model import ModelConfig, param_count
+from .model import ModelConfig, param_count, state_size
 
 MAGIC = "charrnn checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 TMP_PREFIX = ".charrnn-tmp-"
+
+
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("charrnn")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _empty_row():
+    return np.zeros(0)
 
 
 @dataclass
@@ -41,16 +61,37 @@ class Checkpoint:
     epoch: int = 0                     # whole epochs completed
     batch_index: int = 0               # batches done in the current epoch
     lr: float = 0.0                    # the learning rate of the next step
+    schedule: str = "{}"               # JSON: the state of a learning-rate schedule
     best_val: float = float("inf")
-    state_h: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.float32))
-    state_c: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.float32))
+    seconds: float = 0.0               # training wall-clock seconds, over all resumes
+    chars: int = 0                     # training characters seen
+    # The carried state (L, S, B, H) at batch_index; empty when at an epoch's start.
+    state: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 0), np.float32))
     rng_state: str = "{}"              # JSON of numpy's bit generator state (dropout masks)
     train_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (step, loss)
     val_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))    # (step, loss)
+    # Beside each history row: wall-clock seconds and characters seen (NaN in
+    # rows of version-1 files).
+    train_seconds: np.ndarray = field(default_factory=_empty_row)
+    train_chars: np.ndarray = field(default_factory=_empty_row)
+    val_seconds: np.ndarray = field(default_factory=_empty_row)
+    val_chars: np.ndarray = field(default_factory=_empty_row)
+    charrnn_version: str = field(default_factory=_version)  # of the program that wrote it
+
+    def __post_init__(self):
+        for name in ("train", "val"):  # histories given without their times
+            n = len(getattr(self, f"{name}_history"))
+            for kind in ("seconds", "chars"):
+                if len(getattr(self, f"{name}_{kind}")) == 0 and n:
+                    setattr(self, f"{name}_{kind}", np.full(n, np.nan))
 
 
-SCALARS = ("optimizer", "step", "epoch", "batch_index", "lr", "best_val", "rng_state")
-ARRAYS = ("params", "state_h", "state_c", "train_history", "val_history")
+SCALARS = ("optimizer", "step", "epoch", "batch_index", "lr", "schedule", "best_val", "seconds",
+           "chars", "rng_state", "charrnn_version")
+ARRAYS = ("params", "state", "train_history", "val_history", "train_seconds", "train_chars",
+          "val_seconds", "val_chars")
+# What version 2 added, and its value in a version-1 file.
+NEW_IN_2 = {"schedule": "{}", "seconds": 0.0, "chars": 0, "charrnn_version": "1.0"}
 
 
 def save(path, ckpt):
@@ -123,9 +164,13 @@ def load(path):
         if str(arrays["magic"]) != MAGIC:
             raise CharrnnError(f"{path}: not a charrnn checkpoint")
         version = int(arrays["format_version"])
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise CharrnnError(f"{path}: checkpoint format {version}, this charrnn reads "
-                               f"format {FORMAT_VERSION}")
+                               f"formats {READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
+                               + ("; a newer charrnn wrote it" if version > FORMAT_VERSION
+                                  else ""))
+        if version == 1:
+            arrays = _from_version_1(arrays)
         model = ModelConfig(**json.loads(str(arrays["model_config"])))
         vocab = Vocabulary.from_codepoints(arrays["vocab"])
         ckpt = Checkpoint(model=model, vocab=vocab, params=arrays["params"],
@@ -137,20 +182,44 @@ def load(path):
             setattr(ckpt, key, type(getattr(ckpt, key))(arrays[key][()]))
         for key in ARRAYS[1:]:
             setattr(ckpt, key, arrays[key])
+        n_params = param_count(model)  # also checks the cell's name
     except KeyError as e:
         raise CharrnnError(f"{path}: checkpoint is missing the field {e.args[0]!r}") from None
     except (TypeError, ValueError) as e:
         raise CharrnnError(f"{path}: checkpoint has a malformed field ({e})") from None
+    except CharrnnError as e:
+        raise CharrnnError(f"{path}: {e}") from None
     params = ckpt.params
-    if len(vocab) != model.vocab_size or params.shape != (param_count(model),) \
+    if len(vocab) != model.vocab_size or params.shape != (n_params,) \
             or params.dtype != np.float32:
         raise CharrnnError(f"{path}: the weights do not match the model configuration")
     if any(v.shape != params.shape for v in ckpt.optimizer_state.values()):
         raise CharrnnError(f"{path}: the optimizer state does not match the weights")
-    if ckpt.state_h.shape != ckpt.state_c.shape or \
-            (ckpt.state_h.size and ckpt.state_h.shape[::2] != (model.layers, model.hidden)):
+    state = ckpt.state
+    if state.ndim != 4 or (state.size and (state.shape[:2] != (model.layers, state_size(model))
+                                           or state.shape[3] != model.hidden)):
         raise CharrnnError(f"{path}: the saved hidden state does not match the model")
+    if any(len(getattr(ckpt, f"{h}_{k}")) != len(getattr(ckpt, f"{h}_history"))
+           for h in ("train", "val") for k in ("seconds", "chars")):
+        raise CharrnnError(f"{path}: the histories do not match their times")
     return ckpt
+
+
+def _from_version_1(arrays):
+    """A version-1 file's arrays in version 2's terms: an LSTM (the model
+    config has no cell), (h, c) as one state array, no times in the histories."""
+    arrays = dict(arrays)
+    train_config = json.loads(str(arrays["train_config"]))
+    arrays["train_config"] = np.array(json.dumps({**train_config, "cell": "lstm"}))
+    h, c = arrays.pop("state_h"), arrays.pop("state_c")
+    if h.shape != c.shape:
+        raise ValueError("state_h and state_c differ in shape")
+    arrays["state"] = np.stack([h, c], axis=1) if h.size else np.zeros((0, 0, 0, 0), h.dtype)
+    for name in ("train", "val"):
+        unknown = np.full(len(arrays[f"{name}_history"]), np.nan)
+        arrays[f"{name}_seconds"], arrays[f"{name}_chars"] = unknown, unknown
+    arrays.update({key: np.array(value) for key, value in NEW_IN_2.items()})
+    return arrays
 
 
 def find_latest_best(root="checkpoints"):

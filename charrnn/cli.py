@@ -6,6 +6,7 @@ import time
 
 import click
 
+from .cells import CELLS
 from .errors import CharrnnError, Interrupted
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
@@ -47,13 +48,16 @@ class Group(click.Group):
 @click.group(cls=Group)
 @click.version_option(package_name="charrnn")
 def main():
-    """Character-level LSTM text generator: train on any text file, then sample."""
+    """Character-level text generator: train a recurrent network (LSTM, GRU,
+    vanilla RNN or MUT1-3) on any text file, then sample."""
 
 
 @main.command()
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
-@click.option("--hidden", default=512, show_default=True, help="LSTM units per layer.")
-@click.option("--layers", default=2, show_default=True, help="Stacked LSTM layers.")
+@click.option("--cell", type=click.Choice(list(CELLS)), default="lstm", show_default=True,
+              help="The recurrent cell (see the README for their equations).")
+@click.option("--hidden", default=512, show_default=True, help="Units per layer.")
+@click.option("--layers", default=2, show_default=True, help="Stacked recurrent layers.")
 @click.option("--dropout", default=0.0, show_default=True,
               help="Drop probability between layers and before the decoder.")
 @click.option("--seq-length", default=50, show_default=True,
@@ -141,7 +145,7 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
       charrnn sample checkpoints/shakespeare/best.npz --beam 7 --length 200
     """
     from .checkpoint import find_latest_best, load
-    from .generate import beam_text, sample_text
+    from .sample import beam_text, sample_text
 
     if checkpoint is None or os.path.isdir(checkpoint):
         checkpoint = find_latest_best(checkpoint or "checkpoints")
@@ -175,9 +179,9 @@ def evaluate(checkpoint, file, encoding, as_json):
     import math
 
     from .checkpoint import load
-    from .corpus import load_corpus
+    from .data.corpus import load_corpus
     from .evaluate import stream_loss
-    from .parallel import default_threads, use_threads
+    from .kernels.threads import default_threads, use_threads
 
     ckpt = load(checkpoint)
     ids = load_corpus(file, encoding, vocab=ckpt.vocab).ids
@@ -212,7 +216,7 @@ def corpus(name, out, size):
     Example:
       charrnn corpus stdlib && charrnn train corpora/stdlib.txt --max-time 2m
     """
-    from .datasets import build
+    from .data.datasets import build
 
     out = out or os.path.join("corpora", f"{name}.txt")
     written = build(name, out, size)

@@ -1,7 +1,8 @@
 """Loss of a model over a text, with the hidden state carried from chunk to chunk."""
 import numpy as np
 
-from .model import Workspace, forward, zero_state
+from .kernels.buffers import Workspace
+from .model import forward, zero_state
 
 EVAL_CHUNK = 128  # time steps per forward call: bounds the memory of evaluation
 
@@ -12,7 +13,7 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1):
     The text is cut into ``streams`` contiguous streams run side by side, each
     from a zero state; the fewer than ``streams`` positions left over at the
     end run as one more stream, so every position is counted exactly once.
-    ``blocks``: work blocks shared among the threads (parallel.use_threads).
+    ``blocks``: work blocks shared among the threads (threads.use_threads).
     """
     n_pred = len(ids) - 1
     if n_pred < 1:
@@ -30,13 +31,13 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1):
 
 
 def _run_streams(params, cfg, ids, starts, columns, chunk, blocks, workspace):
-    h, c = zero_state(cfg, len(starts), params.dtype)
+    state = zero_state(cfg, len(starts), params.dtype)
     total = 0.0
     for begin in range(0, columns, chunk):
         end = min(begin + chunk, columns)
         positions = np.arange(begin, end + 1)[:, None] + starts[None, :]
         block = np.asarray(ids[positions], dtype=np.int32)
-        loss, h, c, _ = forward(params, cfg, block[:-1], block[1:], h, c, blocks=blocks,
-                                workspace=workspace)
+        loss, state, _ = forward(params, cfg, block[:-1], block[1:], state, blocks=blocks,
+                                 workspace=workspace)
         total += loss
     return total

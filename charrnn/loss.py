@@ -6,8 +6,9 @@ import numpy as np
 
 from numba import prange
 
-from .activations import exp, kernel, parallel_kernel
-from .blas import block_bounds
+from .kernels.activations import exp
+from .kernels.blas import block_bounds
+from .kernels.jit import kernel, parallel_kernel
 
 
 ROW_BLOCKS = 8  # rows are cut into this many blocks for threads, whatever their number

@@ -11,8 +11,8 @@ import numpy as np
 
 from numba import prange
 
-from .activations import parallel_kernel
-from .blas import block_bounds
+from .kernels.blas import block_bounds
+from .kernels.jit import parallel_kernel
 
 OPTIMIZERS = ("adam", "rmsprop", "adagrad", "sgd")
 DEFAULT_LR = {"adam": 2e-3, "rmsprop": 2e-3, "adagrad": 0.1, "sgd": 0.1}

@@ -17,32 +17,26 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from . import checkpoint, optim
-from .batches import StreamBatcher, split
-from .corpus import load_corpus
+from . import cells, checkpoint, optim
+from .data.batches import StreamBatcher, split
+from .data.corpus import load_corpus
 from .errors import CharrnnError, Interrupted
 from .evaluate import stream_loss
-from .model import (
-    ModelConfig,
-    Workspace,
-    dropout_masks,
-    init_params,
-    loss_and_grad,
-    param_count,
-    zero_state,
-)
-from .parallel import default_threads, use_threads
+from .kernels.buffers import Workspace
+from .kernels.threads import default_threads, use_threads
+from .model import ModelConfig, dropout_masks, init_params, loss_and_grad, param_count, zero_state
 
 MAX_PARAMS = 500_000_000  # a guard against typos such as --hidden 1000000
 EXPLODED_LOSS = 1e4       # nats per character: far above log(V) of any vocabulary
 # Options that define the model or the data stream: a resumed run must keep them.
-FIXED_ON_RESUME = ("hidden", "layers", "dropout", "seq_length", "batch_size", "val_frac",
+FIXED_ON_RESUME = ("cell", "hidden", "layers", "dropout", "seq_length", "batch_size", "val_frac",
                    "optimizer", "encoding")
 
 
 @dataclass
 class TrainConfig:
-    hidden: int = 512          # LSTM units per layer
+    cell: str = "lstm"         # the recurrent cell, a name in cells.CELLS
+    hidden: int = 512          # units per layer
     layers: int = 2
     dropout: float = 0.0
     seq_length: int = 50       # T: characters per chunk (truncated BPTT length)
@@ -82,6 +76,8 @@ class TrainConfig:
             raise CharrnnError(f"--max-steps must be at least 1, not {self.max_steps}")
         if self.optimizer not in optim.OPTIMIZERS:
             raise CharrnnError(f"--optimizer must be one of {', '.join(optim.OPTIMIZERS)}")
+        if self.cell not in cells.CELLS:
+            raise CharrnnError(f"--cell must be one of {', '.join(cells.CELLS)}")
 
 
 def prepare_out_dir(out_dir):
@@ -124,7 +120,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     prepare_out_dir(out_dir)
     corpus = load_corpus(corpus_path, cfg.encoding, directory=out_dir)
     vocab, ids = corpus.vocab, corpus.ids
-    model_cfg = ModelConfig(len(vocab), cfg.hidden, cfg.layers, cfg.dropout)
+    model_cfg = ModelConfig(len(vocab), cfg.hidden, cfg.layers, cfg.dropout, cfg.cell)
     n_params = param_count(model_cfg)
     if n_params > MAX_PARAMS:
         raise CharrnnError(f"a {cfg.layers}x{cfg.hidden} model over {len(vocab)} characters has "
@@ -158,8 +154,12 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
             lr=cfg.lr if cfg.lr is not None else optim.DEFAULT_LR[cfg.optimizer])
     params, opt_state = ckpt.params, ckpt.optimizer_state
     grads = np.zeros_like(params)
-    train_history = [tuple(row) for row in ckpt.train_history]
-    val_history = [tuple(row) for row in ckpt.val_history]
+    # Rows (step, loss, seconds, characters): the first two are the histories,
+    # the others the arrays beside them.
+    train_history = [tuple(row) + (s, n) for row, s, n in
+                     zip(ckpt.train_history, ckpt.train_seconds, ckpt.train_chars)]
+    val_history = [tuple(row) + (s, n) for row, s, n in
+                   zip(ckpt.val_history, ckpt.val_seconds, ckpt.val_chars)]
     total_steps = cfg.epochs * len(batches)
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
@@ -168,19 +168,24 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                            f"or --epochs ({total_steps} steps); raise them to train further")
     log(f"corpus {corpus_path}: {len(ids):,} characters, vocabulary {len(vocab)}, "
         f"{len(train_ids):,} train / {len(val_ids):,} validation; model "
-        f"{cfg.layers}x{cfg.hidden} LSTM, {n_params:,} parameters; "
+        f"{cfg.layers}x{cfg.hidden} {cfg.cell.upper()}, {n_params:,} parameters; "
         f"{len(batches)} steps per epoch; checkpoints in {out_dir}"
         + (f"; resuming at step {ckpt.step}" if resume else ""))
 
     step, epoch, k, lr = ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr
-    h, c = (ckpt.state_h, ckpt.state_c) if k > 0 else zero_state(model_cfg, cfg.batch_size)
+    state = ckpt.state if k > 0 else zero_state(model_cfg, cfg.batch_size)
+    seconds_before, chars = ckpt.seconds, ckpt.chars  # of the processes before this one
 
     def save(name):
         ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr = step, epoch, k, lr
-        ckpt.state_h, ckpt.state_c = h, c
+        ckpt.seconds, ckpt.chars = seconds_before + (time.perf_counter() - started), chars
+        ckpt.state = state
         ckpt.rng_state = json.dumps(rng.bit_generator.state)
-        ckpt.train_history = np.array(train_history).reshape(-1, 2)
-        ckpt.val_history = np.array(val_history).reshape(-1, 2)
+        for name_, rows in (("train", train_history), ("val", val_history)):
+            table = np.array(rows, np.float64).reshape(-1, 4)
+            setattr(ckpt, f"{name_}_history", table[:, :2])
+            setattr(ckpt, f"{name_}_seconds", table[:, 2])
+            setattr(ckpt, f"{name_}_chars", table[:, 3])
         path = os.path.join(out_dir, name)
         try:
             checkpoint.save(path, ckpt)
@@ -191,7 +196,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     def validate_and_save():
         loss, count = stream_loss(params, model_cfg, val_ids, cfg.batch_size, blocks=blocks)
         val = loss / count
-        val_history.append((step, val))
+        val_history.append((step, val, seconds_before + time.perf_counter() - started, chars))
         improved = val < ckpt.best_val
         ckpt.best_val = min(val, ckpt.best_val)
         save("last.npz")  # first: last.npz is never behind best.npz, whenever a kill lands
@@ -208,15 +213,16 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     workspace = Workspace()
     bar = tqdm(total=total_steps, initial=step, disable=quiet, unit="step", dynamic_ncols=True)
     smooth = train_history[-1][1] if train_history else None
-    chars, started = 0, time.perf_counter()
+    started = time.perf_counter()
+    chars_started = chars
     try:
         while step < total_steps and not received:
             if k == 0:
-                h, c = zero_state(model_cfg, cfg.batch_size)  # each epoch starts from zero
+                state = zero_state(model_cfg, cfg.batch_size)  # each epoch starts from zero
             inputs, targets = batches[k]
             masks = dropout_masks(model_cfg, rng, *inputs.shape)
-            loss, h_next, c_next = loss_and_grad(params, model_cfg, inputs, targets, h, c, masks,
-                                                 grads, blocks, workspace)
+            loss, state_next = loss_and_grad(params, model_cfg, inputs, targets, state, masks,
+                                             grads, blocks, workspace)
             norm, scale = optim.clip_scale(grads, cfg.grad_clip)
             if not (math.isfinite(loss) and math.isfinite(norm)) or loss > EXPLODED_LOSS:
                 raise CharrnnError(
@@ -224,11 +230,12 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                     f"{norm:.4g}); the checkpoints in {out_dir} from before are intact; "
                     "try a lower --lr or --grad-clip")
             optim.update(cfg.optimizer, params, grads, opt_state, lr, step + 1, scale)
-            step, k, h, c = step + 1, k + 1, h_next, c_next
+            step, k, state = step + 1, k + 1, state_next
             if k == len(batches):
                 epoch, k, lr = epoch + 1, 0, lr * cfg.lr_decay
             chars += inputs.size
-            train_history.append((step, loss))
+            train_history.append((step, loss, seconds_before + time.perf_counter() - started,
+                                  chars))
             smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
             if step % cfg.eval_every == 0:
                 validate_and_save()
@@ -236,7 +243,8 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
             bar.update(1)
             val_text = f"{val_history[-1][1]:.3f}" if val_history else "-"  # before any validation
             bar.set_postfix_str(f"epoch {epoch + 1} loss {smooth:.3f} val {val_text} "
-                                f"{chars / elapsed:,.0f} char/s", refresh=False)
+                                f"{(chars - chars_started) / elapsed:,.0f} char/s",
+                                refresh=False)
             if cfg.max_time is not None and elapsed >= cfg.max_time:
                 break
         if received:

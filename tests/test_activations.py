@@ -1,6 +1,7 @@
 import numpy as np
 
-from charrnn.activations import exp, kernel, sigmoid, tanh
+from charrnn.kernels.activations import exp, sigmoid, tanh
+from charrnn.kernels.jit import kernel
 
 
 @kernel

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charrnn.batches import StreamBatcher, split
+from charrnn.data.batches import StreamBatcher, split
 from charrnn.errors import CharrnnError
 
 

@@ -3,7 +3,7 @@ import ctypes
 import numpy as np
 import pytest
 
-from charrnn.blas import (NO_TRANS, ROW_MAJOR, TRANS, gemm, portable_dgemm, portable_sgemm,
+from charrnn.kernels.blas import (NO_TRANS, ROW_MAJOR, TRANS, gemm, portable_dgemm, portable_sgemm,
                           split_gemm_two)
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from charrnn import checkpoint
 from charrnn.checkpoint import Checkpoint, find_latest_best, load, save
-from charrnn.corpus import Vocabulary
+from charrnn.data.corpus import Vocabulary
 from charrnn.errors import CharrnnError
 from charrnn.model import ModelConfig, init_params
 

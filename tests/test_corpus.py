@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charrnn import corpus
-from charrnn.corpus import Vocabulary, load_corpus, scan
+from charrnn.data import corpus
+from charrnn.data.corpus import Vocabulary, load_corpus, scan
 from charrnn.errors import CharrnnError
 
 

@@ -31,7 +31,9 @@ def assert_same_run(a, b):
         np.testing.assert_array_equal(a.optimizer_state[key], b.optimizer_state[key])
     np.testing.assert_array_equal(a.train_history, b.train_history)
     np.testing.assert_array_equal(a.val_history, b.val_history)
-    np.testing.assert_array_equal(a.state_h, b.state_h)
+    np.testing.assert_array_equal(a.state, b.state)
+    np.testing.assert_array_equal(a.train_chars, b.train_chars)
+    assert a.chars == b.chars
     assert (a.step, a.epoch, a.batch_index, a.lr, a.rng_state) == \
         (b.step, b.epoch, b.batch_index, b.lr, b.rng_state)
 

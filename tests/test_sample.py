@@ -6,50 +6,56 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charrnn.checkpoint import Checkpoint
-from charrnn.corpus import Vocabulary
+from charrnn.data.corpus import Vocabulary
 from charrnn.errors import CharrnnError
-from charrnn.generate import beam_text, primed_state, sample_text
+from charrnn.decode import choose, generation_weights, model_step, scratch, top_indices
+from charrnn.kernels.rows import add_product, packed, packed_columns
 from charrnn.model import ModelConfig, forward, init_params, zero_state
-from charrnn.matvec import add_product, packed_columns
-from charrnn.sample import _panels, choose, generation_weights, model_step, scratch, top_indices
+from charrnn.sample import beam_text, primed_state, sample_text
+
+CELLS = ["lstm"]
 
 
-def random_checkpoint(rng, chars="abc", hidden=8, layers=2, scale=3.0):
-    cfg = ModelConfig(vocab_size=len(chars), hidden=hidden, layers=layers)
+def random_checkpoint(rng, chars="abc", hidden=8, layers=2, scale=3.0, cell="lstm"):
+    cfg = ModelConfig(vocab_size=len(chars), hidden=hidden, layers=layers, cell=cell)
     params = init_params(cfg, rng) * np.float32(scale)  # sharper, less tied distributions
     return Checkpoint(model=cfg, vocab=Vocabulary(chars), params=params)
 
 
-def test_model_step_matches_forward(rng):
-    ckpt = random_checkpoint(rng, "abcdefg", hidden=12, layers=3, scale=1.0)
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("hidden", [12, 64])
+def test_model_step_matches_forward(cell, hidden, rng):
+    """Generation's single step against the training forward over a chunk;
+    at 64 units every product runs on the packed tiles."""
+    ckpt = random_checkpoint(rng, "abcdefg", hidden=hidden, layers=3, scale=1.0, cell=cell)
     m = ckpt.model
     ids = rng.integers(0, 7, (9, 2))
-    h, c = zero_state(m, 2)
-    _, hT, cT, _ = forward(ckpt.params, m, ids, ids, h, c)
-    gates, logits = scratch(2, 7, m.hidden)
+    state = zero_state(m, 2)
+    _, final, _ = forward(ckpt.params, m, ids, ids, state)
     weights = generation_weights(ckpt.params, m)
+    work, logits = scratch(weights, 2)
     for t in range(9):
-        model_step(weights, 7, m.hidden, m.layers, ids[t].astype(np.int64), h, c, gates, logits)
-    np.testing.assert_allclose(h, hT, atol=1e-5)
-    np.testing.assert_allclose(c, cT, atol=1e-5)
+        model_step(weights, ids[t].astype(np.int64), state, work, logits)
+    np.testing.assert_allclose(state, final, atol=1e-5)
 
 
 def sequence_logprob(ckpt, prime, continuation):
     """log P(continuation | prime), computed with the training forward pass."""
     m = ckpt.model
     ids = ckpt.vocab.encode(prime + continuation).astype(np.int64)
-    h, c = zero_state(m, 1)
+    state = zero_state(m, 1)
     losses = []
     for t in range(len(ids) - 1):
-        loss, h, c, _ = forward(ckpt.params, m, ids[t:t + 1, None], ids[t + 1:t + 2, None], h, c)
+        loss, state, _ = forward(ckpt.params, m, ids[t:t + 1, None], ids[t + 1:t + 2, None], state)
         losses.append(loss)
     return -sum(losses[len(prime) - 1:])
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_beam_covering_all_sequences_finds_the_most_probable(seed):
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("seed", range(3))
+def test_beam_covering_all_sequences_finds_the_most_probable(cell, seed):
     rng = np.random.default_rng(seed)
-    ckpt = random_checkpoint(rng)
+    ckpt = random_checkpoint(rng, cell=cell)
     length, prime = 4, "ab"
     width = len(ckpt.vocab) ** length  # every sequence fits in the beam
     scores = {"".join(s): sequence_logprob(ckpt, prime, "".join(s))
@@ -59,8 +65,9 @@ def test_beam_covering_all_sequences_finds_the_most_probable(seed):
     assert beam_text(ckpt, length, width, prime=prime) == ranked[0]
 
 
-def test_beam_of_one_is_greedy(rng):
-    ckpt = random_checkpoint(rng, "abcdef", scale=1.5)
+@pytest.mark.parametrize("cell", CELLS)
+def test_beam_of_one_is_greedy(cell, rng):
+    ckpt = random_checkpoint(rng, "abcdef", scale=1.5, cell=cell)
     greedy = "".join(sample_text(ckpt, 60, greedy=True, prime="ab"))
     assert beam_text(ckpt, 60, 1, prime="ab") == greedy
 
@@ -114,8 +121,8 @@ def test_prime_is_read_before_sampling(rng):
     ckpt = random_checkpoint(rng, "abcdef", scale=2.0)
     assert "".join(sample_text(ckpt, 30, greedy=True, prime="abc")) != \
         "".join(sample_text(ckpt, 30, greedy=True, prime="fed"))
-    h, c, logits = primed_state(ckpt, generation_weights(ckpt.params, ckpt.model), "abc", rng)
-    assert np.isfinite(logits).all() and np.abs(h).max() > 0
+    state, logits = primed_state(ckpt, generation_weights(ckpt.params, ckpt.model), "abc", rng)
+    assert np.isfinite(logits).all() and np.abs(state).max() > 0
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -140,7 +147,7 @@ def test_add_product_matches_numpy(K, D, N, rng):
     w = rng.standard_normal((D, N)).astype(np.float32)
     out = rng.standard_normal((K, packed_columns(N))).astype(np.float32)
     expected = out[:, :N] + x @ w
-    add_product(x, _panels(w), out)  # big ones are split among threads
+    add_product(x, packed(w), out)  # big ones are split among threads
     np.testing.assert_allclose(out[:, :N], expected, rtol=1e-5, atol=2e-6 * D)  # sums of D terms
 
 

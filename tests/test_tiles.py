@@ -4,9 +4,9 @@ import numba
 import numpy as np
 import pytest
 
-from charrnn.lstm import lstm_backward, lstm_forward, lstm_replay
-from charrnn.model import aligned_empty
-from charrnn.tiles import MR, NR, pack_columns, pack_rows, packed_product, panels_for
+from charrnn.cells.lstm import lstm_backward, lstm_forward, lstm_replay
+from charrnn.kernels.buffers import aligned_empty
+from charrnn.kernels.tiles import MR, NR, pack_columns, pack_rows, packed_product, panels_for
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, MR - 1, MR, MR + 1, 2 * MR, 2 * MR + 1, 2 * MR + 2,

@@ -9,7 +9,7 @@ fewer than B, which do not fill a whole column.
 """
 import numpy as np
 
-from .errors import CharrnnError
+from ..errors import CharrnnError
 
 
 def split(ids, val_frac):

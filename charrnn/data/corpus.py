@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CharrnnError
+from ..errors import CharrnnError
 
 BLOCK_CHARS = 1 << 20
 

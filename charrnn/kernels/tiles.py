@@ -17,13 +17,13 @@ host's registers.  float32 only; the float64 gradient checks use BLAS.
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
-from .activations import kernel
 from .blas import block_bounds, gemm
+from .jit import inline, kernel
 
 _features = llvm.get_host_cpu_features()
 if _features.get("avx512f"):
@@ -226,7 +226,7 @@ def pack(w, panels, j0, j1, transposed):
         pack_columns(w, panels, j0 // NR, j1 // NR)
 
 
-@njit(inline="always")
+@inline
 def unit_bounds(s, blocks, n):
     """[lo, hi) of block s of range(n): on panel edges (multiples of NR) when
     n allows, so that each block packs and multiplies whole panels."""

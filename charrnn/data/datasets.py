@@ -11,7 +11,7 @@ import sysconfig
 import tempfile
 import urllib.request
 
-from .errors import CharrnnError
+from ..errors import CharrnnError
 
 TINYSHAKESPEARE_URL = ("https://raw.githubusercontent.com/karpathy/char-rnn/master/"
                        "data/tinyshakespeare/input.txt")

@@ -14,8 +14,10 @@ import os
 
 import llvmlite.binding as llvm
 import numpy as np
-from numba import carray, cfunc, njit, prange, types
+from numba import carray, cfunc, prange, types
 from numba.extending import overload
+
+from .jit import CACHED, inline, kernel, parallel_kernel
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -32,7 +34,7 @@ _external = {kind: types.ExternalFunction(f"charrnn_cblas_{kind}gemm", sig)
              for kind, sig in SIGNATURES.items()}
 
 
-@njit(cache=True)
+@kernel
 def _portable_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     A = carray(a, (k if trans_a == TRANS else m, lda))
     B = carray(b, (n if trans_b == TRANS else k, ldb))
@@ -48,13 +50,13 @@ def _portable_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ld
             C[i, j] = alpha * acc[j] + (beta * C[i, j] if beta != 0 else 0)
 
 
-@cfunc(SIGNATURES["s"], cache=True)
+@cfunc(SIGNATURES["s"], cache=CACHED)
 def portable_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """Row-major C = alpha op(A) op(B) + beta C, for machines without OpenBLAS."""
     _portable_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
 
-@cfunc(SIGNATURES["d"], cache=True)
+@cfunc(SIGNATURES["d"], cache=CACHED)
 def portable_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     _portable_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
@@ -113,20 +115,20 @@ def _xgemm_typed(a, b, c, trans_a, trans_b, alpha, beta):
     return impl
 
 
-@njit(inline="always")
+@inline
 def _leading(x):
     """Row stride in elements: rows may be longer than the view (a slice of columns)."""
     return max(x.strides[0] // x.itemsize, x.shape[1], 1)
 
 
-@njit(cache=True)
+@kernel
 def gemm(a, b, c, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
     """c = alpha * op(a) @ op(b) + beta * c for 2-D arrays of one dtype whose rows
     are contiguous (C-contiguous arrays, or column slices of them)."""
     _xgemm(a, b, c, trans_a, trans_b, alpha, beta)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@parallel_kernel
 def split_gemm(a, b, c, trans_a, trans_b, beta, blocks):
     """c = op(a) @ op(b) + beta * c, the rows of c cut into ``blocks`` parts
     computed side by side by Numba's threads, each with single-threaded BLAS.
@@ -139,7 +141,7 @@ def split_gemm(a, b, c, trans_a, trans_b, beta, blocks):
         _rows(a, b, c, trans_a, trans_b, beta, lo, hi)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@parallel_kernel
 def split_gemm_two(a1, b1, c1, trans_a1, trans_b1, a2, b2, c2, trans_a2, trans_b2, blocks):
     """c1 = op(a1) @ op(b1) and c2 = op(a2) @ op(b2), two independent products
     in one parallel pass.  With an even number of blocks, half of them make
@@ -165,7 +167,7 @@ def split_gemm_two(a1, b1, c1, trans_a1, trans_b1, a2, b2, c2, trans_a2, trans_b
             _rows(a2, b2, c2, trans_a2, trans_b2, 0.0, lo, hi)
 
 
-@njit(inline="always")
+@inline
 def _rows(a, b, c, trans_a, trans_b, beta, lo, hi):
     """Rows lo..hi-1 of c = op(a) @ op(b) + beta * c."""
     if trans_a:
@@ -174,7 +176,7 @@ def _rows(a, b, c, trans_a, trans_b, beta, lo, hi):
         gemm(a[lo:hi], b, c[lo:hi], False, trans_b, 1.0, beta)
 
 
-@njit(inline="always")
+@inline
 def block_bounds(s, blocks, n):
     """[lo, hi) of part s of range(n) cut into ``blocks`` near-equal parts."""
     return n * s // blocks, n * (s + 1) // blocks

@@ -1,14 +1,21 @@
-"""LSTM layer kernels: the recurrence over a chunk of T steps, forward and backward.
+"""LSTM: c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t), with
+(i, f, o, g) = (sigm, sigm, sigm, tanh)(W [x_t; h_{t-1}] + b).
+
+Parameters of layer l: one fused ``w<l>`` (D + H, 4H) = [W_x; W_h], columns
+the gates i, f, o, g (D = V at layer 0, row v the input weight of character
+v; D = H above), and ``b<l>`` (4H), the forget gate's part initialised to 1.
+State: (h, c).
 
 Dimension key: T = time steps in the chunk, B = batch streams, H = hidden size,
 G = 4H gate pre-activations in the order i, f, o, g.
 
 The input projection of all T steps (x @ W_x) does not depend on the
-recurrence, so the caller does it as one large GEMM and hands it in as
-``gates``; these kernels add h_{t-1} @ W_h one step at a time, with W_h
-packed once per chunk for the register tiles of tiles.py, and fuse the bias
-and all gate arithmetic.  lstm_replay remakes a layer's cells and hiddens
-from its gates, so that the model need not keep them for every layer.
+recurrence, so it is one large GEMM (inputs.py) written into ``gates``;
+lstm_forward adds h_{t-1} @ W_h one step at a time, with W_h packed once per
+chunk for the register tiles of tiles.py, and fuses the bias and all gate
+arithmetic.  lstm_replay remakes a layer's cells and hiddens from its gates,
+so that forward need not keep them for every layer: it keeps every layer's
+gates, one buffer of cells and two of hiddens, used by layers in turn.
 
 ``blocks`` threads share the work in one of two ways (split_streams):
 - small W_h: each thread runs a block of the batch's streams through the
@@ -18,12 +25,79 @@ from its gates, so that the model need not keep them for every layer.
   of W_h stays in its own cache, every step's product keeps the whole batch
   as rows, and the threads meet once per step.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import prange
 
-from .activations import kernel, parallel_kernel, sigmoid, tanh
-from .blas import block_bounds
-from .tiles import pack, product, unit_bounds
+from ..kernels.activations import sigmoid, tanh
+from ..kernels.blas import block_bounds
+from ..kernels.jit import kernel, parallel_kernel
+from ..kernels.rows import add_product, packed, packed_columns
+from ..kernels.tiles import pack, panels_shape, product, unit_bounds
+from .inputs import input_gradients, input_product
+from .step import register_step
+
+STATES = ("h", "c")
+
+
+def layer_shapes(l, V, H):
+    """[(name, shape)] of layer l's parameters, in buffer order."""
+    d_in = V if l == 0 else H
+    return [(f"w{l}", (d_in + H, 4 * H)), (f"b{l}", (4 * H,))]
+
+
+def init_layer(p, l, H, rng):
+    """Biases 0, the forget gate's 1 (after the model's uniform draw)."""
+    p[f"b{l}"][:] = 0.0
+    p[f"b{l}"][H:2 * H] = 1.0
+
+
+def forward(p, l, x, state0, ws, blocks):
+    """Layer l over a chunk: x ids (T, B) at layer 0, else (T, B, H); state0
+    (2, B, H).  Returns (hiddens, cells), each (T+1, B, H), [0] = state0."""
+    w, H = p[f"w{l}"], state0.shape[-1]
+    T, B = x.shape[:2]
+    gates = ws.take(f"gates{l}", (T, B, 4 * H), w.dtype)
+    input_product(x, w[:-H], gates, blocks)
+    cells = ws.take("cells", (T + 1, B, H), w.dtype)
+    hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), w.dtype)
+    hiddens[0], cells[0] = state0
+    w_h = w[-H:]
+    lstm_forward(gates, cells, hiddens, w_h, p[f"b{l}"], blocks,
+                 ws.take("panels", panels_shape(w_h, False), w.dtype))
+    return hiddens, cells
+
+
+def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
+    """Remake layer l's cells (and with_hiddens its hiddens) as forward made them."""
+    T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
+    cells = ws.take("cells", (T + 1, B, H), hiddens.dtype)
+    hiddens[0], cells[0] = state0
+    lstm_replay(ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype), cells, hiddens,
+                with_hiddens, blocks)
+
+
+def backward(p, g, l, dh, dstate0, ws, blocks):
+    """Backpropagate layer l's recurrence: dh (T, B, H) dL/d(its outputs);
+    writes dstate0 (2, B, H), the bias gradient, and the gate gradients over
+    the gates."""
+    T, B, H = dh.shape
+    w_h = p[f"w{l}"][-H:]
+    lstm_backward(ws.take(f"gates{l}", (T, B, 4 * H), dh.dtype), dstate0[0], dstate0[1], dh,
+                  ws.take("cells", (T + 1, B, H), dh.dtype), w_h, g[f"b{l}"], blocks,
+                  ws.take("panels", panels_shape(w_h, True), dh.dtype))
+
+
+def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
+    """Layer l's weight gradients from the gate gradients of backward, and
+    dx (T, B, H) = dL/dx when x is hidden states."""
+    T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
+    dgates = ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype)
+    dw = g[f"w{l}"]
+    input_gradients(x, dgates, p[f"w{l}"][:-H], dw[:-H], dx, blocks,
+                    also=(hiddens[:-1].reshape(T * B, H), dgates.reshape(T * B, 4 * H), dw[-H:]))
+
 
 ONE = np.float32(1.0)
 STREAM_SPLIT_BYTES = 1 << 20  # W_h up to this size: threads split the streams
@@ -222,27 +296,48 @@ def _cells_backward(gates, dh_next, dc_next, dh, c_prev, c, dbias, lo, hi):
             dg[j] += zg[j]
 
 
-@parallel_kernel
-def embedding_forward(gates, w_x, ids):
-    """gates[t, b] = w_x[ids[t, b]]: the one-hot input product as a row lookup."""
-    T, B, G = gates.shape
-    for t in prange(T):
-        for b in range(B):
-            gates[t, b] = w_x[ids[t, b]]
+class StepWeights(NamedTuple):
+    """A layer's weights for generation (step)."""
+    lookup: np.ndarray   # (V, G) layer 0's W_x, a row per character; (0, G) above
+    w_in: np.ndarray     # W_x above layer 0, packed (rows.packed); none at layer 0
+    w_h: np.ndarray      # W_h, packed
+    bias: np.ndarray     # (G,)
+    work_columns: int    # the gates, padded to whole panels
 
 
-@parallel_kernel
-def embedding_backward(dw_x, dgates, ids, blocks):
-    """dw_x[v] = sum of dgates[t, b] over the positions where ids[t, b] == v.
-    Each thread sums a block of columns in a buffer of its own (dw_x may
-    share cache lines across block edges) and copies it in once."""
-    T, B, G = dgates.shape
-    for s in prange(blocks):
-        lo, hi = unit_bounds(s, blocks, G)
-        part = np.zeros((dw_x.shape[0], hi - lo), dw_x.dtype)
-        for t in range(T):
-            for b in range(B):
-                row, d = part[ids[t, b]], dgates[t, b, lo:hi]
-                for j in range(hi - lo):
-                    row[j] += d[j]
-        dw_x[:, lo:hi] = part
+def step_weights(p, l, V, H):
+    w, G = p[f"w{l}"], 4 * H
+    lookup = np.ascontiguousarray(w[:V], np.float32) if l == 0 else np.zeros((0, G), np.float32)
+    w_in = packed(w[:H] if l > 0 else np.zeros((0, G), np.float32))
+    return StepWeights(lookup, w_in, packed(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
+                       packed_columns(G))
+
+
+@kernel
+def step(weights, ids, below, state, work):
+    """cells.step.cell_step for the LSTM: state (2, K, H) = (h, c)."""
+    K, H = state.shape[1], state.shape[2]
+    G = 4 * H
+    gates, bias = work, weights.bias
+    if weights.lookup.shape[0] > 0:
+        for k in range(K):
+            row = weights.lookup[ids[k]]
+            for j in range(G):
+                gates[k, j] = row[j] + bias[j]
+    else:
+        for k in range(K):
+            gates[k, :G] = bias
+        add_product(below, weights.w_in, gates)
+    h, c = state[0], state[1]
+    add_product(h, weights.w_h, gates)
+    for k in range(K):
+        for j in range(H):
+            i = sigmoid(gates[k, j])
+            f = sigmoid(gates[k, H + j])
+            o = sigmoid(gates[k, 2 * H + j])
+            g = tanh(gates[k, 3 * H + j])
+            c[k, j] = lstm_cell(i, f, g, c[k, j])
+            h[k, j] = lstm_hidden(o, c[k, j])
+
+
+register_step(StepWeights, step)

@@ -1,25 +1,20 @@
-"""Numba settings for every kernel, the gate nonlinearities and exp.
+"""The gate nonlinearities and exp.
 
 float32 tanh is Eigen's rational approximation (within 6 ulp of the exact
 value; see tests) and float32 exp is Cephes' expf (range reduction to
 [-ln2/2, ln2/2], a degree-6 polynomial, the power of two put in the exponent
 bits): plain arithmetic, so the loops that use them vectorize, which a call
 into libm prevents.  float64, used by the gradient checks, gets the exact
-math.tanh and math.exp.  ``error_model="numpy"`` drops the division-by-zero
-check that would also block vectorization.
+math.tanh and math.exp.
 """
-import functools
 import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic, overload
 
-# nogil: kernels run side by side in threads (see parallel.py).
-kernel = functools.partial(njit, cache=True, error_model="numpy", nogil=True)
-# Kernels that share their work among Numba's threads with prange.
-parallel_kernel = functools.partial(kernel, parallel=True)
+from .jit import kernel
 
 _f32 = np.float32
 _CLAMP = _f32(7.90531110763549805)  # tanh(x) rounds to +-1 in float32 beyond this

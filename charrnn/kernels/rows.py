@@ -6,9 +6,10 @@ so results do not depend on the thread count.  Cutting the columns into
 blocks for threads pays when a product is big enough: then each core
 streams its share of weights too big for one core's cache.
 """
+import numpy as np
 from numba import prange
 
-from .activations import kernel, parallel_kernel
+from .jit import kernel, parallel_kernel
 from .tiles import NR, packed_product
 
 PARALLEL_MIN = 1 << 17  # multiply-adds (rows x weights) from which blocks pay
@@ -19,6 +20,16 @@ OUTPUT_BLOCKS = 4       # blocks of panels shared among Numba's threads
 def packed_columns(n):
     """Columns of a product with n outputs: n rounded up to whole panels."""
     return -(-n // NR) * NR
+
+
+def packed(w):
+    """w (D, N) as float32 panels (N' / NR, D, NR) for add_product, N' = N
+    rounded up to whole panels, the extra columns zero."""
+    D, N = w.shape
+    columns = packed_columns(N)
+    padded = np.zeros((D, columns), np.float32)
+    padded[:, :N] = w
+    return np.ascontiguousarray(padded.reshape(D, columns // NR, NR).transpose(1, 0, 2))
 
 
 @kernel

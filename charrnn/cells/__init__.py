@@ -1,0 +1,37 @@
+"""The recurrent cells, one module each, and the one table that names them.
+
+A cell module holds everything about its cell and nothing else needs to know
+its arithmetic (lstm.py is the fullest example):
+
+- ``STATES``: the names of its carried state, ("h",) or ("h", "c"); h first.
+- ``layer_shapes(l, V, H)``: layer l's parameters [(name, shape)] in the flat
+  buffer's order, and ``init_layer(p, l, H, rng)``: its values after the
+  model's uniform draw (biases; embeddings).
+- ``forward(p, l, x, state0, ws, blocks)``: layer l over a chunk (x: ids at
+  layer 0, the layer below's hidden states above), returning every step's
+  state (S sequences of (T+1, B, H), [0] the carried-in state), and keeping
+  in the Workspace what backward needs.
+- ``replay(...)``: remake what forward did not keep (called by the model
+  before the layer's output is needed again);
+- ``backward(...)`` over the recurrence, then ``weight_grads(...)``.
+- ``StepWeights``, ``step_weights(p, l, V, H)`` and a compiled ``step``
+  registered with step.register_step: one character, for generation.
+
+Adding a cell is one module and one line in CELLS.
+"""
+import importlib
+
+from ..errors import CharrnnError
+
+# name -> module; imported when first used, so that the command line knows
+# the names without loading Numba.
+CELLS = {
+    "lstm": "lstm",
+}
+
+
+def get(name):
+    """The module of the cell called ``name``."""
+    if name not in CELLS:
+        raise CharrnnError(f"unknown cell {name!r}; the cells are {', '.join(CELLS)}")
+    return importlib.import_module(f"{__name__}.{CELLS[name]}")

@@ -1,0 +1,42 @@
+"""A layer's input product and its gradients, shared by the cells.
+
+A layer reads either characters (layer 0: ids (T, B), whose one-hot product
+with W_x is a lookup of rows of W_x) or the hidden states of the layer below
+(x (T, B, D)), whose product is one large GEMM for the whole chunk.
+Dimension key as in model.py: T time, B streams, N = T*B, G pre-activations.
+"""
+from ..kernels.blas import split_gemm, split_gemm_two
+from ..kernels.embedding import embedding_backward, embedding_forward
+
+
+def reads_characters(x):
+    """Whether x is layer 0's input (ids) rather than hidden states."""
+    return x.ndim == 2
+
+
+def input_product(x, w_x, out, blocks):
+    """out (T, B, G) = x @ w_x; w_x (V, G) for ids, (D, G) for x (T, B, D)."""
+    if reads_characters(x):
+        embedding_forward(out, w_x, x)
+    else:
+        T, B, D = x.shape
+        split_gemm(x.reshape(T * B, D), w_x, out.reshape(T * B, -1), False, False, 0.0, blocks)
+
+
+def input_gradients(x, dout, w_x, dw_x, dx, blocks, also=None):
+    """dw_x = x^T @ dout and, for hidden-state inputs, dx (T, B, D) = dout @ w_x^T;
+    dout (T, B, G).  ``also`` = (a, b, c): a second product c = a^T @ b (N rows),
+    made in the same parallel pass as dw_x where both are GEMMs."""
+    T, B, G = dout.shape
+    d2 = dout.reshape(T * B, G)
+    if reads_characters(x):
+        if also is not None:
+            split_gemm(also[0], also[1], also[2], True, False, 0.0, blocks)
+        embedding_backward(dw_x, dout, x, blocks)
+        return
+    x2 = x.reshape(T * B, -1)
+    if also is not None:
+        split_gemm_two(x2, d2, dw_x, True, False, also[0], also[1], also[2], True, False, blocks)
+    else:
+        split_gemm(x2, d2, dw_x, True, False, 0.0, blocks)
+    split_gemm(d2, w_x, dx.reshape(T * B, -1), False, True, 0.0, blocks)
