@@ -1,10 +1,24 @@
 """charrnn against a PyTorch reference of the same model: speed and memory.
 
-The model is the same on both sides: a one-hot (lookup) input, L stacked LSTM
-layers of H units and a linear decoder over a V = 65 character vocabulary,
-trained on tinyshakespeare with cross-entropy, global-norm clipping at 5 and
-Adam (lr 2e-3), the hidden state carried across steps over B contiguous
-streams.  For every configuration it measures
+The model is the same on both sides: a one-hot (lookup) input, L stacked
+recurrent layers of H units of one cell and a linear decoder over a V = 65
+character vocabulary, trained on tinyshakespeare with cross-entropy,
+global-norm clipping at 5 and Adam (lr 2e-3), the hidden state carried across
+steps over B contiguous streams.  The cells (--cell) and their PyTorch peers:
+
+  * lstm   nn.LSTM: the same cell.
+  * gru    nn.GRU: the nearest peer, not the same cell.  charrnn's GRU is the
+           lectures': h~ = tanh(W_xh x + W_hh (r * h) + b_h), the reset applied
+           before the recurrent product, so a step makes two dependent products
+           (h @ [W_hr | W_hz], then (r * h) @ W_hh).  PyTorch's resets after it,
+           n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): one recurrent product
+           per step.  Same parameter count up to the biases.
+  * rnn    nn.RNN(nonlinearity='tanh'): the same cell.
+  * mut1, mut2, mut3 (Jozefowicz et al. 2015): no PyTorch peer; charrnn's
+           figures only, to be read beside the GRU's (the table lists the
+           cells of a configuration together).
+
+For every (cell, configuration) it measures
 
   * training chars/s      (steps * batch * seq / seconds, after 2 warm-up steps)
   * sampling chars/s      (batch 1, 2000 characters, temperature 1)
@@ -15,22 +29,36 @@ streams.  For every configuration it measures
     BLAS reaches on this machine with the same number of threads (measured
     at start: a 2048 x 2048 matmul, median of several)
 
-FLOPs per training character, the same count for both: forward = 2*H*4H
-(layer 0's recurrent product; its input is a row lookup) + (L-1) * 2*(2H)*4H
-(deeper layers) + 2*H*V (decoder); training = 3 x forward.
+FLOPs per training character (forward_flops below; the same count for both
+sides, charrnn's products, matrix products only): training = 3 x forward,
+forward = the cell's layers + 2*H*V (decoder).  A layer's products per
+character, 2 FLOPs per multiply-add; layer 0 of lstm, gru, rnn and mut3
+reads a one-hot character, a row lookup (no input product):
+
+  * lstm          layer 0: 2*H*4H (h @ W_h);  above: + 2*H*4H (x @ W_x)
+  * gru, mut3     layer 0: 2*H*3H (h @ [W_hr|W_hz] and (r*h) @ W_hh);
+                  above: + 2*H*3H (x @ W_x)
+  * rnn           layer 0: 2*H*H;  above: + 2*H*H
+  * mut1          every layer: 2*H*2H (x @ W_x) + 2*H*2H (W_h): layer 0's x
+                  is an H-wide embedding (a row lookup) that W_x multiplies
+  * mut2          every layer: 2*H*2H (x @ W_x) + 2*H*3H (W_h), as mut1
 
 Every measurement runs in a fresh subprocess (this script with --worker,
 printing one JSON line), with OPENBLAS/OMP/MKL_NUM_THREADS set to its thread
 count, so peak RSS and thread settings are clean.  Each round runs charrnn and
-PyTorch alternately (the order flips every round); the table reports medians
-over rounds.  charrnn trains, samples and beam-searches with --threads
-threads.  Each PyTorch figure is the better of 1 and 2 threads
-(torch.set_num_threads), and the table says which.  PyTorch is only a
-benchmark dependency: pip install torch==2.13.0.
+PyTorch alternately for every (cell, configuration, task) (the order flips
+every round; a MUT cell runs charrnn alone); the table reports medians over
+rounds.  charrnn trains, samples and beam-searches with --threads threads.
+Each PyTorch figure is the better of 1 and 2 threads (torch.set_num_threads),
+and the table says which.  PyTorch is only a benchmark dependency:
+pip install torch==2.13.0.
 
-    python bench/run.py                       # 3 rounds, all configurations (~10 min)
+    python bench/run.py                       # 3 rounds, LSTM, all configurations (~10 min)
     python bench/run.py --rounds 5 --configs 2x128,2x512
-    python bench/run.py --quick               # seconds-long smoke test
+    python bench/run.py --cell gru,rnn --configs 2x128,2x512
+    python bench/run.py --cell all --tasks train    # every cell, training only
+    python bench/run.py --quick               # seconds-long smoke test (plus compiling)
+    python bench/run.py --quick --cell all --tasks train
 """
 import argparse
 import json
@@ -56,6 +84,43 @@ LR, CLIP, BEAM_WIDTH, TEMPERATURE = 2e-3, 5.0, 7, 1.0
 TORCH_THREADS = (1, 2)
 TORCH_MISSING = ("PyTorch is not installed; it is needed only for this benchmark: "
                  "pip install torch==2.13.0")
+CELLS = ("lstm", "gru", "rnn", "mut1", "mut2", "mut3")  # charrnn's (charrnn.cells.CELLS)
+PEERS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}   # cell -> torch.nn module; MUTs: none
+GRU_NOTE = ("PyTorch's GRU resets after the recurrent product (r * (W_hn h + b_hn)); "
+            "charrnn's GRU is the lectures' (reset before W_hh, two dependent products "
+            "per step)")
+
+
+def forward_flops(cell, H, L, V):
+    """FLOPs of one character's forward pass (2 per multiply-add, matrix
+    products only), counting charrnn's products; a one-hot input is a row
+    lookup (no FLOPs)."""
+    if cell == "lstm":    # gates [i f g o]: h @ W_h (H x 4H); above layer 0 also x @ W_x (H x 4H)
+        first, above = 2 * H * 4 * H, 2 * (2 * H * 4 * H)
+    elif cell in ("gru", "mut3"):  # h @ [W_hr|W_hz] (H x 2H) then (r*h) @ W_hh (H x H) (MUT3:
+        # W_hz multiplies tanh(h), the same size); above layer 0 also x @ W_x (H x 3H)
+        first, above = 2 * H * 3 * H, 2 * (2 * H * 3 * H)
+    elif cell == "rnn":   # h @ W_hh (H x H); above layer 0 also x @ W_xh (H x H)
+        first, above = 2 * H * H, 2 * (2 * H * H)
+    elif cell == "mut1":  # x @ [W_xr|W_xz] (H x 2H), layer 0's x an H-wide embedding row
+        # (the lookup is free, the product is not); h @ W_hr then (r*h) @ W_hh (H x 2H in all)
+        first = above = 2 * H * 2 * H + 2 * H * 2 * H
+    elif cell == "mut2":  # x @ [W_xz|W_xh] (H x 2H), layer 0's x an H-wide embedding row;
+        # h @ [W_hr|W_hz] then (r*h) @ W_hh (H x 3H in all)
+        first = above = 2 * H * 2 * H + 2 * H * 3 * H
+    else:
+        raise ValueError(f"no FLOP count for cell {cell!r}")
+    return first + (L - 1) * above + 2 * H * V  # + the decoder
+
+
+FLOP_FORMULAS = {  # forward FLOPs per character, as text for the notes
+    "lstm": "2*H*4H + (L-1)*2*2H*4H + 2*H*V",
+    "gru": "2*H*3H + (L-1)*2*2H*3H + 2*H*V",
+    "mut3": "2*H*3H + (L-1)*2*2H*3H + 2*H*V",
+    "rnn": "2*H*H + (L-1)*2*2H*H + 2*H*V",
+    "mut1": "L*(2*H*2H + 2*H*2H) + 2*H*V",
+    "mut2": "L*(2*H*2H + 2*H*3H) + 2*H*V",
+}
 
 
 @dataclass(frozen=True)
@@ -66,10 +131,8 @@ class Config:
     batch: int
     seq: int
 
-    def flops_per_train_char(self, vocab=VOCAB_SIZE):
-        H, G = self.hidden, 4 * self.hidden
-        forward = 2 * H * G + (self.layers - 1) * 2 * (2 * H) * G + 2 * H * vocab
-        return 3 * forward
+    def flops_per_train_char(self, cell, vocab=VOCAB_SIZE):
+        return 3 * forward_flops(cell, self.hidden, self.layers, vocab)
 
 
 CONFIGS = {c.name: c for c in (
@@ -156,19 +219,19 @@ def charrnn_modules():
     return charrnn
 
 
-def charrnn_checkpoint(cfg):
+def charrnn_checkpoint(cfg, cell):
     import numpy as np
     charrnn_modules()
     from charrnn.checkpoint import Checkpoint
     from charrnn.data.corpus import Vocabulary
     from charrnn.model import ModelConfig, init_params
     chars, _ = load_ids()
-    model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers)
+    model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers, cell=cell)
     params = init_params(model, np.random.default_rng(0))
     return Checkpoint(model=model, vocab=Vocabulary(chars), params=params)
 
 
-def charrnn_train(cfg, threads, seconds, min_steps):
+def charrnn_train(cfg, cell, threads, seconds, min_steps):
     import numpy as np
     charrnn_modules()
     from charrnn import optim
@@ -177,7 +240,7 @@ def charrnn_train(cfg, threads, seconds, min_steps):
     from charrnn.kernels.threads import use_threads
     from charrnn.model import ModelConfig, init_params, loss_and_grad, zero_state
     chars, ids = load_ids()
-    model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers)
+    model = ModelConfig(vocab_size=len(chars), hidden=cfg.hidden, layers=cfg.layers, cell=cell)
     params = init_params(model, np.random.default_rng(0))
     grads = np.zeros_like(params)
     state = optim.init_state("adam", params.size)
@@ -227,18 +290,18 @@ def generation_threads(threads):
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
-def charrnn_sample(cfg, length, threads):
+def charrnn_sample(cfg, cell, length, threads):
     from charrnn.sample import sample_text
     generation_threads(threads)
-    ckpt = charrnn_checkpoint(cfg)
+    ckpt = charrnn_checkpoint(cfg, cell)
     return timed_generation(
         lambda n: "".join(sample_text(ckpt, n, temperature=TEMPERATURE, seed=0)), length, 50)
 
 
-def charrnn_beam(cfg, length, threads):
+def charrnn_beam(cfg, cell, length, threads):
     from charrnn.sample import beam_text
     generation_threads(threads)
-    ckpt = charrnn_checkpoint(cfg)
+    ckpt = charrnn_checkpoint(cfg, cell)
     return timed_generation(lambda n: beam_text(ckpt, n, BEAM_WIDTH), length, 10)
 
 
@@ -255,30 +318,41 @@ def import_torch(threads):
     return torch
 
 
-def torch_model(torch, cfg, vocab):
+def torch_model(torch, cfg, cell, vocab):
+    """PEERS[cell] (nn.LSTM, nn.GRU or nn.RNN with tanh) over one-hot inputs,
+    then the decoder.  The state is (h, c) for the LSTM, else h."""
+    if cell not in PEERS:
+        raise ValueError(f"cell {cell!r} has no PyTorch peer")
+
     class TorchLM(torch.nn.Module):
         def __init__(self, V, H, L):
             super().__init__()
             self.V = V
-            self.lstm = torch.nn.LSTM(V, H, L)
+            extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+            self.rnn = getattr(torch.nn, PEERS[cell])(V, H, L, **extra)
             self.dec = torch.nn.Linear(H, V)
 
         def forward(self, x, state):  # x (T, B) int64
-            out, state = self.lstm(torch.nn.functional.one_hot(x, self.V).float(), state)
+            out, state = self.rnn(torch.nn.functional.one_hot(x, self.V).float(), state)
             return self.dec(out), state
 
     return TorchLM(vocab, cfg.hidden, cfg.layers)
 
 
-def torch_train(cfg, threads, seconds, min_steps):
+def map_state(state, fn):
+    """fn applied to h (and c): the state as the module takes it."""
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
+def torch_train(cfg, cell, threads, seconds, min_steps):
     torch = import_torch(threads)
     chars, ids = load_ids()
     V = len(chars)
-    model = torch_model(torch, cfg, V)
+    model = torch_model(torch, cfg, cell, V)
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=LR)
     zeros = torch.zeros(cfg.layers, cfg.batch, cfg.hidden)
-    state = (zeros, zeros.clone())
+    state = (zeros, zeros.clone()) if cell == "lstm" else zeros
     count = 0
     baseline = rss_now_mb()
 
@@ -292,7 +366,7 @@ def torch_train(cfg, threads, seconds, min_steps):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
         opt.step()
-        state = tuple(s.detach() for s in state)
+        state = map_state(state, lambda s: s.detach())
         return loss.item()
 
     n, elapsed, loss = timed_steps(step, seconds, min_steps)
@@ -301,10 +375,10 @@ def torch_train(cfg, threads, seconds, min_steps):
             "torch": torch.__version__}
 
 
-def torch_sample(cfg, threads, length):
+def torch_sample(cfg, cell, threads, length):
     torch = import_torch(threads)
     chars, _ = load_ids()
-    model = torch_model(torch, cfg, len(chars)).eval()
+    model = torch_model(torch, cfg, cell, len(chars)).eval()
     newline = chars.index("\n")
 
     def sample(n):
@@ -321,18 +395,18 @@ def torch_sample(cfg, threads, length):
     return {**timed_generation(sample, length, 50), "torch": torch.__version__}
 
 
-def torch_beam(cfg, threads, length):
+def torch_beam(cfg, cell, threads, length):
     torch = import_torch(threads)
     chars, _ = load_ids()
     V, K = len(chars), BEAM_WIDTH
-    model = torch_model(torch, cfg, V).eval()
+    model = torch_model(torch, cfg, cell, V).eval()
     newline = chars.index("\n")
 
     def beam(n):
         parents, tokens = [], []
         with torch.no_grad():
-            logits, (h, c) = model(torch.tensor([[newline]]), None)
-            h, c = h.repeat(1, K, 1), c.repeat(1, K, 1)  # (L, K, H)
+            logits, state = model(torch.tensor([[newline]]), None)
+            state = map_state(state, lambda s: s.repeat(1, K, 1))  # (L, K, H) each
             beam_logits = logits[0].expand(K, V)
             score = torch.full((K,), -math.inf)
             score[0] = 0.0  # only beam 0 is live at the first step
@@ -344,8 +418,8 @@ def torch_beam(cfg, threads, length):
                 tokens.append(token)
                 if t + 1 == n:
                     break
-                h, c = h[:, parent], c[:, parent]
-                logits, (h, c) = model(token.view(1, K), (h, c))
+                state = map_state(state, lambda s: s[:, parent])
+                logits, state = model(token.view(1, K), state)
                 beam_logits = logits[0]
         best, k = [], 0  # topk is sorted: beam 0 is the best
         for parent, token in zip(reversed(parents), reversed(tokens)):
@@ -363,27 +437,29 @@ def worker(args):
         result = measure_peak(args.threads, args.peak_size, args.peak_repeats)
     elif args.worker == "train":
         fn = charrnn_train if args.impl == "charrnn" else torch_train
-        result = fn(cfg, args.threads, args.seconds, args.min_steps)
+        result = fn(cfg, args.cell, args.threads, args.seconds, args.min_steps)
     elif args.worker == "sample":
-        result = (charrnn_sample(cfg, args.sample_length, args.threads) if args.impl == "charrnn"
-                  else torch_sample(cfg, args.threads, args.sample_length))
+        result = (charrnn_sample(cfg, args.cell, args.sample_length, args.threads)
+                  if args.impl == "charrnn"
+                  else torch_sample(cfg, args.cell, args.threads, args.sample_length))
     else:
-        result = (charrnn_beam(cfg, args.beam_length, args.threads) if args.impl == "charrnn"
-                  else torch_beam(cfg, args.threads, args.beam_length))
-    result.update(task=args.worker, impl=args.impl, config=args.config, threads=args.threads,
-                  env_threads=os.environ.get("OPENBLAS_NUM_THREADS"))
+        result = (charrnn_beam(cfg, args.cell, args.beam_length, args.threads)
+                  if args.impl == "charrnn"
+                  else torch_beam(cfg, args.cell, args.threads, args.beam_length))
+    result.update(task=args.worker, impl=args.impl, cell=args.cell, config=args.config,
+                  threads=args.threads, env_threads=os.environ.get("OPENBLAS_NUM_THREADS"))
     print(json.dumps(result), flush=True)
 
 
 # ----------------------------------------------------------------- parent side
 
-def run_worker(args, task, impl="", config="", threads=1):
+def run_worker(args, task, impl="", config="", threads=1, cell="lstm"):
     """Run one measurement in a fresh subprocess with ``threads`` BLAS/OpenMP threads."""
     env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", task, "--impl", impl,
-               "--config", config, "--threads", str(threads), "--seconds", str(args.seconds),
+               "--cell", cell, "--config", config, "--threads", str(threads), "--seconds", str(args.seconds),
                "--min-steps", str(args.min_steps), "--sample-length", str(args.sample_length),
                "--beam-length", str(args.beam_length), "--peak-size", str(args.peak_size),
                "--peak-repeats", str(args.peak_repeats)]
@@ -427,9 +503,10 @@ def log(message):
     print(f"[{time.perf_counter() - STARTED:5.0f} s] {message}", file=sys.stderr, flush=True)
 
 
-def contenders(args, task, round_no):
-    """[(impl, threads)] in this round's order: charrnn first in odd rounds."""
-    order = [("charrnn", args.threads)] + [("torch", t) for t in TORCH_THREADS]
+def contenders(args, cell, round_no):
+    """[(impl, threads)] in this round's order: charrnn first in odd rounds;
+    charrnn alone for a cell without a PyTorch peer."""
+    order = [("charrnn", args.threads)] + [("torch", t) for t in TORCH_THREADS if cell in PEERS]
     return order if round_no % 2 == 1 else order[::-1]
 
 
@@ -437,8 +514,8 @@ def peak_threads(args):
     return sorted({args.threads, *TORCH_THREADS})
 
 
-def warm_cache(args):
-    """One short charrnn run of every task before the rounds, so that Numba's
+def warm_cache(args, cells):
+    """One short charrnn run of every cell and task before the rounds, so that Numba's
     on-disk cache holds every kernel: each round then measures what a user's
     second run sees, not compilation (time, and the compiler's memory).  The
     cache is a fresh directory for this run: Numba's own check of a cached
@@ -446,30 +523,35 @@ def warm_cache(args):
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="charrnn-bench-cache-")
     short = argparse.Namespace(**{**vars(args), "seconds": 0.1, "min_steps": 1,
                                   "sample_length": 20, "beam_length": 5})
-    for task in args.tasks.split(","):
-        run_worker(short, task, "charrnn", "2x128", args.threads)
+    for cell in cells:
+        for task in args.tasks.split(","):
+            run_worker(short, task, "charrnn", "2x128", args.threads, cell)
+        log(f"compiled {cell}")
     log(f"Numba's cache is warm ({os.environ['NUMBA_CACHE_DIR']})")
     return os.environ["NUMBA_CACHE_DIR"]
 
 
-def run_rounds(args, configs):
-    """results[(config, task, impl, threads)] = [one result per round]."""
+def run_rounds(args, cells, configs):
+    """results[(cell, config, task, impl, threads)] = [one result per round];
+    the matmul peaks under ("peak", "peak", "peak", "numpy", threads)."""
     results = {}
     for round_no in range(1, args.rounds + 1):
         for threads in peak_threads(args):
             r = run_worker(args, "peak", threads=threads)
-            results.setdefault(("peak", "peak", "numpy", threads), []).append(r)
+            results.setdefault(("peak", "peak", "peak", "numpy", threads), []).append(r)
             log(f"round {round_no}/{args.rounds} matmul peak {threads}t: {r['gflops']:.1f} GFLOP/s")
         for cfg in configs:
-            for task in args.tasks.split(","):
-                for impl, threads in contenders(args, task, round_no):
-                    r = run_worker(args, task, impl, cfg.name, threads)
-                    results.setdefault((cfg.name, task, impl, threads), []).append(r)
-                    extra = (f", {r['steps']} steps in {r['seconds']:.1f} s, loss {r['loss']:.3f}, "
-                             f"peak RSS {r['peak_rss_mb']:.0f} MB" if task == "train"
-                             else f", {r['chars']} chars in {r['seconds']:.2f} s")
-                    log(f"round {round_no}/{args.rounds} {cfg.name} {task:6s} {impl:7s} "
-                        f"{threads}t: {r['chars_per_s']:>10,.0f} chars/s{extra}")
+            for cell in cells:
+                for task in args.tasks.split(","):
+                    for impl, threads in contenders(args, cell, round_no):
+                        r = run_worker(args, task, impl, cfg.name, threads, cell)
+                        results.setdefault((cell, cfg.name, task, impl, threads), []).append(r)
+                        extra = (f", {r['steps']} steps in {r['seconds']:.1f} s, "
+                                 f"loss {r['loss']:.3f}, peak RSS {r['peak_rss_mb']:.0f} MB"
+                                 if task == "train"
+                                 else f", {r['chars']} chars in {r['seconds']:.2f} s")
+                        log(f"round {round_no}/{args.rounds} {cell:4s} {cfg.name} {task:6s} "
+                            f"{impl:7s} {threads}t: {r['chars_per_s']:>10,.0f} chars/s{extra}")
     return results
 
 
@@ -483,24 +565,29 @@ def spread(runs, key):
     return (max(values) - min(values)) / 2 / statistics.median(values) if len(values) > 1 else 0.0
 
 
-def table(args, configs, results, peaks):
-    """Markdown rows of medians over rounds; each PyTorch cell takes its better
-    thread count (more chars/s, less memory, higher fraction of peak)."""
-    rows = ["| config | metric | charrnn | PyTorch | PyTorch threads | charrnn / PyTorch |",
-            "|---|---|---:|---:|---:|---:|"]
+def table(args, cells, configs, results, peaks):
+    """Markdown rows of medians over rounds, the cells of a configuration
+    together; each PyTorch cell takes its better thread count (more chars/s,
+    less memory, higher fraction of peak).  '-' where a cell has no peer."""
+    rows = ["| cell | config | metric | charrnn | PyTorch | PyTorch module | PyTorch threads "
+            "| charrnn / PyTorch |",
+            "|---|---|---|---:|---:|---|---:|---:|"]
 
-    def row(cfg, metric, ours, theirs, threads, text=lambda v: f"{v:,.0f}"):
-        rows.append(f"| {cfg.name} | {metric} | {text(ours)} | {text(theirs)} | {threads} | "
-                    f"{ours / theirs:.2f} |")
-
-    def compare(cfg, task, metric, figure, charrnn_threads, lower_is_better=False, text=None):
+    def compare(cell, cfg, task, metric, figure, lower_is_better=False,
+                text=lambda v: f"{v:,.0f}"):
         """figure(runs, threads) -> number; add the row comparing the medians."""
-        if (cfg.name, task, "charrnn", charrnn_threads) not in results:
+        if (cell, cfg.name, task, "charrnn", args.threads) not in results:
             return  # not measured this run (--tasks)
-        ours = figure(results[(cfg.name, task, "charrnn", charrnn_threads)], charrnn_threads)
-        theirs = {t: figure(results[(cfg.name, task, "torch", t)], t) for t in TORCH_THREADS}
-        best = (min if lower_is_better else max)(theirs, key=theirs.get)
-        row(cfg, metric, ours, theirs[best], best, *([text] if text else []))
+        ours = figure(results[(cell, cfg.name, task, "charrnn", args.threads)], args.threads)
+        if cell in PEERS:
+            theirs = {t: figure(results[(cell, cfg.name, task, "torch", t)], t)
+                      for t in TORCH_THREADS}
+            best = (min if lower_is_better else max)(theirs, key=theirs.get)
+            peer = (text(theirs[best]), f"nn.{PEERS[cell]}", best, f"{ours / theirs[best]:.2f}")
+        else:
+            peer = ("-",) * 4
+        rows.append(f"| {cell} | {cfg.name} | {metric} | {text(ours)} | " +
+                    " | ".join(map(str, peer)) + " |")
 
     def rate(runs, threads):
         return median_of(runs, "chars_per_s")
@@ -509,44 +596,50 @@ def table(args, configs, results, peaks):
         return median_of(runs, "peak_rss_mb")
 
     for cfg in configs:
-        def peak_fraction(runs, threads, flops=cfg.flops_per_train_char()):
-            return rate(runs, threads) * flops / 1e9 / peaks[threads]["gflops"]
+        for cell in cells:
+            def peak_fraction(runs, threads, flops=cfg.flops_per_train_char(cell)):
+                return rate(runs, threads) * flops / 1e9 / peaks[threads]["gflops"]
 
-        compare(cfg, "train", f"training chars/s (B{cfg.batch} T{cfg.seq})", rate, args.threads)
-        compare(cfg, "sample", f"sampling chars/s ({args.sample_length} chars)", rate,
-                args.threads)
-        compare(cfg, "beam", f"beam-{BEAM_WIDTH} chars/s ({args.beam_length} chars)", rate,
-                args.threads)
-        compare(cfg, "train", "peak RSS training (MB)", rss, args.threads, lower_is_better=True)
-        compare(cfg, "train", "training GFLOP/s / matmul peak", peak_fraction, args.threads,
-                text=lambda v: f"{v:.3f}")
+            compare(cell, cfg, "train", f"training chars/s (B{cfg.batch} T{cfg.seq})", rate)
+            compare(cell, cfg, "sample", f"sampling chars/s ({args.sample_length} chars)", rate)
+            compare(cell, cfg, "beam", f"beam-{BEAM_WIDTH} chars/s ({args.beam_length} chars)",
+                    rate)
+            compare(cell, cfg, "train", "peak RSS training (MB)", rss, lower_is_better=True)
+            compare(cell, cfg, "train", "training GFLOP/s / matmul peak", peak_fraction,
+                    text=lambda v: f"{v:.3f}")
     return rows
 
 
-def notes(args, configs, results, peaks):
+def notes(args, cells, configs, results, peaks):
     """Lines under the table: achieved GFLOP/s, spread across rounds, losses, base RSS."""
     lines = []
     for cfg in configs:
-        if (cfg.name, "train", "charrnn", args.threads) not in results:
-            continue
-        flops = cfg.flops_per_train_char()
-        ours = results[(cfg.name, "train", "charrnn", args.threads)]
-        theirs = {t: results[(cfg.name, "train", "torch", t)] for t in TORCH_THREADS}
-        gflops = ", ".join(
-            [f"charrnn {median_of(ours, 'chars_per_s') * flops / 1e9:.1f} ({args.threads}t)"] +
-            [f"PyTorch {median_of(runs, 'chars_per_s') * flops / 1e9:.1f} ({t}t)"
-             for t, runs in theirs.items()])
-        lines.append(f"- {cfg.name}: {flops / 1e6:.2f} MFLOP per training char; "
-                     f"training GFLOP/s {gflops}")
-        spreads = ", ".join([f"charrnn +-{spread(ours, 'chars_per_s'):.1%}"] +
-                            [f"PyTorch {t}t +-{spread(runs, 'chars_per_s'):.1%}"
-                             for t, runs in theirs.items()])
-        lines.append(f"  training chars/s spread across rounds (half range): {spreads}; "
-                     f"loss after the timed steps charrnn {median_of(ours, 'loss'):.3f}, "
-                     f"PyTorch {median_of(theirs[TORCH_THREADS[0]], 'loss'):.3f}; RSS after "
-                     f"imports and data, before training: charrnn "
-                     f"{median_of(ours, 'rss_before_mb'):.0f} MB, PyTorch "
-                     f"{median_of(theirs[TORCH_THREADS[0]], 'rss_before_mb'):.0f} MB")
+        for cell in cells:
+            if (cell, cfg.name, "train", "charrnn", args.threads) not in results:
+                continue
+            flops = cfg.flops_per_train_char(cell)
+            ours = results[(cell, cfg.name, "train", "charrnn", args.threads)]
+            theirs = {t: results[(cell, cfg.name, "train", "torch", t)]
+                      for t in TORCH_THREADS if cell in PEERS}
+            gflops = ", ".join(
+                [f"charrnn {median_of(ours, 'chars_per_s') * flops / 1e9:.1f} ({args.threads}t)"] +
+                [f"PyTorch {median_of(runs, 'chars_per_s') * flops / 1e9:.1f} ({t}t)"
+                 for t, runs in theirs.items()])
+            lines.append(f"- {cell} {cfg.name}: {flops / 1e6:.2f} MFLOP per training char; "
+                         f"training GFLOP/s {gflops}")
+            spreads = ", ".join([f"charrnn +-{spread(ours, 'chars_per_s'):.1%}"] +
+                                [f"PyTorch {t}t +-{spread(runs, 'chars_per_s'):.1%}"
+                                 for t, runs in theirs.items()])
+            line = (f"  training chars/s spread across rounds (half range): {spreads}; "
+                    f"loss after the timed steps charrnn {median_of(ours, 'loss'):.3f}")
+            if theirs:
+                line += f", PyTorch {median_of(theirs[TORCH_THREADS[0]], 'loss'):.3f}"
+            line += (f"; RSS after imports and data, before training: charrnn "
+                     f"{median_of(ours, 'rss_before_mb'):.0f} MB")
+            if theirs:
+                line += (f", PyTorch "
+                         f"{median_of(theirs[TORCH_THREADS[0]], 'rss_before_mb'):.0f} MB")
+            lines.append(line)
     return lines
 
 
@@ -555,6 +648,8 @@ def parse_args():
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every measurement")
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help=f"comma-separated, of {', '.join(CONFIGS)}")
+    parser.add_argument("--cell", default="lstm",
+                        help=f"comma-separated cells, of {', '.join(CELLS)}; 'all' = every one")
     parser.add_argument("--threads", type=int, default=2, help="charrnn training threads")
     parser.add_argument("--tasks", default="train,sample,beam",
                         help="comma-separated subset of train,sample,beam")
@@ -588,6 +683,13 @@ def main():
     unknown = [name for name in args.configs.split(",") if name not in CONFIGS]
     if unknown:
         sys.exit(f"unknown configuration {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    names = [name for name in args.cell.split(",") if name]
+    if "all" in names:
+        names = [n for name in names for n in (CELLS if name == "all" else (name,))]
+    cells = list(dict.fromkeys(names))  # in the order given, once each
+    unknown = [name for name in cells if name not in CELLS]
+    if unknown or not cells:
+        sys.exit(f"unknown cell {', '.join(unknown)}; choose from {', '.join(CELLS)} or all")
     if args.rounds < 1 or args.threads < 1:
         sys.exit("--rounds and --threads must be at least 1")
     if util.find_spec("torch") is None:
@@ -603,6 +705,8 @@ def main():
     print(f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"- machine: {machine()}; Python {platform.python_version()}")
     print(f"- numpy {version('numpy')}, numba {version('numba')}, torch {version('torch')}")
+    print(f"- cells: " + ", ".join(f"{c} (PyTorch nn.{PEERS[c]})" if c in PEERS
+                                   else f"{c} (no PyTorch peer)" for c in cells))
     print(f"- {args.rounds} round(s), medians; charrnn trains, samples and beam-searches with "
           f"{args.threads} threads (Numba's, BLAS single-threaded inside them); PyTorch: "
           f"better of {' and '.join(map(str, TORCH_THREADS))} threads")
@@ -610,34 +714,43 @@ def main():
           f"clip {CLIP}; timed training runs of ~{args.seconds:g} s (at least "
           f"{args.min_steps} steps) after 2 warm-up steps", flush=True)
 
-    cache_dir = warm_cache(args)
+    cache_dir = warm_cache(args, cells)
     try:
-        results = run_rounds(args, configs)
+        results = run_rounds(args, cells, configs)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
     # The machine's speed drifts (shared host): the peak is measured in every
     # round and the best round counts, which makes the fractions conservative.
-    peaks = {t: max(results[("peak", "peak", "numpy", t)], key=lambda r: r["gflops"])
+    peaks = {t: max(results[("peak", "peak", "peak", "numpy", t)], key=lambda r: r["gflops"])
              for t in peak_threads(args)}
     print("- float32 matmul peak (NumPy, {0}x{0}, median of {1} products, best of {2} rounds): "
           "{3}".format(args.peak_size, args.peak_repeats, args.rounds, ", ".join(
               f"{p['gflops']:.1f} GFLOP/s with {t} thread{'s' * (t > 1)} (rounds: " +
-              ", ".join(f"{r['gflops']:.0f}" for r in results[("peak", "peak", "numpy", t)]) + ")"
+              ", ".join(f"{r['gflops']:.0f}"
+                        for r in results[("peak", "peak", "peak", "numpy", t)]) + ")"
               for t, p in peaks.items())), flush=True)
     print()
-    print("\n".join(table(args, configs, results, peaks)))
+    print("\n".join(table(args, cells, configs, results, peaks)))
     print()
+    if "gru" in cells:
+        print(GRU_NOTE + ".\n")
+    if any(c not in PEERS for c in cells):
+        print("MUT cells have no PyTorch peer: charrnn's figures only ('-'), to be read "
+              "beside the GRU's.\n")
+    formulas = "; ".join(f"{'/'.join(c for c in cells if FLOP_FORMULAS[c] == f)}: 3 x ({f})"
+                         for f in dict.fromkeys(FLOP_FORMULAS[c] for c in cells))
     print("Medians over rounds.  Training GFLOP/s / matmul peak: achieved training FLOP rate "
-          "over the NumPy float32 matmul peak at the same thread count; FLOPs per char = "
-          "3 x (2*H*4H + (L-1)*2*2H*4H + 2*H*V).  Peak RSS is the whole worker process "
-          "(interpreter, libraries, data, training).")
-    print("\n".join(notes(args, configs, results, peaks)))
+          "over the NumPy float32 matmul peak at the same thread count; FLOPs per char "
+          f"(charrnn's products, the same count for PyTorch): {formulas}.  Peak RSS is the "
+          "whole worker process (interpreter, libraries, data, training).")
+    print("\n".join(notes(args, cells, configs, results, peaks)))
     print(f"\nTotal time {time.perf_counter() - STARTED:.0f} s.")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"peaks": peaks, "results": [
-                {"config": c, "task": task, "impl": impl, "threads": t, "runs": runs}
-                for (c, task, impl, t), runs in results.items()]}, f, indent=1)
+                {"cell": cell, "config": c, "task": task, "impl": impl, "threads": t,
+                 "runs": runs}
+                for (cell, c, task, impl, t), runs in results.items()]}, f, indent=1)
 
 
 if __name__ == "__main__":

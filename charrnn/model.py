@@ -169,7 +169,7 @@ def backward(params, cfg, cache, grads, blocks=1):
     for l in reversed(range(cfg.layers)):
         if cache.masks is not None:
             dx *= cache.masks[l]
-        cell.backward(p, g, l, dx, dstate0[l], ws, blocks)
+        cell.backward(p, g, l, dx, dstate0[l], cache.hiddens[l], ws, blocks)
         if l > 0:
             # The layer below's output is this layer's input: remade where
             # the cell shares its buffers (layers above it wrote over them).

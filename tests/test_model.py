@@ -125,3 +125,24 @@ def test_float32_gradients_agree_with_float64(cell, layers, blocks, rng):
         backward(params64.astype(dtype), cfg, cache, grads[dtype], blocks)
     scale = np.abs(grads[np.float64]).max()
     np.testing.assert_allclose(grads[np.float32], grads[np.float64], atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("B", [3, 8])  # 2 threads: split by units (3 streams), by streams (8)
+def test_float32_at_a_realistic_size_agrees_with_float64(cell, B, rng):
+    """H = 128: every product of the float32 path runs on the packed tiles,
+    against float64 (BLAS, exact math), in both ways threads share the work."""
+    cfg = ModelConfig(vocab_size=13, hidden=128, layers=2, dropout=0.2, cell=cell)
+    params64 = init_params(cfg, rng, np.float64)
+    inputs, targets = rng.integers(0, 13, (10, B)), rng.integers(0, 13, (10, B))
+    masks = dropout_masks(cfg, rng, 10, B, np.float64)
+    state0 = random_state(cfg, B, rng, np.float64) * 0.5
+    out = {}
+    for dtype in (np.float32, np.float64):
+        _, final, cache = forward(params64.astype(dtype), cfg, inputs, targets,
+                                  state0.astype(dtype), masks.astype(dtype), 0.01, 2)
+        grads = np.zeros(params64.shape, dtype)
+        dstate0 = backward(params64.astype(dtype), cfg, cache, grads, 2)
+        out[dtype] = final, grads, dstate0
+    for got, want in zip(out[np.float32], out[np.float64]):
+        np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max())

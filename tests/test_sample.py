@@ -13,7 +13,7 @@ from charrnn.kernels.rows import add_product, packed, packed_columns
 from charrnn.model import ModelConfig, forward, init_params, zero_state
 from charrnn.sample import beam_text, primed_state, sample_text
 
-CELLS = ["lstm"]
+CELLS = ["lstm", "gru", "rnn", "mut1", "mut2", "mut3"]
 
 
 def random_checkpoint(rng, chars="abc", hidden=8, layers=2, scale=3.0, cell="lstm"):

@@ -14,8 +14,9 @@ its arithmetic (lstm.py is the fullest example):
 - ``replay(...)``: remake what forward did not keep (called by the model
   before the layer's output is needed again);
 - ``backward(...)`` over the recurrence, then ``weight_grads(...)``.
-- ``StepWeights``, ``step_weights(p, l, V, H)`` and a compiled ``step``
-  registered with step.register_step: one character, for generation.
+- ``step_weights(p, l, V, H)``, a NamedTuple class of a name of its own,
+  and a compiled ``step`` registered with step.register_step for that
+  class: one character, for generation.
 
 Adding a cell is one module and one line in CELLS.
 """
@@ -27,6 +28,11 @@ from ..errors import CharrnnError
 # the names without loading Numba.
 CELLS = {
     "lstm": "lstm",
+    "gru": "gru",
+    "rnn": "rnn",
+    "mut1": "mut1",
+    "mut2": "mut2",
+    "mut3": "mut3",
 }
 
 

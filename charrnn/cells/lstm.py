@@ -78,7 +78,7 @@ def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
                 with_hiddens, blocks)
 
 
-def backward(p, g, l, dh, dstate0, ws, blocks):
+def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     """Backpropagate layer l's recurrence: dh (T, B, H) dL/d(its outputs);
     writes dstate0 (2, B, H), the bias gradient, and the gate gradients over
     the gates."""
@@ -296,7 +296,7 @@ def _cells_backward(gates, dh_next, dc_next, dh, c_prev, c, dbias, lo, hi):
             dg[j] += zg[j]
 
 
-class StepWeights(NamedTuple):
+class LSTMStepWeights(NamedTuple):
     """A layer's weights for generation (step)."""
     lookup: np.ndarray   # (V, G) layer 0's W_x, a row per character; (0, G) above
     w_in: np.ndarray     # W_x above layer 0, packed (rows.packed); none at layer 0
@@ -309,7 +309,7 @@ def step_weights(p, l, V, H):
     w, G = p[f"w{l}"], 4 * H
     lookup = np.ascontiguousarray(w[:V], np.float32) if l == 0 else np.zeros((0, G), np.float32)
     w_in = packed(w[:H] if l > 0 else np.zeros((0, G), np.float32))
-    return StepWeights(lookup, w_in, packed(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
+    return LSTMStepWeights(lookup, w_in, packed(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
                        packed_columns(G))
 
 
@@ -340,4 +340,4 @@ def step(weights, ids, below, state, work):
             h[k, j] = lstm_hidden(o, c[k, j])
 
 
-register_step(StepWeights, step)
+register_step(LSTMStepWeights, step)

@@ -1,0 +1,34 @@
+"""GRU (Cho et al. 2014) as the lectures give it, the reset gate applied to
+h *before* the product:
+
+    r   = sigm(W_xr x + W_hr h + b_r)
+    z   = sigm(W_xz x + W_hz h + b_z)
+    h~  = tanh(W_xh x + W_hh (r * h) + b_h)
+    h_t = z * h + (1 - z) * h~
+
+(PyTorch's nn.GRU resets after the product, r * (W_hh h + b_hn): another
+cell.)  Parameters of layer l: ``w<l>`` (D + H, 3H) = [W_x; W_h], columns
+r, z, h (D = V at layer 0, row v the input weight of character v; D = H
+above), and ``b<l>`` (3H).  State: (h,).  The recurrence is gated.py's.
+"""
+from . import gated
+
+STATES = gated.STATES
+SPEC = gated.Spec(n_rz=2, tanh_z=False, keep_z=True, x_cols=(0, 3))
+
+
+def layer_shapes(l, V, H):
+    d_in = V if l == 0 else H
+    return [(f"w{l}", (d_in + H, 3 * H)), (f"b{l}", (3 * H,))]
+
+
+def init_layer(p, l, H, rng):
+    p[f"b{l}"][:] = 0.0
+
+
+def blocks_of(p, l, H):
+    w = p[f"w{l}"]
+    return w[:-H], w[-H:], p[f"b{l}"], None
+
+
+forward, replay, backward, weight_grads, step_weights = gated.layer_functions(SPEC, blocks_of)

@@ -1,0 +1,36 @@
+"""MUT1 (Jozefowicz, Zaremba and Sutskever 2015), as the lectures give it;
+here z weights the new candidate, the reverse of the GRU:
+
+    z     = sigm(W_xz x + b_z)
+    r     = sigm(W_xr x + W_hr h + b_r)
+    h_t   = tanh(W_hh (r * h) + tanh(x) + b_h) * z + h * (1 - z)
+
+tanh(x) adds the input itself, so x has H elements: layer 0 reads a learned
+H-wide embedding of the character (``embed`` (V, H), initialised N(0, 1)),
+the layers above the layer below's h.  Parameters of layer l: ``wx<l>``
+(H, 2H) = [W_xr | W_xz], ``wh<l>`` (H, 2H) = [W_hr | W_hh], ``b<l>`` (3H)
+= [b_r, b_z, b_h].  State: (h,).  The recurrence is gated.py's.
+"""
+from . import gated
+
+STATES = gated.STATES
+SPEC = gated.Spec(n_rz=1, tanh_z=False, keep_z=False, x_cols=(0, 2), x_itself="tanh",
+                  embeds=True)
+
+
+def layer_shapes(l, V, H):
+    embed = [("embed", (V, H))] if l == 0 else []
+    return embed + [(f"wx{l}", (H, 2 * H)), (f"wh{l}", (H, 2 * H)), (f"b{l}", (3 * H,))]
+
+
+def init_layer(p, l, H, rng):
+    p[f"b{l}"][:] = 0.0
+    if l == 0:
+        p["embed"][:] = rng.standard_normal(p["embed"].shape)
+
+
+def blocks_of(p, l, H):
+    return p[f"wx{l}"], p[f"wh{l}"], p[f"b{l}"], gated.layer_zero_embedding(p, l)
+
+
+forward, replay, backward, weight_grads, step_weights = gated.layer_functions(SPEC, blocks_of)

@@ -1,0 +1,33 @@
+"""MUT3 (Jozefowicz, Zaremba and Sutskever 2015), as the lectures give it;
+here z weights the new candidate, the reverse of the GRU:
+
+    z     = sigm(W_xz x + W_hz tanh(h) + b_z)
+    r     = sigm(W_xr x + W_hr h + b_r)
+    h_t   = tanh(W_hh (r * h) + W_xh x + b_h) * z + h * (1 - z)
+
+Parameters of layer l: ``w<l>`` (D + H, 3H) = [W_x; W_h], columns r, z, h,
+W_h's z block multiplying tanh(h) (D = V at layer 0, row v the input weight
+of character v; D = H above), and ``b<l>`` (3H).  State: (h,).  The
+recurrence is gated.py's.
+"""
+from . import gated
+
+STATES = gated.STATES
+SPEC = gated.Spec(n_rz=1, tanh_z=True, keep_z=False, x_cols=(0, 3))
+
+
+def layer_shapes(l, V, H):
+    d_in = V if l == 0 else H
+    return [(f"w{l}", (d_in + H, 3 * H)), (f"b{l}", (3 * H,))]
+
+
+def init_layer(p, l, H, rng):
+    p[f"b{l}"][:] = 0.0
+
+
+def blocks_of(p, l, H):
+    w = p[f"w{l}"]
+    return w[:-H], w[-H:], p[f"b{l}"], None
+
+
+forward, replay, backward, weight_grads, step_weights = gated.layer_functions(SPEC, blocks_of)
