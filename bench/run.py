@@ -459,7 +459,8 @@ def run_worker(args, task, impl="", config="", threads=1, cell="lstm"):
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", task, "--impl", impl,
-               "--cell", cell, "--config", config, "--threads", str(threads), "--seconds", str(args.seconds),
+               "--cell", cell, "--config", config, "--threads", str(threads),
+               "--seconds", str(args.seconds),
                "--min-steps", str(args.min_steps), "--sample-length", str(args.sample_length),
                "--beam-length", str(args.beam_length), "--peak-size", str(args.peak_size),
                "--peak-repeats", str(args.peak_repeats)]

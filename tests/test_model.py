@@ -146,3 +146,21 @@ def test_float32_at_a_realistic_size_agrees_with_float64(cell, B, rng):
         out[dtype] = final, grads, dstate0
     for got, want in zip(out[np.float32], out[np.float64]):
         np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_forward_hands_back_every_steps_state(cell, rng):
+    """on_layer sees each layer's state after every step (what a
+    visualisation colours): step t's equals the final state of a chunk of t steps."""
+    cfg = ModelConfig(vocab_size=6, hidden=8, layers=2, cell=cell)
+    params = init_params(cfg, rng, np.float64)
+    inputs = rng.integers(0, 6, (5, 2))
+    state0 = random_state(cfg, 2, rng, np.float64)
+    seen = {}
+    forward(params, cfg, inputs, inputs, state0,
+            on_layer=lambda l, seqs: seen.__setitem__(l, np.stack(seqs).copy()))
+    assert sorted(seen) == [0, 1] and seen[0].shape == (len(state0[0]), 6, 2, 8)
+    for t in range(6):
+        after = forward(params, cfg, inputs[:t], inputs[:t], state0)[1] if t else state0
+        for l in range(2):
+            np.testing.assert_allclose(seen[l][:, t], after[l], rtol=1e-12, atol=1e-12)

@@ -433,7 +433,7 @@ def step_weights(spec, w_x, w_h, bias, embed, l, V, H):
     w_t = packed(w_h[:, H:2 * H] if spec.tanh_z else np.zeros((H, 0), np.float32))
     return GatedStepWeights(lookup, w_in, packed(w_h[:, :rz]), w_t, packed(w_h[:, hh:]),
                        np.asarray(bias, np.float32), flags,
-                       _pre_columns(H) + 3 * packed_columns(H))
+                       4 * _pre_columns(H))
 
 
 @inline
@@ -449,17 +449,16 @@ def step(weights, ids, below, state, work):
     K, H = state.shape[1], state.shape[2]
     flags = weights.flags
     tanh_z, keep_z, x_lo, x_itself, embeds = flags[1], flags[2], flags[3], flags[5], flags[6]
-    Gp, Hp = _pre_columns(H), packed_columns(H)
-    pre = work[:, :Gp]                    # the pre-activations r, z, h~ ...
-    rh = work[:, Gp:Gp + Hp]              # ... r * h,
-    x = work[:, Gp + Hp:Gp + 2 * Hp]      # the embedded character,
-    th = work[:, Gp + 2 * Hp:Gp + 3 * Hp]  # tanh(h), and W_hh (r * h)
-    h = state[0]
-    pre[:, :] = 0.0
+    # Four C-contiguous parts, so that the loops over units vectorize: the
+    # pre-activations r, z, h~; r * h; the embedded character; tanh(h).
+    parts = work.reshape((4, K, work.shape[1] // 4))
+    pre, rh, x, th = parts[0], parts[1], parts[2], parts[3]
+    h, bias = state[0], weights.bias
     if weights.lookup.shape[0] > 0 and not embeds:
         for k in range(K):
             pre[k, :3 * H] = weights.lookup[ids[k]]
     else:
+        pre[:, :] = 0.0
         if weights.lookup.shape[0] > 0:
             for k in range(K):
                 x[k, :H] = weights.lookup[ids[k]]
@@ -468,27 +467,31 @@ def step(weights, ids, below, state, work):
             inputs = below
         add_product(inputs, weights.w_in, pre[:, x_lo * H:])
         for k in range(K):
-            for j in range(H):
-                if x_itself == 1:
-                    pre[k, 2 * H + j] += tanh(inputs[k, j])
-                elif x_itself == 2:
-                    pre[k, j] += inputs[k, j]
+            row, xk = pre[k], inputs[k]
+            if x_itself == 1:
+                for j in range(H):
+                    row[2 * H + j] += tanh(xk[j])
+            elif x_itself == 2:
+                for j in range(H):
+                    row[j] += xk[j]
     add_product(h, weights.w_h1, pre)
     if tanh_z:
         for k in range(K):
+            hk, tk = h[k], th[k]
             for j in range(H):
-                th[k, j] = tanh(h[k, j])
+                tk[j] = tanh(hk[j])
         add_product(th[:, :H], weights.w_t, pre[:, H:])
     for k in range(K):
+        row, hk, rk = pre[k], h[k], rh[k]
         for j in range(H):
-            r = sigmoid(pre[k, j] + weights.bias[j])
-            pre[k, H + j] = sigmoid(pre[k, H + j] + weights.bias[H + j])
-            rh[k, j] = r * h[k, j]
+            rk[j] = sigmoid(row[j] + bias[j]) * hk[j]
+        for j in range(H):
+            row[H + j] = sigmoid(row[H + j] + bias[H + j])
     add_product(rh[:, :H], weights.w_hh, pre[:, 2 * H:])
     for k in range(K):
+        row, hk = pre[k], h[k]
         for j in range(H):
-            hc = tanh(pre[k, 2 * H + j] + weights.bias[2 * H + j])
-            h[k, j] = mix(pre[k, H + j], hc, h[k, j], keep_z)
+            hk[j] = mix(row[H + j], tanh(row[2 * H + j] + bias[2 * H + j]), hk[j], keep_z)
 
 
 register_step(GatedStepWeights, step)
