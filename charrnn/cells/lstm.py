@@ -330,14 +330,12 @@ def step(weights, ids, below, state, work):
         add_product(below, weights.w_in, gates)
     h, c = state[0], state[1]
     add_product(h, weights.w_h, gates)
-    for k in range(K):
+    for k in range(K):  # rows as 1-D views, one loop per output: the loops vectorize
+        z, hk, ck = gates[k], h[k], c[k]
         for j in range(H):
-            i = sigmoid(gates[k, j])
-            f = sigmoid(gates[k, H + j])
-            o = sigmoid(gates[k, 2 * H + j])
-            g = tanh(gates[k, 3 * H + j])
-            c[k, j] = lstm_cell(i, f, g, c[k, j])
-            h[k, j] = lstm_hidden(o, c[k, j])
+            ck[j] = lstm_cell(sigmoid(z[j]), sigmoid(z[H + j]), tanh(z[3 * H + j]), ck[j])
+        for j in range(H):
+            hk[j] = lstm_hidden(sigmoid(z[2 * H + j]), ck[j])
 
 
 register_step(LSTMStepWeights, step)
