@@ -176,9 +176,13 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     state = ckpt.state if k > 0 else zero_state(model_cfg, cfg.batch_size)
     seconds_before, chars = ckpt.seconds, ckpt.chars  # of the processes before this one
 
+    def clock():
+        """Training wall-clock seconds, over all processes of the run."""
+        return seconds_before + time.perf_counter() - started
+
     def save(name):
         ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr = step, epoch, k, lr
-        ckpt.seconds, ckpt.chars = seconds_before + (time.perf_counter() - started), chars
+        ckpt.seconds, ckpt.chars = clock(), chars
         ckpt.state = state
         ckpt.rng_state = json.dumps(rng.bit_generator.state)
         for name_, rows in (("train", train_history), ("val", val_history)):
@@ -196,7 +200,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     def validate_and_save():
         loss, count = stream_loss(params, model_cfg, val_ids, cfg.batch_size, blocks=blocks)
         val = loss / count
-        val_history.append((step, val, seconds_before + time.perf_counter() - started, chars))
+        val_history.append((step, val, clock(), chars))
         improved = val < ckpt.best_val
         ckpt.best_val = min(val, ckpt.best_val)
         save("last.npz")  # first: last.npz is never behind best.npz, whenever a kill lands
@@ -234,8 +238,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
             if k == len(batches):
                 epoch, k, lr = epoch + 1, 0, lr * cfg.lr_decay
             chars += inputs.size
-            train_history.append((step, loss, seconds_before + time.perf_counter() - started,
-                                  chars))
+            train_history.append((step, loss, clock(), chars))
             smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
             if step % cfg.eval_every == 0:
                 validate_and_save()

@@ -77,8 +77,8 @@ def forward(spec, w_x, w_h, bias, x, state0, ws, l, blocks):
     gates = ws.take(f"gates{l}", (T, B, 3 * H), dtype)
     lo, hi = spec.x_cols  # x_itself writes the block W_x x does not
     input_product(x, w_x, gates[:, :, lo * H:hi * H], blocks)
-    if spec.x_itself == "tanh":
-        np.tanh(x, out=gates[:, :, 2 * H:])
+    if spec.x_itself == "tanh":  # tanh as every kernel makes it (the step's, backward's)
+        _tanh_rows(x.reshape(T * B, H), gates[:, :, 2 * H:].reshape(T * B, H), 0, H)
     elif spec.x_itself == "r":
         gates[:, :, :H] = x
     hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), dtype)
@@ -126,7 +126,8 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
     below; at layer 0 of an embedding cell, into d_embed)."""
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
     N = T * B
-    dgates = ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype).reshape(N, 3 * H)
+    dgates3 = ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype)
+    dgates = dgates3.reshape(N, 3 * H)
     rh, th = (a.reshape(N, H) for a in _scratch(ws, T, B, H, hiddens.dtype))
     h_prev = hiddens[:-1].reshape(N, H)
     lo, hi = spec.x_cols
@@ -139,8 +140,7 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
         split_gemm(th, dgates[:, H:2 * H], dw_h[:, H:2 * H], True, False, 0.0, blocks)
     embedded = spec.embeds and reads_characters(x)
     if reads_characters(x) and not embedded:
-        embedding_backward(dw_x, ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype)[
-            :, :, lo * H:hi * H], x, blocks)
+        embedding_backward(dw_x, dgates3[:, :, lo * H:hi * H], x, blocks)
         return
     x_in = ws.take("embedded", (T, B, H), hiddens.dtype) if embedded else x
     if embedded:
@@ -497,11 +497,39 @@ def step(weights, ids, below, state, work):
 register_step(GatedStepWeights, step)
 
 
-def layer_functions(spec, blocks_of):
-    """A gated cell module's forward, replay, backward, weight_grads and
-    step_weights (see cells/__init__.py), from its Spec and ``blocks_of(p, l,
-    H)``: its (W_x, W_h, bias, embedding or None) in the named views ``p``
-    of the parameters (or, the same way, of their gradients)."""
+def cell_functions(spec):
+    """A gated cell module's functions (see cells/__init__.py), in order:
+    layer_shapes, init_layer, forward, replay, backward, weight_grads and
+    step_weights.  The parameters follow from the Spec: W_x writes the gate
+    blocks x_cols, W_h holds the blocks by h, by tanh(h) and W_hh.  A cell
+    reading characters stores them fused, ``w<l>`` (D + H, 3H) = [W_x; W_h]
+    (D = V at layer 0, row v the input weight of character v); an embedding
+    cell stores ``embed`` (V, H) at layer 0 and ``wx<l>``, ``wh<l>``.  Both
+    have ``b<l>`` (3H)."""
+    x_width = spec.x_cols[1] - spec.x_cols[0]
+    h_width = spec.n_rz + spec.tanh_z + 1
+
+    def layer_shapes(l, V, H):
+        if not spec.embeds:
+            return [(f"w{l}", ((V if l == 0 else H) + H, 3 * H)), (f"b{l}", (3 * H,))]
+        embed = [("embed", (V, H))] if l == 0 else []
+        return embed + [(f"wx{l}", (H, x_width * H)), (f"wh{l}", (H, h_width * H)),
+                        (f"b{l}", (3 * H,))]
+
+    def init_layer(p, l, H, rng):
+        """Biases 0; the embedding N(0, 1), like the hidden states it stands beside."""
+        p[f"b{l}"][:] = 0.0
+        if spec.embeds and l == 0:
+            p["embed"][:] = rng.standard_normal(p["embed"].shape)
+
+    def blocks_of(p, l, H):
+        """(W_x, W_h, bias, embedding or None) in the named views ``p`` of the
+        parameters or, the same way, of their gradients."""
+        if not spec.embeds:
+            w = p[f"w{l}"]
+            return w[:-H], w[-H:], p[f"b{l}"], None
+        return p[f"wx{l}"], p[f"wh{l}"], p[f"b{l}"], p["embed"] if l == 0 else None
+
     def forward_(p, l, x, state0, ws, blocks):
         w_x, w_h, bias, _ = blocks_of(p, l, state0.shape[-1])
         return forward(spec, w_x, w_h, bias, layer_inputs(spec, p, l, x, ws), state0, ws, l,
@@ -525,9 +553,5 @@ def layer_functions(spec, blocks_of):
         w_x, w_h, bias, embed = blocks_of(p, l, H)
         return step_weights(spec, w_x, w_h, bias, embed, l, V, H)
 
-    return forward_, replay_, backward_, weight_grads_, step_weights_
-
-
-def layer_zero_embedding(p, l):
-    """The embedding of an embedding cell's layer 0, else None."""
-    return p["embed"] if l == 0 else None
+    return (layer_shapes, init_layer, forward_, replay_, backward_, weight_grads_,
+            step_weights_)

@@ -16,19 +16,5 @@ from . import gated
 STATES = gated.STATES
 SPEC = gated.Spec(n_rz=2, tanh_z=False, keep_z=True, x_cols=(0, 3))
 
-
-def layer_shapes(l, V, H):
-    d_in = V if l == 0 else H
-    return [(f"w{l}", (d_in + H, 3 * H)), (f"b{l}", (3 * H,))]
-
-
-def init_layer(p, l, H, rng):
-    p[f"b{l}"][:] = 0.0
-
-
-def blocks_of(p, l, H):
-    w = p[f"w{l}"]
-    return w[:-H], w[-H:], p[f"b{l}"], None
-
-
-forward, replay, backward, weight_grads, step_weights = gated.layer_functions(SPEC, blocks_of)
+(layer_shapes, init_layer, forward, replay, backward, weight_grads,
+ step_weights) = gated.cell_functions(SPEC)

@@ -17,20 +17,5 @@ STATES = gated.STATES
 SPEC = gated.Spec(n_rz=1, tanh_z=False, keep_z=False, x_cols=(0, 2), x_itself="tanh",
                   embeds=True)
 
-
-def layer_shapes(l, V, H):
-    embed = [("embed", (V, H))] if l == 0 else []
-    return embed + [(f"wx{l}", (H, 2 * H)), (f"wh{l}", (H, 2 * H)), (f"b{l}", (3 * H,))]
-
-
-def init_layer(p, l, H, rng):
-    p[f"b{l}"][:] = 0.0
-    if l == 0:
-        p["embed"][:] = rng.standard_normal(p["embed"].shape)
-
-
-def blocks_of(p, l, H):
-    return p[f"wx{l}"], p[f"wh{l}"], p[f"b{l}"], gated.layer_zero_embedding(p, l)
-
-
-forward, replay, backward, weight_grads, step_weights = gated.layer_functions(SPEC, blocks_of)
+(layer_shapes, init_layer, forward, replay, backward, weight_grads,
+ step_weights) = gated.cell_functions(SPEC)
