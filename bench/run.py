@@ -302,7 +302,7 @@ def charrnn_beam(cfg, cell, length, threads):
     from charrnn.sample import beam_text
     generation_threads(threads)
     ckpt = charrnn_checkpoint(cfg, cell)
-    return timed_generation(lambda n: beam_text(ckpt, n, BEAM_WIDTH), length, 10)
+    return timed_generation(lambda n: beam_text(ckpt, n, BEAM_WIDTH)[0], length, 10)
 
 
 # PyTorch

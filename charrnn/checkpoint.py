@@ -11,17 +11,12 @@ and characters seen at every history row and in all, the state of a
 learning-rate schedule and the charrnn version.  Version-1 files (charrnn
 1.0, LSTM only) still load: their missing fields take their 1.0 meaning.
 
-Written atomically: the data goes to a temporary ``.charrnn-tmp-<pid>-*`` file
-in the target directory, is fsynced and renamed over the target, then the
-directory is fsynced: a crash leaves the old file or the new one, never a torn
-one.  A temporary file left by a killed process is removed by the next
-training run in that directory.
+Written atomically (files.write_atomically): a reader or a crash sees the
+old file or the new one, never a torn one.
 """
 import dataclasses
-import glob
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
@@ -29,12 +24,12 @@ import numpy as np
 
 from .data.corpus import Vocabulary
 from .errors import CharrnnError
+from .files import write_atomically
 from .model import ModelConfig, param_count, state_size
 
 MAGIC = "charrnn checkpoint"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-TMP_PREFIX = ".charrnn-tmp-"
 
 
 def _version():
@@ -77,6 +72,7 @@ class Checkpoint:
     val_seconds: np.ndarray = field(default_factory=_empty_row)
     val_chars: np.ndarray = field(default_factory=_empty_row)
     charrnn_version: str = field(default_factory=_version)  # of the program that wrote it
+    format_version: int = FORMAT_VERSION  # of the file it was loaded from; saved as the current
 
     def __post_init__(self):
         for name in ("train", "val"):  # histories given without their times
@@ -107,55 +103,18 @@ def save(path, ckpt):
     write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
-def write_atomically(path, write):
-    """Call write(file) for the contents of ``path``, replacing it atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def remove_stale_temporaries(directory):
-    """Delete the temporary files of killed charrnn processes in ``directory``."""
-    for path in glob.glob(os.path.join(glob.escape(directory), TMP_PREFIX + "*")):
-        pid = os.path.basename(path)[len(TMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
-            continue  # another live process is writing it
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def load(path):
-    """The checkpoint at ``path``; any problem is a CharrnnError naming the file."""
+def load(path, weights=True):
+    """The checkpoint at ``path``; any problem is a CharrnnError naming the file.
+    Without ``weights``, the weights and optimizer state are not read (params
+    is None, optimizer_state empty): a quick look for ``runs`` and ``info``."""
     if os.path.isdir(path):
         raise CharrnnError(f"{path}: is a directory, not a checkpoint")
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files}
+            arrays = {key: f[key] for key in f.files
+                      if weights or not (key == "params" or key.startswith("optimizer_"))}
+            if not weights:
+                arrays["params"] = None
     except FileNotFoundError:
         raise CharrnnError(f"{path}: no such checkpoint") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -178,11 +137,15 @@ def load(path):
                           optimizer_state={k.removeprefix("optimizer_"): v
                                            for k, v in arrays.items()
                                            if k.startswith("optimizer_")})
+        ckpt.format_version = version
         for key in SCALARS:
             setattr(ckpt, key, type(getattr(ckpt, key))(arrays[key][()]))
         for key in ARRAYS[1:]:
             setattr(ckpt, key, arrays[key])
         n_params = param_count(model)  # also checks the cell's name
+        if not weights:
+            ckpt.optimizer_state = {}
+            ckpt.params = None
     except KeyError as e:
         raise CharrnnError(f"{path}: checkpoint is missing the field {e.args[0]!r}") from None
     except (TypeError, ValueError) as e:
@@ -190,8 +153,8 @@ def load(path):
     except CharrnnError as e:
         raise CharrnnError(f"{path}: {e}") from None
     params = ckpt.params
-    if len(vocab) != model.vocab_size or params.shape != (n_params,) \
-            or params.dtype != np.float32:
+    if len(vocab) != model.vocab_size or (weights and (params.shape != (n_params,)
+                                                       or params.dtype != np.float32)):
         raise CharrnnError(f"{path}: the weights do not match the model configuration")
     if any(v.shape != params.shape for v in ckpt.optimizer_state.values()):
         raise CharrnnError(f"{path}: the optimizer state does not match the weights")

@@ -1,4 +1,6 @@
-"""The command line: ``charrnn train | sample | eval | corpus``, thin over the library."""
+"""The command line: ``charrnn train | sample | eval | runs | info | corpus``, thin over the
+library.  Every command that reports something has ``--json``: one JSON object
+per line on stdout, human messages on stderr."""
 import json
 import os
 import re
@@ -27,6 +29,29 @@ class Duration(click.ParamType):
         if total <= 0:
             self.fail("must be longer than zero", param, ctx)
         return total
+
+
+class Keep(click.ParamType):
+    """A number of files to keep, or ``all``."""
+    name = "count"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, int) and value >= 0):
+            return value
+        if str(value).strip().lower() == "all":
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < 0:
+            self.fail(f"{value!r} is not a number >= 0 or 'all'", param, ctx)
+        return number
+
+
+def emit(obj):
+    """One JSON object on a line of stdout."""
+    click.echo(json.dumps(obj, ensure_ascii=False))
 
 
 class Group(click.Group):
@@ -79,45 +104,69 @@ def main():
               help="The last fraction of the text held out for validation.")
 @click.option("--eval-every", default=250, show_default=True,
               help="Steps between validation runs (each writes checkpoints).")
+@click.option("--keep", type=Keep(), default="5", show_default=True,
+              help="Step files kept besides best.npz and last.npz (the newest); 'all' or 0.")
 @click.option("--seed", default=0, show_default=True, help="Seed for weights and dropout.")
 @click.option("--out", type=click.Path(file_okay=False),
-              help="Checkpoint directory [default: checkpoints/<corpus name>].")
+              help="Run directory [default: checkpoints/<corpus name>, or -2, -3, ... when "
+              "that holds another run].")
+@click.option("--force", is_flag=True,
+              help="Replace the run in --out: delete its checkpoints first.")
 @click.option("--threads", type=int, help="CPU threads [default: 2, or fewer CPUs if "
               "fewer are available].")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CORPUS.")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[CHECKPOINT]",
-              help="Continue a run exactly where CHECKPOINT (alone: last.npz in --out) "
-              "stopped; options not given are taken from it.")
+              help="Continue a run exactly where CHECKPOINT stopped (alone: last.npz in "
+              "--out, or of the newest run of CORPUS); options not given are taken from it.")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON object on stdout after every validation run and at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")
 @click.pass_context
-def train(ctx, corpus, out, resume, quiet, **options):
+def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
     """Train a model on the text file CORPUS.
 
-    Writes checkpoints at every validation run: step<N>_val<LOSS>.npz, best.npz
-    (lowest validation loss) and last.npz.  Ctrl-C (or SIGTERM) saves last.npz
-    and stops; --resume continues from it.
+    Writes checkpoints at every validation run: step<N>_val<LOSS>.npz (the
+    newest --keep of them), best.npz (lowest validation loss) and last.npz.
+    Ctrl-C (or SIGTERM) saves last.npz and stops; --resume continues from it.
 
     \b
     Examples:
       charrnn train shakespeare.txt --max-time 15m
       charrnn train shakespeare.txt --resume --max-time 1h
+      charrnn train shakespeare.txt --out runs/big --hidden 1024 --json
     """
     from .checkpoint import load
+    from .runs import claim, newest_run
     from .train import TrainConfig, train as run
 
-    out = out or os.path.join("checkpoints", os.path.splitext(os.path.basename(corpus))[0])
+    def log(message):
+        if not quiet:
+            click.echo(message, err=True)
+
+    explicit = out is not None
+    stem = os.path.splitext(os.path.basename(corpus))[0]
     if resume is not None:
-        resume = resume or os.path.join(out, "last.npz")
-        saved = load(resume).train_config
+        if resume == "":
+            resume = os.path.join(out, "last.npz") if explicit else newest_run("checkpoints", stem)
+            if resume is None:
+                raise CharrnnError(f"--resume: no run of {stem} under checkpoints/ to continue; "
+                                   "name its checkpoint or --out")
+        saved = load(resume, weights=False).train_config
         for name in options:  # options not on the command line continue the run's
             if ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT \
                     and name in saved:
                 options[name] = saved[name]
+        out = out or os.path.dirname(resume) or "."
+    out = out or os.path.join("checkpoints", stem)
     if options["threads"] is None:
         del options["threads"]  # TrainConfig's default depends on the machine
     cfg = TrainConfig(**options)
-    run(corpus, cfg, out, quiet=quiet, log=lambda m: quiet or click.echo(m, err=True),
-        resume=resume)
+    cfg.check()
+    out, lock = claim(out, explicit=explicit, force=force, resume=resume, log=log)
+    if resume:
+        log(f"resuming {resume}")
+    run(corpus, cfg, out, quiet=quiet, log=log, resume=resume, lock=lock,
+        on_event=emit if as_json else None)
 
 
 @main.command()
@@ -129,11 +178,13 @@ def train(ctx, corpus, out, resume, quiet, **options):
 @click.option("--top-k", default=0, show_default=True,
               help="Sample only among the K most likely characters; 0: all.")
 @click.option("--prime", default="", help="Text the model reads first; printed first.")
-@click.option("--seed", type=int, help="Seed for reproducible samples.")
+@click.option("--seed", type=int, help="Seed for reproducible samples [default: random].")
 @click.option("--greedy", is_flag=True, help="Always take the most likely character.")
 @click.option("--beam", type=int, help="Beam search of this width: the most probable text.")
 @click.option("--stop", help="Stop after this string first appears in the output.")
-def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop):
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object: the text, its settings and the seed used.")
+def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop, as_json):
     """Generate text from CHECKPOINT (a file, or a directory: best.npz of the newest
     run under it; default: checkpoints/).
 
@@ -144,6 +195,8 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
       charrnn sample --length 500 --temperature 0.8 --prime "ROMEO:"
       charrnn sample checkpoints/shakespeare/best.npz --beam 7 --length 200
     """
+    import secrets
+
     from .checkpoint import find_latest_best, load
     from .sample import beam_text, sample_text
 
@@ -151,16 +204,26 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
         checkpoint = find_latest_best(checkpoint or "checkpoints")
         click.echo(f"using {checkpoint}", err=True)
     ckpt = load(checkpoint)
+    if seed is None:
+        seed = secrets.randbelow(2 ** 32)  # drawn here so that --json can report it
+    log_probability = None
     if beam is not None:
-        text = beam_text(ckpt, length, beam, prime=prime, seed=seed, stop=stop)
-        click.echo(prime + text, nl=False)
+        text, log_probability = beam_text(ckpt, length, beam, prime=prime, seed=seed, stop=stop)
+        pieces = iter([text])
     else:
         pieces = sample_text(ckpt, length, temperature, top_k, greedy, prime=prime, seed=seed,
                              stop=stop)
-        first = next(pieces)  # any error in the options shows before the prime is printed
-        click.echo(prime + first, nl=False)
-        for piece in pieces:
-            click.echo(piece, nl=False)
+    first = next(pieces)  # any error in the options shows before the prime is printed
+    if as_json:
+        text = first + "".join(pieces)
+        emit({"checkpoint": checkpoint, "text": text, "prime": prime, "characters": len(text),
+              "length": length, "temperature": None if greedy or beam else temperature,
+              "top_k": None if greedy or beam else top_k, "greedy": greedy, "beam": beam,
+              "stop": stop, "seed": seed, "log_probability": log_probability})
+        return
+    click.echo(prime + first, nl=False)
+    for piece in pieces:
+        click.echo(piece, nl=False)
     click.echo()
 
 
@@ -168,8 +231,11 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
 @click.argument("checkpoint", type=click.Path())
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--encoding", default="utf-8", show_default=True)
+@click.option("--unknown", type=click.Choice(["error", "skip"]), default="error",
+              show_default=True, help="Characters the model never saw: an error, or "
+              "dropped from the text (and counted).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(checkpoint, file, encoding, as_json):
+def evaluate(checkpoint, file, encoding, unknown, as_json):
     """Loss of CHECKPOINT's model on the text FILE, read as one stream.
 
     \b
@@ -179,45 +245,173 @@ def evaluate(checkpoint, file, encoding, as_json):
     import math
 
     from .checkpoint import load
-    from .data.corpus import load_corpus
+    from .data.corpus import load_corpus, show
     from .evaluate import stream_loss
     from .kernels.threads import default_threads, use_threads
 
     ckpt = load(checkpoint)
-    ids = load_corpus(file, encoding, vocab=ckpt.vocab).ids
-    if len(ids) < 2:
+    text = load_corpus(file, encoding, vocab=ckpt.vocab, skip_unknown=unknown == "skip")
+    if text.skipped:
+        click.echo(f"{file}: skipped {len(text.skipped):,} characters the model never saw "
+                   f"({show(text.skipped)})", err=True)
+    if len(text.ids) < 2:
         raise CharrnnError(f"{file}: needs at least 2 characters to predict one")
     started = time.perf_counter()
-    total, count = stream_loss(ckpt.params, ckpt.model, ids, blocks=use_threads(default_threads()))
+    total, count = stream_loss(ckpt.params, ckpt.model, text.ids,
+                               blocks=use_threads(default_threads()))
     seconds = time.perf_counter() - started
     loss = total / count
     report = {"checkpoint": checkpoint, "file": file, "loss": loss, "bits_per_char":
               loss / math.log(2), "perplexity": math.exp(loss), "characters": count,
-              "chars_per_second": count / seconds}
+              "skipped": len(text.skipped), "chars_per_second": count / seconds}
     if as_json:
-        click.echo(json.dumps(report))
+        emit(report)
     else:
         click.echo(f"{file}: {loss:.4f} nats/char, {report['bits_per_char']:.4f} bits/char, "
                    f"perplexity {report['perplexity']:.3f} over {count:,} characters "
                    f"({report['chars_per_second']:,.0f} char/s)")
 
 
+SORT_KEYS = {"best": "best_val_loss", "last": "last_val_loss", "name": "run", "steps": "steps",
+             "epochs": "epochs", "params": "parameters", "time": "train_seconds",
+             "written": "written", "cell": "cell", "corpus": "corpus"}
+
+
 @main.command()
-@click.argument("name", type=click.Choice(["stdlib", "tinyshakespeare"]))
-@click.option("--out", "-o", type=click.Path(dir_okay=False),
-              help="Where to write it [default: corpora/NAME.txt].")
-@click.option("--size", default=1_000_000, show_default=True,
-              help="stdlib only: size in bytes.")
-def corpus(name, out, size):
-    """Build a named corpus: stdlib (Python's own source, offline) or
-    tinyshakespeare (downloaded, checksum-verified).
+@click.argument("directory", required=False, default="checkpoints",
+                type=click.Path(file_okay=False))
+@click.option("--sort", type=click.Choice(list(SORT_KEYS)), default="best", show_default=True,
+              help="The column to sort by (losses and names ascending, the others newest or "
+              "largest first).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of the runs.")
+def runs(directory, sort, as_json):
+    """List the runs under DIRECTORY (default: checkpoints/), best validation loss first.
+
+    \b
+    Examples:
+      charrnn runs
+      charrnn runs checkpoints --sort written --json
+    """
+    from .runs import list_runs
+
+    if not os.path.isdir(directory):
+        raise CharrnnError(f"{directory}: no such directory")
+    rows = list_runs(directory)
+    key = SORT_KEYS[sort]
+    ascending = sort in ("best", "last", "name", "cell", "corpus")
+    present = [r for r in rows if r[key] is not None]
+    present.sort(key=lambda r: r[key], reverse=not ascending)
+    rows = present + sorted((r for r in rows if r[key] is None), key=lambda r: r["run"])
+    if as_json:
+        emit(rows)
+        return
+    if not rows:
+        click.echo(f"no runs under {directory}", err=True)
+        return
+    click.echo(runs_table(rows))
+
+
+def runs_table(rows):
+    def number(x, fmt):
+        return "-" if x is None else format(x, fmt)
+
+    def hours(seconds):
+        if seconds is None:
+            return "-"
+        seconds = round(seconds)
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    header = ("run", "status", "cell", "size", "params", "steps", "epochs", "best", "last",
+              "time", "corpus", "sha256", "written")
+    lines = [header]
+    for r in rows:
+        status = r["status"]
+        if status == "training" and r["holder"]:
+            status += " (" + r["holder"].split(",")[0] + ")"  # "training (pid 123)"
+        lines.append((
+            r["run"], status, r["cell"] or "-",
+            f"{r['layers']}x{r['hidden']}" if r["layers"] else "-",
+            number(r["parameters"], ","), number(r["steps"], ","), number(r["epochs"], ".2f"),
+            number(r["best_val_loss"], ".4f"), number(r["last_val_loss"], ".4f"),
+            hours(r["train_seconds"]), r["corpus"] or "-",
+            (r["corpus_sha256"] or "-")[:12], (r["written"] or "-")[:19].replace("T", " ")))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    right = {"params", "steps", "epochs", "best", "last", "time"}
+    out = []
+    for line in lines:
+        out.append("  ".join(str(v).rjust(w) if h in right else str(v).ljust(w)
+                             for h, v, w in zip(header, line, widths)).rstrip())
+    damaged = [r for r in rows if r["status"] == "damaged"]
+    out += [f"{r['run']}: {r['error']}" for r in damaged]
+    return "\n".join(out)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def info(checkpoint, as_json):
+    """Everything in CHECKPOINT: model, training options, corpus, vocabulary,
+    position, histories and file format.
 
     \b
     Example:
-      charrnn corpus stdlib && charrnn train corpora/stdlib.txt --max-time 2m
+      charrnn info checkpoints/shakespeare/best.npz --json
     """
-    from .data.datasets import build
+    from .info import describe, report
 
+    if os.path.isdir(checkpoint):
+        raise CharrnnError(f"{checkpoint}: is a directory; name a checkpoint in it "
+                           "(best.npz, last.npz), or list its runs with charrnn runs")
+    facts = report(checkpoint)
+    if as_json:
+        emit(facts)
+    else:
+        click.echo(describe(facts))
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--out", "-o", type=click.Path(dir_okay=False),
+              help="Where to write it [default: corpora/NAME.txt].")
+@click.option("--size", default=1_000_000, show_default=True,
+              help="Built corpora (stdlib, c): size in bytes.")
+@click.option("--url", help="Downloaded corpora: fetch from this mirror (or file:// path) "
+              "instead; the pinned SHA-256 is still checked.")
+@click.option("--source", type=click.Path(exists=True, file_okay=False),
+              help="Built corpora: build from the files under this directory instead.")
+@click.option("--list", "list_", is_flag=True, help="List the named corpora.")
+@click.option("--json", "as_json", is_flag=True, help="Report as JSON.")
+def corpus(name, out, size, url, source, list_, as_json):
+    """Build the named corpus NAME (see --list): downloaded from a pinned URL and
+    checked against its SHA-256, or built from files on this machine (offline).
+
+    \b
+    Examples:
+      charrnn corpus --list
+      charrnn corpus stdlib && charrnn train corpora/stdlib.txt --max-time 2m
+      charrnn corpus warpeace
+    """
+    from .data.datasets import CORPORA, build, listing
+
+    if list_:
+        rows = listing()
+        if as_json:
+            emit(rows)
+        else:
+            width = max(len(r["name"]) for r in rows)
+            for r in rows:
+                size_text = f"{r['bytes']:,} bytes" if r["bytes"] else "--size bytes"
+                click.echo(f"{r['name'].ljust(width)}  {r['kind']:8}  {size_text:>16}  "
+                           f"{r['description']}; from {r['origin']}")
+        return
+    if name is None:
+        raise click.UsageError(f"name a corpus ({', '.join(CORPORA)}) or use --list")
+    if name not in CORPORA:
+        raise click.BadParameter(f"{name!r} is not one of {', '.join(CORPORA)}",
+                                 param_hint="NAME")
     out = out or os.path.join("corpora", f"{name}.txt")
-    written = build(name, out, size)
-    click.echo(f"wrote {out} ({written:,} bytes)", err=True)
+    report = build(name, out, size, url=url, source=source)
+    if as_json:
+        emit(report)
+    click.echo(f"wrote {out} ({report['bytes']:,} bytes, sha256 {report['sha256'][:12]})",
+               err=True)

@@ -60,17 +60,32 @@ def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", 
 
 
 def beam_text(ckpt, length, width, prime="", seed=None, stop=None):
-    """The most probable continuation found by beam search (the prime not included)."""
+    """(The most probable continuation found by beam search, the prime not
+    included; its log-probability in nats given the prime)."""
     check_length(length)
     if width < 1:
         raise CharrnnError(f"--beam must be at least 1, not {width}")
     weights = generation_weights(ckpt.params, ckpt.model)
     state, logits = primed_state(ckpt, weights, prime, np.random.default_rng(seed))
-    ids, _ = beam_search(weights, state, logits, width, length)
+    start = (state.copy(), logits.copy())
+    ids, log_probability = beam_search(weights, state, logits, width, length)
     text = ckpt.vocab.decode(ids)
     if stop and stop in text:
         text = text[:text.index(stop) + len(stop)]
-    return text
+        log_probability = text_log_probability(weights, *start, ids[:len(text)])
+    return text, float(log_probability)
+
+
+def text_log_probability(weights, state, logits, ids):
+    """log P(ids | the state and logits they follow), in nats; state and logits
+    are advanced past ``ids``."""
+    total = 0.0
+    for i in ids:
+        row = logits[0].astype(np.float64)
+        top = row.max()
+        total += row[i] - top - np.log(np.exp(row - top).sum())
+        feed(weights, np.array([i], np.int64), state, logits)
+    return total
 
 
 def check_length(length):

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from . import cells, checkpoint, optim
+from . import cells, checkpoint, files, optim, runs
 from .data.batches import StreamBatcher, split
 from .data.corpus import load_corpus
 from .errors import CharrnnError, Interrupted
@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = field(default_factory=default_threads)  # work blocks, one per thread
     encoding: str = "utf-8"
+    keep: int = 5              # newest step files kept besides best.npz and last.npz; None: all
 
     def check(self):
         """Reject bad values before any work, naming the option."""
@@ -72,6 +73,8 @@ class TrainConfig:
             raise CharrnnError(f"--grad-clip must be >= 0, not {self.grad_clip}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise CharrnnError(f"--lr-decay must be in (0, 1], not {self.lr_decay}")
+        if self.keep is not None and self.keep < 0:
+            raise CharrnnError(f"--keep must be >= 0 or 'all', not {self.keep}")
         if self.max_steps is not None and self.max_steps < 1:
             raise CharrnnError(f"--max-steps must be at least 1, not {self.max_steps}")
         if self.optimizer not in optim.OPTIMIZERS:
@@ -81,14 +84,13 @@ class TrainConfig:
 
 
 def prepare_out_dir(out_dir):
-    """Create ``out_dir``, prove it writable, clear what a killed run left there."""
+    """Prove ``out_dir`` writable, clear what a killed run left there."""
     try:
-        os.makedirs(out_dir, exist_ok=True)
-        checkpoint.write_atomically(os.path.join(out_dir, ".write-test"), lambda f: None)
+        files.write_atomically(os.path.join(out_dir, ".write-test"), lambda f: None)
         os.unlink(os.path.join(out_dir, ".write-test"))
     except OSError as e:
         raise CharrnnError(f"{out_dir}: cannot write checkpoints there ({e.strerror})") from None
-    checkpoint.remove_stale_temporaries(out_dir)
+    files.remove_stale_temporaries(out_dir)
 
 
 def option_name(key):
@@ -113,10 +115,24 @@ def check_resumable(ckpt, cfg, corpus, resume_path, log):
         log(f"resuming with changed options: {', '.join(changed)}")
 
 
-def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
+def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None, lock=None,
+          on_event=None):
     """Train on ``corpus_path``, or continue the checkpoint ``resume``;
-    checkpoints go to ``out_dir``.  Returns the final Checkpoint."""
+    checkpoints go to ``out_dir``.  Returns the final Checkpoint.
+
+    ``lock``: the files.RunLock of ``out_dir`` when the caller has claimed it
+    (runs.claim); otherwise this claims it, refusing a directory that holds
+    another run.  ``on_event(dict)`` is called after every validation run
+    and once at the end, however the run ends (the objects of ``train --json``).
+    """
     cfg.check()
+    if lock is None:
+        out_dir, lock = runs.claim(out_dir, explicit=True, force=False, resume=resume, log=log)
+    with lock:
+        return _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event or (lambda e: None))
+
+
+def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
     prepare_out_dir(out_dir)
     corpus = load_corpus(corpus_path, cfg.encoding, directory=out_dir)
     vocab, ids = corpus.vocab, corpus.ids
@@ -128,16 +144,15 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                            "lower --hidden or --layers")
     train_ids, val_ids = split(ids, cfg.val_frac)
     batches = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_length)
-    # a checkpoint holds params and optimizer state (up to 3 arrays of 4 bytes a parameter)
-    checkpoint_bytes = 4 * n_params * (1 + len(optim.STATE_NAMES[cfg.optimizer]))
-    free = shutil.disk_usage(out_dir).free
-    if free < 3 * checkpoint_bytes:
-        raise CharrnnError(f"{out_dir}: {free / 1e6:,.0f} MB free, but checkpoints of this model "
-                           f"need {3 * checkpoint_bytes / 1e6:,.0f} MB")
+    total_steps = cfg.epochs * len(batches)
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    check_free_space(out_dir, cfg, n_params, total_steps)
 
     rng = np.random.default_rng(cfg.seed)
     train_config = {**asdict(cfg), "corpus": os.path.abspath(corpus_path),
-                    "corpus_sha256": corpus.sha256, "corpus_chars": len(ids)}
+                    "corpus_sha256": corpus.sha256, "corpus_file_sha256": corpus.file_sha256,
+                    "corpus_chars": len(ids), "steps_per_epoch": len(batches)}
     if resume:
         ckpt = checkpoint.load(resume)
         check_resumable(ckpt, cfg, corpus, resume, log)
@@ -160,9 +175,6 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                      zip(ckpt.train_history, ckpt.train_seconds, ckpt.train_chars)]
     val_history = [tuple(row) + (s, n) for row, s, n in
                    zip(ckpt.val_history, ckpt.val_seconds, ckpt.val_chars)]
-    total_steps = cfg.epochs * len(batches)
-    if cfg.max_steps is not None:
-        total_steps = min(total_steps, cfg.max_steps)
     if ckpt.step >= total_steps:
         raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps "
                            f"or --epochs ({total_steps} steps); raise them to train further")
@@ -175,10 +187,14 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
     step, epoch, k, lr = ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr
     state = ckpt.state if k > 0 else zero_state(model_cfg, cfg.batch_size)
     seconds_before, chars = ckpt.seconds, ckpt.chars  # of the processes before this one
+    last_path, best_path = os.path.join(out_dir, "last.npz"), os.path.join(out_dir, "best.npz")
 
     def clock():
         """Training wall-clock seconds, over all processes of the run."""
         return seconds_before + time.perf_counter() - started
+
+    def epochs_done():
+        return epoch + k / len(batches)
 
     def save(name):
         ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr = step, epoch, k, lr
@@ -196,6 +212,7 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
         except OSError as e:
             raise CharrnnError(f"cannot write {path} ({e.strerror}); the checkpoints written "
                                "before are intact") from None
+        return path
 
     def validate_and_save():
         loss, count = stream_loss(params, model_cfg, val_ids, cfg.batch_size, blocks=blocks)
@@ -203,11 +220,31 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
         val_history.append((step, val, clock(), chars))
         improved = val < ckpt.best_val
         ckpt.best_val = min(val, ckpt.best_val)
-        save("last.npz")  # first: last.npz is never behind best.npz, whenever a kill lands
+        written = save("last.npz")  # first: last.npz is never behind best.npz, whenever a kill lands
         if improved:
             save("best.npz")
-        save(f"step{step:07d}_val{val:.4f}.npz")
+        if cfg.keep != 0:
+            written = save(f"step{step:07d}_val{val:.4f}.npz")
+            runs.prune_step_files(out_dir, cfg.keep)
+        since = [row[1] for row in train_history if row[0] > last_validated[0]]
+        last_validated[0] = step
+        on_event({"event": "validation", "step": step, "epoch": round(epochs_done(), 4),
+                  "train_loss": float(np.mean(since)) if since else None, "val_loss": val,
+                  "best_val_loss": ckpt.best_val,
+                  "chars_per_second": (chars - chars_started) / max(clock() - seconds_before,
+                                                                   1e-9),
+                  "elapsed_seconds": clock() - seconds_before, "train_seconds": clock(),
+                  "checkpoint": written})
         return val
+
+    def finish(stopped, error=None):
+        best = ckpt.best_val if math.isfinite(ckpt.best_val) else None
+        on_event({"event": "end", "run_dir": out_dir, "steps": step,
+                  "epochs": round(epochs_done(), 4), "best_val_loss": best,
+                  "best_checkpoint": best_path if best is not None else None,
+                  "last_checkpoint": last_path if os.path.exists(last_path) else None,
+                  "wall_seconds": time.perf_counter() - process_started,
+                  "train_seconds": clock(), "stopped": stopped, "error": error})
 
     # A signal lets the current step finish, then saves: the state is never half-updated.
     received = []
@@ -215,12 +252,17 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     blocks = use_threads(cfg.threads)
     workspace = Workspace()
-    bar = tqdm(total=total_steps, initial=step, disable=quiet, unit="step", dynamic_ncols=True)
+    progress = Progress(cfg, step, total_steps, quiet)
     smooth = train_history[-1][1] if train_history else None
-    started = time.perf_counter()
+    last_validated = [val_history[-1][0] if val_history else 0]
+    process_started = started = time.perf_counter()
     chars_started = chars
+    stopped = None
     try:
-        while step < total_steps and not received:
+        while not received:
+            if step >= total_steps:
+                stopped = "steps" if total_steps == cfg.max_steps else "epochs"
+                break
             if k == 0:
                 state = zero_state(model_cfg, cfg.batch_size)  # each epoch starts from zero
             inputs, targets = batches[k]
@@ -229,10 +271,11 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
                                              grads, blocks, workspace)
             norm, scale = optim.clip_scale(grads, cfg.grad_clip)
             if not (math.isfinite(loss) and math.isfinite(norm)) or loss > EXPLODED_LOSS:
-                raise CharrnnError(
-                    f"training diverged at step {step + 1} (loss {loss:.4g}, gradient norm "
-                    f"{norm:.4g}); the checkpoints in {out_dir} from before are intact; "
-                    "try a lower --lr or --grad-clip")
+                message = (f"training diverged at step {step + 1} (loss {loss:.4g}, gradient "
+                           f"norm {norm:.4g}); the checkpoints in {out_dir} from before are "
+                           "intact; try a lower --lr or --grad-clip")
+                finish("divergence", message)
+                raise CharrnnError(message)
             optim.update(cfg.optimizer, params, grads, opt_state, lr, step + 1, scale)
             step, k, state = step + 1, k + 1, state_next
             if k == len(batches):
@@ -243,24 +286,77 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None):
             if step % cfg.eval_every == 0:
                 validate_and_save()
             elapsed = time.perf_counter() - started
-            bar.update(1)
             val_text = f"{val_history[-1][1]:.3f}" if val_history else "-"  # before any validation
-            bar.set_postfix_str(f"epoch {epoch + 1} loss {smooth:.3f} val {val_text} "
-                                f"{(chars - chars_started) / elapsed:,.0f} char/s",
-                                refresh=False)
+            progress.update(step, elapsed, f"epoch {epoch + 1} loss {smooth:.3f} val {val_text} "
+                            f"{(chars - chars_started) / elapsed:,.0f} char/s")
             if cfg.max_time is not None and elapsed >= cfg.max_time:
+                stopped = "time"
                 break
         if received:
             save("last.npz")
+            finish("signal", f"stopped by {signal.Signals(received[0]).name}")
             raise Interrupted(received[0], f"stopped at step {step}; saved "
-                              f"{os.path.join(out_dir, 'last.npz')} (continue with --resume)")
+                              f"{last_path} (continue with --resume)")
         if not val_history or val_history[-1][0] != step:
             validate_and_save()
     finally:
-        bar.close()
+        progress.close()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+    finish(stopped)
     log(f"trained to step {step} (epoch {epoch + 1}) in {time.perf_counter() - started:.0f} s; "
         f"validation loss {val_history[-1][1]:.4f} nats/char (best {ckpt.best_val:.4f}); "
-        f"{os.path.join(out_dir, 'best.npz')}")
+        f"{best_path}")
     return ckpt
+
+
+def check_free_space(out_dir, cfg, n_params, total_steps):
+    """Refuse a run whose kept checkpoints would not fit: best, last, the kept
+    step files and one temporary file being written."""
+    # a checkpoint holds params and optimizer state (up to 3 arrays of 4 bytes a parameter)
+    checkpoint_bytes = 4 * n_params * (1 + len(optim.STATE_NAMES[cfg.optimizer]))
+    validations = total_steps // cfg.eval_every + 1
+    kept = 3 + (validations if cfg.keep is None else min(cfg.keep, validations))
+    existing = sum(os.path.getsize(os.path.join(out_dir, name))
+                   for name in runs.checkpoint_files(out_dir))  # replaced as the run goes
+    free = shutil.disk_usage(out_dir).free + existing
+    if free < kept * checkpoint_bytes:
+        raise CharrnnError(f"{out_dir}: {free / 1e6:,.0f} MB free, but the {kept} checkpoints "
+                           f"this run keeps (--keep {'all' if cfg.keep is None else cfg.keep}) "
+                           f"need {kept * checkpoint_bytes / 1e6:,.0f} MB")
+
+
+class Progress:
+    """The progress bar (stderr) of what the run will do: with --max-time its
+    total and time left follow the time budget (never beyond it, and sooner
+    when the steps will run out first); otherwise the steps of --max-steps or
+    of all --epochs."""
+
+    def __init__(self, cfg, step, total_steps, quiet):
+        self.budget = cfg.max_time
+        self.first_step, self.total_steps = step, total_steps
+        if self.budget is None:
+            self.bar = tqdm(total=total_steps, initial=step, disable=quiet, unit="step",
+                            dynamic_ncols=True)
+        else:
+            self.bar = tqdm(total=self.budget, disable=quiet, unit="s", dynamic_ncols=True,
+                            bar_format="{percentage:3.0f}%|{bar}| {desc}")
+
+    def update(self, step, elapsed, text):
+        if self.budget is None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix_str(text, refresh=False)
+            return
+        # the budget's fraction done: time, or steps when those will run out first
+        done = max(elapsed / self.budget,
+                   (step - self.first_step) / max(self.total_steps - self.first_step, 1))
+        position = min(done, 1.0) * self.budget
+        left = min(self.budget - elapsed, elapsed / max(done, 1e-9) - elapsed)
+        self.bar.set_description_str(f"{tqdm.format_interval(elapsed)} of "
+                                     f"{tqdm.format_interval(self.budget)}, "
+                                     f"{tqdm.format_interval(max(left, 0))} left, {text}",
+                                     refresh=False)
+        self.bar.update(position - self.bar.n)
+
+    def close(self):
+        self.bar.close()

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from charrnn.checkpoint import TMP_PREFIX, load
+from charrnn.checkpoint import load
+from charrnn.files import TMP_PREFIX
 
 KILLS = int(os.environ.get("CHARRNN_KILLS", "8"))  # raise for a longer fault campaign
 ARGS = ["--hidden", "24", "--batch-size", "4", "--seq-length", "16", "--eval-every", "3",

@@ -62,21 +62,33 @@ def test_beam_covering_all_sequences_finds_the_most_probable(cell, seed):
               for s in itertools.product(ckpt.vocab.chars, repeat=length)}
     ranked = sorted(scores, key=scores.get, reverse=True)
     assert scores[ranked[0]] - scores[ranked[1]] > 1e-4  # a clear winner to find
-    assert beam_text(ckpt, length, width, prime=prime) == ranked[0]
+    text, log_probability = beam_text(ckpt, length, width, prime=prime)
+    assert text == ranked[0]
+    assert log_probability == pytest.approx(scores[text], abs=1e-4)
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_beam_of_one_is_greedy(cell, rng):
     ckpt = random_checkpoint(rng, "abcdef", scale=1.5, cell=cell)
     greedy = "".join(sample_text(ckpt, 60, greedy=True, prime="ab"))
-    assert beam_text(ckpt, 60, 1, prime="ab") == greedy
+    assert beam_text(ckpt, 60, 1, prime="ab")[0] == greedy
 
 
 def test_wider_beam_is_never_less_probable(rng):
     ckpt = random_checkpoint(rng, "abcdef", scale=1.5)
-    narrow = beam_text(ckpt, 12, 1, prime="a")
-    wide = beam_text(ckpt, 12, 7, prime="a")
+    narrow, narrow_logp = beam_text(ckpt, 12, 1, prime="a")
+    wide, wide_logp = beam_text(ckpt, 12, 7, prime="a")
     assert sequence_logprob(ckpt, "a", wide) >= sequence_logprob(ckpt, "a", narrow) - 1e-4
+    assert wide_logp == pytest.approx(sequence_logprob(ckpt, "a", wide), abs=1e-4)
+
+
+def test_beam_cut_at_stop_reports_the_log_probability_of_what_it_returns(rng):
+    ckpt = random_checkpoint(rng, "abcdef", scale=1.5)
+    full, _ = beam_text(ckpt, 12, 3, prime="a")
+    stop = full[4:6]
+    cut, logp = beam_text(ckpt, 12, 3, prime="a", stop=stop)
+    assert cut == full[:full.index(stop) + len(stop)] and len(cut) < len(full)
+    assert logp == pytest.approx(sequence_logprob(ckpt, "a", cut), abs=1e-4)
 
 
 def test_seed_makes_sampling_deterministic(rng):

@@ -10,7 +10,7 @@ import codecs
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,19 +43,33 @@ class Vocabulary:
 
     def encode(self, text, what="text"):
         """ids of ``text``; characters outside the vocabulary are an error that names them."""
+        ids, unknown = self.encode_known(text)
+        if unknown:
+            raise CharrnnError(f"{what} has characters the model never saw: {show(unknown)}")
+        return ids
+
+    def encode_known(self, text):
+        """(ids of the characters of ``text`` in the vocabulary, the others as a list
+        with repeats, in order)."""
         cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         ids = np.full(len(cps), -1, np.int64)
         known = cps < len(self._lut)
         ids[known] = self._lut[cps[known]]
-        if (ids < 0).any():
-            unknown = sorted({text[i] for i in np.flatnonzero(ids < 0)})
-            shown = ", ".join(repr(ch) for ch in unknown[:10])
-            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            raise CharrnnError(f"{what} has characters the model never saw: {shown}{more}")
-        return ids.astype(self.dtype)
+        missing = np.flatnonzero(ids < 0)
+        unknown = [text[i] for i in missing]
+        if len(missing):
+            ids = ids[ids >= 0]
+        return ids.astype(self.dtype), unknown
 
     def decode(self, ids):
         return "".join([self.chars[i] for i in ids])
+
+
+def show(chars, limit=10):
+    """Distinct characters for a message: repr'd, in code-point order, at most ``limit``."""
+    distinct = sorted(set(chars))
+    more = f" and {len(distinct) - limit} more" if len(distinct) > limit else ""
+    return ", ".join(repr(ch) for ch in distinct[:limit]) + more
 
 
 def id_dtype(vocab_size):
@@ -104,27 +118,48 @@ class Corpus:
     vocab: Vocabulary
     ids: np.ndarray   # read-only memory map, one id per character
     sha256: str       # of the ids: identifies the text for resuming
+    file_sha256: str  # of the file's bytes, as sha256sum prints it
+    skipped: list = field(default_factory=list)  # characters dropped (unknown="skip")
 
 
-def encode_file(path, vocab, count, encoding="utf-8", directory=None):
-    """(ids as a read-only memory map of length ``count``, their SHA-256).
+def encode_file(path, vocab, encoding="utf-8", directory=None, skip_unknown=False):
+    """(ids as a read-only memory map, their SHA-256, the characters skipped).
 
-    The backing file is unlinked at creation, so nothing is left behind even if
-    the process is killed.
+    Characters outside ``vocab`` are an error naming them, or with
+    ``skip_unknown`` left out of the ids.  The backing file is unlinked at
+    creation, so nothing is left behind even if the process is killed.
     """
     digest = hashlib.sha256()
+    skipped = []
     with tempfile.TemporaryFile(dir=directory) as f:
         for block in read_blocks(path, encoding):
-            data = vocab.encode(block, what=str(path)).tobytes()
+            ids, unknown = vocab.encode_known(block)
+            if unknown and not skip_unknown:
+                raise CharrnnError(f"{path} has characters the model never saw: "
+                                   f"{show(unknown)}")
+            skipped += unknown
+            data = ids.tobytes()
             digest.update(data)
             f.write(data)
         f.flush()
-        return np.memmap(f, dtype=vocab.dtype, mode="r", shape=(count,)), digest.hexdigest()
+        count = f.tell() // vocab.dtype.itemsize
+        ids = np.memmap(f, dtype=vocab.dtype, mode="r", shape=(count,)) if count else \
+            np.zeros(0, vocab.dtype)
+        return ids, digest.hexdigest(), skipped
 
 
-def load_corpus(path, encoding="utf-8", vocab=None, directory=None):
-    """The Corpus of a text file; with ``vocab`` given, encoded with it (eval).
-    A pipe (``<(command)``, /dev/stdin) can be read only once, so it is first
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_corpus(path, encoding="utf-8", vocab=None, directory=None, skip_unknown=False):
+    """The Corpus of a text file; with ``vocab`` given, encoded with it (eval),
+    and then with ``skip_unknown`` the characters outside it are dropped.  A
+    pipe (``<(command)``, /dev/stdin) can be read only once, so it is first
     copied to a temporary file."""
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".charrnn-pipe-") as copy:
@@ -132,8 +167,8 @@ def load_corpus(path, encoding="utf-8", vocab=None, directory=None):
                 while block := source.read(BLOCK_CHARS):
                     copy.write(block)
             copy.flush()
-            return load_corpus(copy.name, encoding, vocab, directory)
+            return load_corpus(copy.name, encoding, vocab, directory, skip_unknown)
     found, count = scan(path, encoding)
     vocab = vocab or found
-    ids, sha256 = encode_file(path, vocab, count, encoding, directory)
-    return Corpus(vocab, ids, sha256)
+    ids, sha256, skipped = encode_file(path, vocab, encoding, directory, skip_unknown)
+    return Corpus(vocab, ids, sha256, file_sha256(path), skipped)

@@ -1,0 +1,187 @@
+"""Files that other processes may read at any moment: atomic replacement, the
+user's permissions, and the lock that keeps one training process per run.
+
+Atomic writes: the data goes to a temporary ``.charrnn-tmp-<pid>-*`` file in
+the target directory, is fsynced and renamed over the target, then the
+directory is fsynced: a reader or a crash sees the old file or the new one,
+never a torn one.  The temporary file starts private (mkstemp makes it 0600)
+and is given the permissions the user's umask gives a new file before it is
+renamed, so a group that shares a run directory can read it.  A temporary
+file left by a killed process is removed by the next training run there.
+
+The run lock is an ``fcntl.flock`` on ``.lock`` in the run directory, which
+the kernel releases when the process dies however it dies, so a lock left by
+a killed process is stale by construction and is simply taken over.  The file
+also says who holds it (pid, host, command, start time) for the refusal
+message and for ``charrnn runs``; readers look at those contents and never
+take the lock themselves, so they cannot make a starting run fail.
+"""
+import datetime
+import fcntl
+import glob
+import json
+import os
+import socket
+import sys
+import tempfile
+
+from .errors import CharrnnError
+
+TMP_PREFIX = ".charrnn-tmp-"
+LOCK_NAME = ".lock"
+
+
+def umask():
+    """The process's umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no other way to read it; set it straight back
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(path, write):
+    """Call write(file) for the contents of ``path``, replacing it atomically."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=directory)
+    try:
+        os.fchmod(fd, 0o666 & ~umask())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def remove_stale_temporaries(directory):
+    """Delete the temporary files of killed charrnn processes in ``directory``."""
+    for path in glob.glob(os.path.join(glob.escape(directory), TMP_PREFIX + "*")):
+        pid = os.path.basename(path)[len(TMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
+            continue  # another live process is writing it
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """The exclusive lock of a run directory, held while a process trains into it."""
+
+    def __init__(self, directory, fd, took_over):
+        self.directory, self._fd = directory, fd
+        self.took_over = took_over  # the holder a killed process left behind, or None
+
+    def release(self):
+        if self._fd is None:
+            return
+        try:  # unlinked while still held: whoever locks next checks it locked the live file
+            os.unlink(os.path.join(self.directory, LOCK_NAME))
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def try_lock(directory):
+    """A RunLock on ``directory``, or None when a live process holds it."""
+    path = os.path.join(directory, LOCK_NAME)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            same_file = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        os.close(fd)  # locked a file its holder unlinked on release: try the new one
+    previous = _read_holder(fd)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(),
+              "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(holder).encode(), 0)
+    return RunLock(directory, fd, previous)
+
+
+def lock_run(directory):
+    """The RunLock of ``directory``; a CharrnnError naming the live process that holds it."""
+    lock = try_lock(directory)
+    if lock is None:
+        raise CharrnnError(f"{directory}: another process is training into it "
+                           f"({describe(holder(directory))}); wait for it, stop it, or "
+                           "choose another --out")
+    return lock
+
+
+def holder(directory):
+    """Who holds the lock of ``directory`` as its file says ({} when unknown), or None
+    when no live process does: read without taking the lock."""
+    try:
+        with open(os.path.join(directory, LOCK_NAME), "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return {}  # being written just now by a starting process
+    if not isinstance(info, dict):
+        return {}
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
+            and not alive(info["pid"]):
+        return None  # left by a killed process
+    return info
+
+
+def describe(info):
+    if not info:
+        return "a process that is starting"
+    where = f" on {info['host']}" if info.get("host") != socket.gethostname() else ""
+    return (f"pid {info.get('pid')}{where}, started {info.get('started')}: "
+            f"{info.get('command')}")
+
+
+def _read_holder(fd):
+    try:
+        info = json.loads(os.pread(fd, 65536, 0) or b"null")
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) else None

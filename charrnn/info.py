@@ -1,0 +1,78 @@
+"""What ``charrnn info`` reports about one checkpoint: a JSON-ready dict and its text form."""
+import os
+
+from . import checkpoint, runs
+
+def report(path):
+    """Everything in the checkpoint at ``path`` a user may want (the weights aside)."""
+    ckpt = checkpoint.load(path, weights=False)
+    tc = ckpt.train_config
+    s = runs.summary(ckpt)
+    options = {k: v for k, v in tc.items() if not k.startswith("corpus")
+               and k != "steps_per_epoch"}
+    return {
+        "path": path,
+        "format_version": ckpt.format_version,
+        "charrnn_version": ckpt.charrnn_version,
+        "model": {"cell": s["cell"], "layers": s["layers"], "hidden": s["hidden"],
+                  "vocab_size": s["vocab_size"], "dropout": ckpt.model.dropout,
+                  "parameters": s["parameters"]},
+        "training": options,
+        "corpus": {"path": tc.get("corpus"), "characters": tc.get("corpus_chars"),
+                   "sha256": tc.get("corpus_file_sha256"), "ids_sha256": tc.get("corpus_sha256")},
+        "vocabulary": ckpt.vocab.chars,
+        "position": {"step": ckpt.step, "epoch": ckpt.epoch, "batch_index": ckpt.batch_index,
+                     "steps_per_epoch": tc.get("steps_per_epoch"), "epochs": s["epochs"],
+                     "lr": ckpt.lr, "train_seconds": s["train_seconds"],
+                     "train_chars": ckpt.chars},
+        "histories": {"train": history(ckpt.train_history), "val": history(ckpt.val_history)},
+        "best_val_loss": s["best_val_loss"],
+        "file_bytes": os.path.getsize(path),
+    }
+
+
+def history(rows):
+    """First, best and last (step, loss) of a history, and its length."""
+    if not len(rows):
+        return {"rows": 0, "first": None, "best": None, "last": None}
+
+    def point(row):
+        return {"step": int(row[0]), "loss": runs.finite(row[1])}
+
+    return {"rows": len(rows), "first": point(rows[0]), "best": point(min(rows, key=lambda r: r[1])),
+            "last": point(rows[-1])}
+
+
+def describe(facts):
+    """The report as text, for people."""
+    m, c, p, t = facts["model"], facts["corpus"], facts["position"], facts["training"]
+
+    def h(name):
+        row = facts["histories"][name]
+        if not row["rows"]:
+            return "none"
+        return ", ".join(f"{k} {row[k]['loss']:.4f} (step {row[k]['step']:,})"
+                         for k in ("first", "best", "last")) + f"; {row['rows']:,} rows"
+
+    seconds = p["train_seconds"]
+    lines = [
+        f"{facts['path']}: charrnn checkpoint format {facts['format_version']}, written by "
+        f"charrnn {facts['charrnn_version']}, {facts['file_bytes']:,} bytes",
+        f"model       {m['layers']}x{m['hidden']} {m['cell'].upper()}, {m['parameters']:,} "
+        f"parameters, vocabulary {m['vocab_size']}, dropout {m['dropout']}",
+        f"corpus      {c['path']}" + (f", {c['characters']:,} characters"
+                                       if c["characters"] else "")
+        + (f", sha256 {c['sha256']}" if c["sha256"] else ""),
+        f"vocabulary  {facts['vocabulary']!r}",
+        f"position    step {p['step']:,}, epoch {p['epoch'] + 1}"
+        + (f" (batch {p['batch_index']:,} of {p['steps_per_epoch']:,})"
+           if p["steps_per_epoch"] else "")
+        + f", next learning rate {p['lr']:.4g}"
+        + (f", {seconds:,.1f} s of training" if seconds else "")
+        + (f", {p['train_chars']:,} characters seen" if p["train_chars"] else ""),
+        f"train loss  {h('train')}",
+        f"val loss    {h('val')}",
+        "options     " + " ".join(f"--{k.replace('_', '-')} {'all' if v is None and k == 'keep' else v}"
+                                  for k, v in t.items() if v is not None or k == "keep"),
+    ]
+    return "\n".join(lines)
