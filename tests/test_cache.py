@@ -120,7 +120,7 @@ print(c.configure(), same.stdout.strip(), version.stdout.strip())
     assert other_version.parent == base and other_version != mine  # a sibling, not nested
 
 
-def test_key_follows_every_source_file_and_nothing_else(tmp_path, env, src):
+def test_key_follows_the_sources_of_compiled_code_and_nothing_else(tmp_path, env, src):
     def directory():
         return run(CONFIGURE, env, tmp_path)
 
@@ -134,14 +134,32 @@ def test_key_follows_every_source_file_and_nothing_else(tmp_path, env, src):
     tiles.write_bytes(original)  # contents count, not modification times
     assert directory() == first
     (src / "charrnn/notes.txt").write_text("not a source")
-    (src / "charrnn/data/__pycache__").mkdir(exist_ok=True)
-    (src / "charrnn/data/__pycache__/stale.py").write_text("x = 1\n")
-    assert directory() == first
+    (src / "charrnn/cells/__pycache__").mkdir(exist_ok=True)
+    (src / "charrnn/cells/__pycache__/stale.py").write_text("x = 1\n")
+    with open(src / "charrnn/cli.py", "a") as f:  # the commands compile nothing
+        f.write("# edited\n")
     (src / "charrnn/data/extra.py").write_text("")
+    assert directory() == first
+    (src / "charrnn/cells/extra.py").write_text("")
     added = directory()
-    (src / "charrnn/data/extra.py").rename(src / "charrnn/data/renamed.py")
+    (src / "charrnn/cells/extra.py").rename(src / "charrnn/cells/renamed.py")
     renamed = directory()
     assert len({first, edited, added, renamed}) == 4
+
+
+def test_every_module_with_compiled_code_is_in_the_key():
+    """A module outside COMPILED_SOURCES that defines or imports kernels would be
+    served stale from the cache after an edit."""
+    from charrnn.kernels.cache import compiled_sources
+    hashed = set(compiled_sources())
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        text = path.read_text()
+        compiles = re.search(r"^\s*@(kernel|parallel_kernel|inline|njit|numba\.)|"
+                             r"kernels\.jit import|from \.jit import|register_step\(", text,
+                             re.MULTILINE)
+        if compiles:
+            assert rel in hashed, f"{rel} has compiled code but is not in the cache key"
 
 
 def test_edited_callee_is_not_served_stale(tmp_path, env, src):
@@ -243,3 +261,48 @@ def test_concurrent_compiles_into_a_fresh_directory(tmp_path, env):
     assert {r["value"] for r in results} == {11} and len({r["dir"] for r in results}) == 1
     assert not [p for p in Path(results[0]["dir"]).rglob("*") if ".tmp." in p.name]
     assert probe(env, tmp_path)["hits"] == 1
+
+
+# Each process compiles call() for a type of its own, all at the same moment.
+RACE = """
+import os, sys, time
+import numpy as np
+import charrnn.kernels.cache as c
+from charrnn.kernels._probe_caller import call
+value = {kind!r}
+x = {{"int": 10, "float": 10.5, "complex": 10 + 1j, "int32": np.int32(10), "float32":
+     np.float32(10.5), "uint8": np.uint8(10)}}[value]
+print("ready", flush=True)
+while not os.path.exists({go!r}):
+    time.sleep(0.001)
+print(repr(call(x)))
+"""
+KINDS = {"int": "11", "float": "11.5", "complex": "(11+1j)", "int32": "11", "float32": "11.5",
+         "uint8": "11"}
+
+
+def test_concurrent_compiles_of_different_signatures_keep_the_index_right(tmp_path, env):
+    """Numba alone names two signatures' cache files alike when they are saved at
+    once, and its index can then point one signature at the other's code."""
+    for attempt in range(3):
+        go = tmp_path / f"go{attempt}"
+        procs = {kind: subprocess.Popen([sys.executable, "-c", RACE.format(kind=kind, go=str(go))],
+                                        env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+                 for kind in KINDS}
+        for p in procs.values():
+            assert p.stdout.readline().strip() == "ready", p.communicate()
+        go.write_text("")
+        for kind, p in procs.items():
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0 and out.strip() == KINDS[kind], err
+        # a new process finds every signature in the cache, each with its own code
+        check = ("import numpy as np\nfrom charrnn.kernels._probe_caller import call\n"
+                 "xs = [10, 10.5, 10 + 1j, np.int32(10), np.float32(10.5), np.uint8(10)]\n"
+                 "print(repr([repr(call(x)) for x in xs]), "
+                 "sum(call.stats.cache_misses.values()))")
+        assert run(check, env, tmp_path) == f"{list(KINDS.values())!r} 0"
+        for entry in Path(tmp_path / "xdg").rglob("*.nbc"):
+            entry.unlink()  # the next attempt races again
+        for entry in Path(tmp_path / "xdg").rglob("*.nbi"):
+            entry.unlink()

@@ -17,7 +17,9 @@ whenever a NUMBA_* variable changes, and CHARRNN_NUMBA_CACHE_BASE records
 the base, so that a child process (sweep trials, tests) sees the inherited
 NUMBA_CACHE_DIR as ours: it takes the same base, not a directory inside it.
 """
+import fcntl
 import hashlib
+import itertools
 import os
 import shutil
 import stat
@@ -27,6 +29,7 @@ import time
 
 import numba
 from numba.core import config
+from numba.core.caching import IndexDataCacheFile
 
 BASE_VAR = "CHARRNN_NUMBA_CACHE_BASE"
 STAMP = ".used"           # touched at every configure(): when the directory was last used
@@ -35,15 +38,29 @@ KEEP = 3                  # except the most recently used ones (versions used al
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def key():
-    """16 hex digits of SHA-256 over the package's .py files, Numba's and Python's versions."""
-    h = hashlib.sha256(f"numba {numba.__version__}\0python {sys.version}\0".encode())
+# The sources of compiled code: the modules that define kernels and all they
+# import.  The commands, file handling and data pipeline are left out, so
+# that editing them (or an upgrade that changes only them) keeps the cache;
+# tests/test_cache.py checks that every module with a kernel is in here.
+COMPILED_SOURCES = ("kernels/", "cells/", "model.py", "loss.py", "optim.py", "decode.py")
+
+
+def compiled_sources():
+    """Paths (relative, with /) of the package's .py files that compiled code comes from."""
     sources = []
     for root, dirs, names in os.walk(PACKAGE):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         rel = os.path.relpath(root, PACKAGE).split(os.sep)
+        rel = [] if rel == ["."] else rel
         sources += ["/".join(rel + [n]) for n in names if n.endswith(".py")]
-    for rel in sorted(sources):
+    return sorted(s for s in sources if s.startswith(COMPILED_SOURCES))
+
+
+def key():
+    """16 hex digits of SHA-256 over the sources of compiled code, Numba's and
+    Python's versions."""
+    h = hashlib.sha256(f"numba {numba.__version__}\0python {sys.version}\0".encode())
+    for rel in compiled_sources():
         with open(os.path.join(PACKAGE, *rel.split("/")), "rb") as f:
             data = f.read()
         h.update(f"{rel}\0{len(data)}\0".encode())
@@ -121,6 +138,43 @@ def _prune(base, current):
             shutil.rmtree(os.path.join(base, n), ignore_errors=True)
 
 
+def _serialize_saves():
+    """Make Numba's cache saves safe between processes.
+
+    Numba saves an entry by reading the function's index, naming the data file
+    after the first free number and rewriting both.  Two processes that
+    compile different signatures of one function at once (two charrnn runs of
+    different sizes starting together) take the same number: the index can
+    end up naming the other signature's machine code, which crashes when it
+    is called.  Here a save holds an exclusive lock on the function's index
+    while it re-reads it, writes the data and then the index.
+    """
+    save = IndexDataCacheFile.save
+    if getattr(save, "serialized", False):
+        return
+    if not all(hasattr(IndexDataCacheFile, name) for name in
+               ("_load_index", "_save_index", "_save_data", "_data_name")):
+        return  # a Numba whose cache works otherwise: leave it as it is
+
+    def locked_save(self, key, data):
+        with open(self._index_path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            overloads = self._load_index()
+            data_name = overloads.get(key)
+            if data_name is None:
+                taken = set(overloads.values())
+                data_name = next(name for name in map(self._data_name, itertools.count(1))
+                                 if name not in taken)
+                overloads[key] = data_name
+                self._save_data(data_name, data)  # data first: an index never names a missing file
+                self._save_index(overloads)
+            else:
+                self._save_data(data_name, data)
+
+    locked_save.serialized = True
+    IndexDataCacheFile.save = locked_save
+
+
 def configure():
     """Point Numba's cache at <base>/charrnn-<key> and return that directory
     (None if no base is writable: then Numba is left without one)."""
@@ -139,6 +193,7 @@ def configure():
         except OSError:
             continue
         _prune(base, name)
+        _serialize_saves()
         os.environ["NUMBA_CACHE_DIR"] = path
         os.environ[BASE_VAR] = base
         config.reload_config()  # now, not at the first compile, where it would undo later settings
