@@ -9,6 +9,7 @@ import time
 import click
 
 from .cells import CELLS
+from .data.datasets import NAMES
 from .errors import CharrnnError, Interrupted
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
@@ -116,6 +117,7 @@ def main():
               "fewer are available].")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CORPUS.")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[CHECKPOINT]",
+              type=click.Path(dir_okay=False),
               help="Continue a run exactly where CHECKPOINT stopped (alone: last.npz in "
               "--out, or of the newest run of CORPUS); options not given are taken from it.")
 @click.option("--json", "as_json", is_flag=True,
@@ -370,7 +372,7 @@ def info(checkpoint, as_json):
 
 
 @main.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, type=click.Choice(NAMES), metavar="NAME")
 @click.option("--out", "-o", type=click.Path(dir_okay=False),
               help="Where to write it [default: corpora/NAME.txt].")
 @click.option("--size", default=1_000_000, show_default=True,
@@ -391,7 +393,7 @@ def corpus(name, out, size, url, source, list_, as_json):
       charrnn corpus stdlib && charrnn train corpora/stdlib.txt --max-time 2m
       charrnn corpus warpeace
     """
-    from .data.datasets import CORPORA, build, listing
+    from .data.datasets import build, listing
 
     if list_:
         rows = listing()
@@ -405,10 +407,7 @@ def corpus(name, out, size, url, source, list_, as_json):
                            f"{r['description']}; from {r['origin']}")
         return
     if name is None:
-        raise click.UsageError(f"name a corpus ({', '.join(CORPORA)}) or use --list")
-    if name not in CORPORA:
-        raise click.BadParameter(f"{name!r} is not one of {', '.join(CORPORA)}",
-                                 param_hint="NAME")
+        raise click.UsageError(f"name a corpus ({', '.join(NAMES)}) or use --list")
     out = out or os.path.join("corpora", f"{name}.txt")
     report = build(name, out, size, url=url, source=source)
     if as_json:

@@ -143,6 +143,36 @@ def test_corpus_stdlib(tmp_path):
     assert 150_000 < len(text.encode()) <= 200_000 and "def " in text
 
 
+def test_corpus_commands(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    listed = json.loads(run(["corpus", "--list", "--json"]).stdout)
+    assert [r["name"] for r in listed] == ["tinyshakespeare", "warpeace", "stdlib", "c"]
+    text = run(["corpus", "--list"]).stdout
+    assert "warpeace" in text and "3,196,228" in text
+    headers = tmp_path / "include"
+    (headers / "sys").mkdir(parents=True)
+    (headers / "a.h").write_text("#define A 1\nint a(void);\n")
+    (headers / "sys" / "b.h").write_text("struct b { int x; };\n")
+    result = run(["corpus", "c", "--source", str(headers), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    written = (tmp_path / "corpora" / "c.txt").read_text()
+    assert report["path"] == os.path.join("corpora", "c.txt") and "#define A 1" in written
+    assert "struct b" in written and report["characters"] == len(written)
+    assert "wrote corpora/c.txt" in result.stderr
+    # a mirror that serves something else: refused, nothing written, no temporary file
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not war and peace")
+    result = run(["corpus", "warpeace", "--url", wrong.as_uri()])
+    assert result.exit_code == 1 and "SHA-256" in result.output and "Traceback" not in result.output
+    assert sorted(os.listdir(tmp_path / "corpora")) == ["c.txt"]
+    for args, message in [(["corpus"], "--list"), (["corpus", "nope"], "nope"),
+                          (["corpus", "stdlib", "--url", wrong.as_uri()], "--url"),
+                          (["corpus", "c", "--source", str(tmp_path / "corpora")], "libc6-dev")]:
+        result = run(args)
+        assert result.exit_code in (1, 2) and message in result.output, (args, result.output)
+
+
 def test_python_dash_m(corpus_file):
     import subprocess
     import sys
