@@ -16,7 +16,7 @@ import numpy as np
 
 from . import cells
 from .cells.step import cell_step
-from .kernels.jit import kernel
+from .kernels.jit import inner_kernel, kernel
 from .kernels.rows import add_product, packed, packed_columns
 from .model import views
 
@@ -30,7 +30,7 @@ def generation_weights(params, cfg):
     return layers, packed(p["w_y"]), np.asarray(p["b_y"], np.float32)
 
 
-@kernel
+@inner_kernel
 def model_step(weights, ids, state, work, logits):
     """Advance K sequences by one character each.
 

@@ -176,7 +176,7 @@ def finite(x):
 
 RUN_FIELDS = ("run", "status", "cell", "layers", "hidden", "parameters", "steps", "epochs",
               "best_val_loss", "last_val_loss", "train_seconds", "corpus", "corpus_sha256",
-              "written", "checkpoint", "holder", "error")
+              "written", "checkpoint", "best_checkpoint", "holder", "error")
 
 
 def list_runs(root):
@@ -191,6 +191,8 @@ def list_runs(root):
         row["holder"] = None if live is None else files.describe(live)
         path = next((os.path.join(directory, n) for n in ("last.npz", "best.npz")
                      if os.path.isfile(os.path.join(directory, n))), None)
+        best = os.path.join(directory, "best.npz")
+        row["best_checkpoint"] = best if os.path.isfile(best) else None
         if path is None:
             steps = step_files(directory)
             path = os.path.join(directory, steps[-1]) if steps else None

@@ -306,3 +306,33 @@ def test_concurrent_compiles_of_different_signatures_keep_the_index_right(tmp_pa
             entry.unlink()  # the next attempt races again
         for entry in Path(tmp_path / "xdg").rglob("*.nbi"):
             entry.unlink()
+
+
+def test_no_cached_kernel_is_called_from_compiled_code_with_a_parallel_loop_below():
+    """kernels/jit.py, inner_kernel: a cached kernel with a prange loop in it or
+    below it must be called from Python only; compiled callers get uncached
+    (inner) kernels on their way to a parallel loop."""
+    import ast
+    decorators, calls = {}, []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                names = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+                decorators[node.name] = names
+                for call in ast.walk(node):
+                    if isinstance(call, ast.Call) and isinstance(call.func, ast.Name):
+                        calls.append((node.name, call.func.id))
+    compiled = {"kernel", "parallel_kernel", "inner_kernel", "inner_parallel_kernel", "inline"}
+    parallel = {n for n, d in decorators.items() if d & {"parallel_kernel", "inner_parallel_kernel"}}
+    below = set(parallel)  # kernels with a parallel loop in them or in what they call
+    while True:
+        more = {caller for caller, callee in calls if callee in below
+                and decorators.get(caller, set()) & compiled} - below
+        if not more:
+            break
+        below |= more
+    for caller, callee in calls:
+        if callee in below and decorators.get(caller, set()) & compiled:
+            assert decorators[callee] & {"inner_kernel", "inner_parallel_kernel", "inline"}, \
+                f"{caller} (compiled) calls {callee}, cached with a parallel loop below it"
+    assert "_split_outputs" in parallel and "model_step" in below  # the analysis sees them

@@ -3,6 +3,7 @@
 Whatever happens, last.npz and best.npz load, resuming from them works, and no
 temporary files are left for the user.
 """
+import json
 import os
 import random
 import signal
@@ -75,12 +76,15 @@ def test_sigkill_at_random_moments_never_loses_a_checkpoint(tmp_path, corpus_fil
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_save_and_exit(tmp_path, corpus_file, sig, code):
-    process = start(corpus_file, tmp_path)
+    process = start(corpus_file, tmp_path, "--json")
     wait_for(tmp_path / "last.npz", process)
     time.sleep(0.3)
     process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == code
     assert "saved" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    events = [json.loads(line) for line in stdout.splitlines()]
+    assert events[0]["event"] == "validation" and events[-1]["event"] == "end"
+    assert events[-1]["stopped"] == "signal" and signal.Signals(sig).name in events[-1]["error"]
     last = check_loadable(tmp_path)
     assert f"stopped at step {last.step};" in stderr

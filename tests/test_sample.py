@@ -1,4 +1,7 @@
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -170,3 +173,24 @@ def test_top_indices_is_a_stable_sort_cut(values, k):
     out = np.empty(k, np.int64)
     top_indices(values, out)
     np.testing.assert_array_equal(out, np.argsort(-values, kind="stable")[:k])
+
+
+def test_generation_from_the_cache_of_other_model_shapes(tmp_path, rng):
+    """Processes one after another on one fresh compiled-code cache, as a user
+    samples models of different depths: the third process loads what the
+    second compiled where the first had filled the cache (kernels/jit.py,
+    inner_kernel: this crashed with a segmentation fault)."""
+    from charrnn.checkpoint import save
+    for layers in (1, 2):
+        save(str(tmp_path / f"l{layers}.npz"), random_checkpoint(rng, "abcdef", layers=layers))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("CHARRNN_NUMBA_CACHE_BASE", None)
+    outputs = []
+    for name, extra in [("l1", []), ("l2", []), ("l2", []), ("l2", ["--beam", "3"]),
+                        ("l2", ["--beam", "3"]), ("l1", ["--beam", "2"])]:
+        result = subprocess.run([sys.executable, "-m", "charrnn", "sample",
+                                 str(tmp_path / f"{name}.npz"), "-n", "30", "--seed", "1"] + extra,
+                                env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, (name, extra, result.returncode, result.stderr[-2000:])
+        outputs.append(result.stdout)
+    assert outputs[1] == outputs[2] and outputs[3] == outputs[4]  # compiled == loaded

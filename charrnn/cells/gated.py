@@ -32,7 +32,7 @@ from numba import prange
 from ..kernels.activations import sigmoid, tanh
 from ..kernels.blas import block_bounds, split_gemm, split_gemm_two
 from ..kernels.embedding import embedding_backward, embedding_forward
-from ..kernels.jit import inline, kernel, parallel_kernel
+from ..kernels.jit import inline, inner_kernel, kernel, parallel_kernel
 from ..kernels.rows import add_product, packed, packed_columns
 from ..kernels.tiles import pack, panels_shape, product, unit_bounds
 from .inputs import input_product, reads_characters
@@ -443,7 +443,7 @@ def _pre_columns(H):
     return 2 * H + packed_columns(3 * H)
 
 
-@kernel
+@inner_kernel
 def step(weights, ids, below, state, work):
     """cells.step.cell_step for the gated cells: state (1, K, H)."""
     K, H = state.shape[1], state.shape[2]

@@ -23,7 +23,7 @@ from numba import prange
 
 from ..kernels.activations import tanh
 from ..kernels.blas import block_bounds
-from ..kernels.jit import kernel, parallel_kernel
+from ..kernels.jit import inner_kernel, kernel, parallel_kernel
 from ..kernels.rows import add_product, packed, packed_columns
 from ..kernels.tiles import pack, panels_shape, product, unit_bounds
 from .inputs import input_gradients, input_product
@@ -180,7 +180,7 @@ def step_weights(p, l, V, H):
                        packed_columns(H))
 
 
-@kernel
+@inner_kernel
 def step(weights, ids, below, state, work):
     """cells.step.cell_step for the vanilla RNN: state (1, K, H)."""
     K, H = state.shape[1], state.shape[2]

@@ -18,5 +18,16 @@ CACHED = cache.configure() is not None
 kernel = functools.partial(njit, cache=CACHED, error_model="numpy", nogil=True)
 # Kernels that share their work among Numba's threads with prange.
 parallel_kernel = functools.partial(kernel, parallel=True)
+# Kernels called by other kernels on the way to a prange kernel: compiled in
+# every process that compiles one of their callers, never loaded from the
+# cache.  A caller compiled in a process where such a callee came from the
+# cache is saved without the callee's threaded part (Numba keeps a parallel
+# loop's code in a library of its own, which the callee's cached IR only
+# names), and crashes when a later process loads it; compiled together, the
+# caller is saved whole.  The functions that Python calls stay cached, so
+# this costs compile time only when one of them compiles for new types
+# (tests/test_sample.py: test_generation_from_the_cache_of_other_model_shapes).
+inner_kernel = functools.partial(njit, cache=False, error_model="numpy", nogil=True)
+inner_parallel_kernel = functools.partial(inner_kernel, parallel=True)
 # Small helpers compiled into their callers.
 inline = functools.partial(njit, inline="always")

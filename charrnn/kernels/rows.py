@@ -9,7 +9,7 @@ streams its share of weights too big for one core's cache.
 import numpy as np
 from numba import prange
 
-from .jit import kernel, parallel_kernel
+from .jit import inner_kernel, inner_parallel_kernel, kernel
 from .tiles import NR, packed_product
 
 PARALLEL_MIN = 1 << 17  # multiply-adds (rows x weights) from which blocks pay
@@ -32,7 +32,7 @@ def packed(w):
     return np.ascontiguousarray(padded.reshape(D, columns // NR, NR).transpose(1, 0, 2))
 
 
-@kernel
+@inner_kernel
 def add_product(x, panels, out):
     """out (K, N) += x (K, D) @ W, W packed as panels (N / NR, D, NR)."""
     if x.shape[0] * panels.size >= PARALLEL_MIN:
@@ -41,7 +41,7 @@ def add_product(x, panels, out):
         packed_product(x, panels, 0, panels.shape[0], out, True)
 
 
-@parallel_kernel
+@inner_parallel_kernel
 def _split_outputs(x, panels, out):
     P = panels.shape[0]
     for b in prange(OUTPUT_BLOCKS):
