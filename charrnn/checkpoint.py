@@ -117,7 +117,11 @@ def load(path, weights=True):
                 arrays["params"] = None
     except FileNotFoundError:
         raise CharrnnError(f"{path}: no such checkpoint") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except ValueError as e:
+        reason = ("it holds pickled Python objects, which a charrnn checkpoint never does"
+                  if "pickle" in str(e) else e)
+        raise CharrnnError(f"{path}: not a readable charrnn checkpoint ({reason})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise CharrnnError(f"{path}: not a readable charrnn checkpoint ({e})") from None
     try:
         if str(arrays["magic"]) != MAGIC:

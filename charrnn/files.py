@@ -24,11 +24,13 @@ import os
 import socket
 import sys
 import tempfile
+import time
 
 from .errors import CharrnnError
 
 TMP_PREFIX = ".charrnn-tmp-"
 LOCK_NAME = ".lock"
+STARTING_SECONDS = 10  # a lock file still empty after this was left by a killed process
 
 
 def umask():
@@ -133,9 +135,12 @@ def try_lock(directory):
             break
         os.close(fd)  # locked a file its holder unlinked on release: try the new one
     previous = _read_holder(fd)
+    program = os.path.basename(sys.argv[0])
+    if program in ("__main__.py", "-m", "-c", ""):
+        program = "charrnn"  # python -m charrnn
     holder = {"pid": os.getpid(), "host": socket.gethostname(),
               "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])}
+              "command": " ".join([program] + sys.argv[1:])}
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(holder).encode(), 0)
     return RunLock(directory, fd, previous)
@@ -154,17 +159,21 @@ def lock_run(directory):
 def holder(directory):
     """Who holds the lock of ``directory`` as its file says ({} when unknown), or None
     when no live process does: read without taking the lock."""
+    path = os.path.join(directory, LOCK_NAME)
     try:
-        with open(os.path.join(directory, LOCK_NAME), "rb") as f:
+        with open(path, "rb") as f:
             text = f.read()
+        age = time.time() - os.stat(path).st_mtime
     except OSError:
         return None
     try:
         info = json.loads(text)
     except ValueError:
-        return {}  # being written just now by a starting process
+        info = None
     if not isinstance(info, dict):
-        return {}
+        # being written just now by a starting process, or left by one killed
+        # between creating the file and writing it
+        return {} if age < STARTING_SECONDS else None
     if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
             and not alive(info["pid"]):
         return None  # left by a killed process

@@ -202,6 +202,8 @@ def list_runs(root):
             row["checkpoint"] = path
             try:
                 ckpt = checkpoint.load(path, weights=False)
+                if row["best_checkpoint"] and row["best_checkpoint"] != path:
+                    checkpoint.load(row["best_checkpoint"], weights=False)  # both must load
                 row.update(summary(ckpt))
                 row["written"] = datetime.datetime.fromtimestamp(
                     os.path.getmtime(path)).astimezone().isoformat(timespec="seconds")

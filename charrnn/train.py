@@ -252,6 +252,12 @@ def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     blocks = use_threads(cfg.threads)
     workspace = Workspace()
+    compile_started = time.perf_counter()
+    compile_kernels(params, grads, model_cfg, cfg, batches[k], state, val_ids, blocks, workspace)
+    compile_seconds = time.perf_counter() - compile_started
+    if compile_seconds > 5:
+        log(f"compiled the kernels in {compile_seconds:.0f} s (once for this installation and "
+            "model type; kept in the cache)")
     progress = Progress(cfg, step, total_steps, quiet)
     smooth = train_history[-1][1] if train_history else None
     last_validated = [val_history[-1][0] if val_history else 0]
@@ -310,11 +316,32 @@ def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
     return ckpt
 
 
+def compile_kernels(params, grads, model_cfg, cfg, batch, state, val_ids, blocks, workspace):
+    """Run every kernel of a training step and of validation once, on throwaway
+    outputs, before the clock starts: the first run after an installation
+    compiles them (a minute or more), which is not training time and must not
+    eat a --max-time budget.  Nothing the run carries is touched (weights,
+    optimizer state, carried state, random generator; ``grads`` is scratch),
+    so --seed and resume stay exact; with the compiled code cached, this costs
+    about one step."""
+    inputs, targets = batch
+    masks = dropout_masks(model_cfg, np.random.default_rng(0), *inputs.shape)
+    loss_and_grad(params, model_cfg, inputs, targets, state.copy(), masks, grads, blocks,
+                  workspace)
+    small = np.zeros(8, params.dtype)  # the optimizer's kernels compile for types, not sizes
+    _, scale = optim.clip_scale(small, cfg.grad_clip)
+    optim.update(cfg.optimizer, small.copy(), small, optim.init_state(cfg.optimizer, 8), 0.0, 1,
+                 scale)
+    stream_loss(params, model_cfg, val_ids[:2 * cfg.batch_size + 2], cfg.batch_size,
+                blocks=blocks)
+
+
 def check_free_space(out_dir, cfg, n_params, total_steps):
     """Refuse a run whose kept checkpoints would not fit: best, last, the kept
     step files and one temporary file being written."""
     # a checkpoint holds params and optimizer state (up to 3 arrays of 4 bytes a parameter)
     checkpoint_bytes = 4 * n_params * (1 + len(optim.STATE_NAMES[cfg.optimizer]))
+    checkpoint_bytes += 32 * total_steps  # the training history: 4 float64 a step
     validations = total_steps // cfg.eval_every + 1
     kept = 3 + (validations if cfg.keep is None else min(cfg.keep, validations))
     existing = sum(os.path.getsize(os.path.join(out_dir, name))
