@@ -110,6 +110,15 @@ def load(path, weights=True):
     if os.path.isdir(path):
         raise CharrnnError(f"{path}: is a directory, not a checkpoint")
     try:
+        with open(path, "rb") as f:
+            is_zip = f.read(4) == b"PK\x03\x04"
+    except FileNotFoundError:
+        raise CharrnnError(f"{path}: no such checkpoint") from None
+    except OSError as e:
+        raise CharrnnError(f"{path}: {e.strerror}") from None
+    if not is_zip:
+        raise CharrnnError(f"{path}: not a charrnn checkpoint (not an .npz file)")
+    try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files
                       if weights or not (key == "params" or key.startswith("optimizer_"))}
@@ -117,14 +126,10 @@ def load(path, weights=True):
                 arrays["params"] = None
     except FileNotFoundError:
         raise CharrnnError(f"{path}: no such checkpoint") from None
-    except ValueError as e:
-        reason = ("it holds pickled Python objects, which a charrnn checkpoint never does"
-                  if "pickle" in str(e) else e)
-        raise CharrnnError(f"{path}: not a readable charrnn checkpoint ({reason})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise CharrnnError(f"{path}: not a readable charrnn checkpoint ({e})") from None
     try:
-        if str(arrays["magic"]) != MAGIC:
+        if str(arrays.get("magic")) != MAGIC:
             raise CharrnnError(f"{path}: not a charrnn checkpoint")
         version = int(arrays["format_version"])
         if version not in READABLE_VERSIONS:

@@ -2,6 +2,7 @@
 library.  Every command that reports something has ``--json``: one JSON object
 per line on stdout, human messages on stderr."""
 import json
+import math
 import os
 import re
 import time
@@ -51,8 +52,18 @@ class Keep(click.ParamType):
 
 
 def emit(obj):
-    """One JSON object on a line of stdout."""
-    click.echo(json.dumps(obj, ensure_ascii=False))
+    """One JSON object on a line of stdout; infinities and NaN (not JSON) as null."""
+    click.echo(json.dumps(finite(obj), ensure_ascii=False, allow_nan=False))
+
+
+def finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
 
 
 class Group(click.Group):
@@ -137,13 +148,33 @@ def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
       charrnn train shakespeare.txt --resume --max-time 1h
       charrnn train shakespeare.txt --out runs/big --hidden 1024 --json
     """
-    from .checkpoint import load
-    from .runs import claim, newest_run
-    from .train import TrainConfig, train as run
+    from .train import END_FIELDS
 
     def log(message):
         if not quiet:
             click.echo(message, err=True)
+
+    ended = []
+
+    def event(e):
+        ended.append(e["event"] == "end")
+        emit(e)
+
+    try:
+        start_run(ctx, corpus, out, force, resume, quiet, log, event if as_json else None,
+                  options)
+    except CharrnnError as e:
+        if as_json and not any(ended):  # scripts read the end object whatever happens
+            emit({**dict.fromkeys(END_FIELDS), "event": "end", "run_dir": out,
+                  "stopped": "error", "error": str(e)})
+        raise
+
+
+def start_run(ctx, corpus, out, force, resume, quiet, log, on_event, options):
+    """The train command once its options are parsed: which run, in which directory."""
+    from .checkpoint import load
+    from .runs import claim, newest_run
+    from .train import TrainConfig, train as run
 
     explicit = out is not None
     stem = os.path.splitext(os.path.basename(corpus))[0]
@@ -164,11 +195,11 @@ def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
         del options["threads"]  # TrainConfig's default depends on the machine
     cfg = TrainConfig(**options)
     cfg.check()
-    out, lock = claim(out, explicit=explicit, force=force, resume=resume, log=log)
+    run_dir = claim(out, explicit=explicit, force=force, resume=resume, log=log)
     if resume:
         log(f"resuming {resume}")
-    run(corpus, cfg, out, quiet=quiet, log=log, resume=resume, lock=lock,
-        on_event=emit if as_json else None)
+    run(corpus, cfg, run_dir.path, quiet=quiet, log=log, resume=resume, run_dir=run_dir,
+        on_event=on_event)
 
 
 @main.command()
@@ -244,8 +275,6 @@ def evaluate(checkpoint, file, encoding, unknown, as_json):
     Example:
       charrnn eval checkpoints/shakespeare/best.npz held_out.txt --json
     """
-    import math
-
     from .checkpoint import load
     from .data.corpus import load_corpus, show
     from .evaluate import stream_loss
@@ -254,8 +283,8 @@ def evaluate(checkpoint, file, encoding, unknown, as_json):
     ckpt = load(checkpoint)
     text = load_corpus(file, encoding, vocab=ckpt.vocab, skip_unknown=unknown == "skip")
     if text.skipped:
-        click.echo(f"{file}: skipped {len(text.skipped):,} characters the model never saw "
-                   f"({show(text.skipped)})", err=True)
+        click.echo(f"{file}: skipped {text.skipped:,} characters the model never saw "
+                   f"({show(text.skipped_chars)})", err=True)
     if len(text.ids) < 2:
         raise CharrnnError(f"{file}: needs at least 2 characters to predict one")
     started = time.perf_counter()
@@ -264,8 +293,9 @@ def evaluate(checkpoint, file, encoding, unknown, as_json):
     seconds = time.perf_counter() - started
     loss = total / count
     report = {"checkpoint": checkpoint, "file": file, "loss": loss, "bits_per_char":
-              loss / math.log(2), "perplexity": math.exp(loss), "characters": count,
-              "skipped": len(text.skipped), "chars_per_second": count / seconds}
+              loss / math.log(2), "perplexity": math.exp(loss) if loss < 709 else math.inf,
+              "characters": count,
+              "skipped": text.skipped, "chars_per_second": count / seconds}
     if as_json:
         emit(report)
     else:
@@ -296,8 +326,8 @@ def runs(directory, sort, as_json):
     """
     from .runs import list_runs
 
-    if not os.path.isdir(directory):
-        raise CharrnnError(f"{directory}: no such directory")
+    if not os.path.isdir(directory) and (os.path.exists(directory) or directory != "checkpoints"):
+        raise CharrnnError(f"{directory}: no such directory")  # no checkpoints/ yet: no runs
     rows = list_runs(directory)
     key = SORT_KEYS[sort]
     ascending = sort in ("best", "last", "name", "cell", "corpus")

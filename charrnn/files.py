@@ -96,9 +96,9 @@ def alive(pid):
 class RunLock:
     """The exclusive lock of a run directory, held while a process trains into it."""
 
-    def __init__(self, directory, fd, took_over):
+    def __init__(self, directory, fd, previous_holder):
         self.directory, self._fd = directory, fd
-        self.took_over = took_over  # the holder a killed process left behind, or None
+        self.previous_holder = previous_holder  # of a lock a killed process left, or None
 
     def release(self):
         if self._fd is None:
@@ -144,16 +144,6 @@ def try_lock(directory):
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(holder).encode(), 0)
     return RunLock(directory, fd, previous)
-
-
-def lock_run(directory):
-    """The RunLock of ``directory``; a CharrnnError naming the live process that holds it."""
-    lock = try_lock(directory)
-    if lock is None:
-        raise CharrnnError(f"{directory}: another process is training into it "
-                           f"({describe(holder(directory))}); wait for it, stop it, or "
-                           "choose another --out")
-    return lock
 
 
 def holder(directory):

@@ -1,7 +1,9 @@
 """What ``charrnn info`` reports about one checkpoint: a JSON-ready dict and its text form."""
+import math
 import os
 
 from . import checkpoint, runs
+
 
 def report(path):
     """Everything in the checkpoint at ``path`` a user may want (the weights aside)."""
@@ -24,7 +26,7 @@ def report(path):
         "position": {"step": ckpt.step, "epoch": ckpt.epoch, "batch_index": ckpt.batch_index,
                      "steps_per_epoch": tc.get("steps_per_epoch"), "epochs": s["epochs"],
                      "lr": ckpt.lr, "train_seconds": s["train_seconds"],
-                     "train_chars": ckpt.chars},
+                     "train_chars": ckpt.chars if ckpt.format_version > 1 else None},
         "histories": {"train": history(ckpt.train_history), "val": history(ckpt.val_history)},
         "best_val_loss": s["best_val_loss"],
         "file_bytes": os.path.getsize(path),
@@ -39,7 +41,9 @@ def history(rows):
     def point(row):
         return {"step": int(row[0]), "loss": runs.finite(row[1])}
 
-    return {"rows": len(rows), "first": point(rows[0]), "best": point(min(rows, key=lambda r: r[1])),
+    finite = [r for r in rows if math.isfinite(r[1])]
+    return {"rows": len(rows), "first": point(rows[0]),
+            "best": point(min(finite, key=lambda r: r[1])) if finite else None,
             "last": point(rows[-1])}
 
 
@@ -51,8 +55,11 @@ def describe(facts):
         row = facts["histories"][name]
         if not row["rows"]:
             return "none"
-        return ", ".join(f"{k} {row[k]['loss']:.4f} (step {row[k]['step']:,})"
-                         for k in ("first", "best", "last")) + f"; {row['rows']:,} rows"
+        return ", ".join(f"{k} {loss(row[k])} (step {row[k]['step']:,})"
+                         for k in ("first", "best", "last") if row[k]) + f"; {row['rows']:,} rows"
+
+    def loss(point):
+        return "nan" if point["loss"] is None else f"{point['loss']:.4f}"
 
     seconds = p["train_seconds"]
     lines = [

@@ -11,6 +11,8 @@ import datetime
 import math
 import os
 import re
+import shutil
+from dataclasses import dataclass, field
 
 from . import checkpoint, files
 from .errors import CharrnnError
@@ -62,17 +64,49 @@ def describe_run(directory):
     return "step files only"
 
 
+@dataclass
+class RunDir:
+    """A run directory claimed for training: its lock, and what must change in
+    it before the first step, done only once every check has passed (a
+    refused run changes nothing)."""
+    path: str
+    lock: files.RunLock
+    replaces: list = field(default_factory=list)  # checkpoint files to delete first
+    reason: str = ""          # why, for the message
+    best_from: str = None     # a resumed run's best.npz, copied in when it moves directory
+
+    def prepare(self, log):
+        if self.replaces:
+            log(f"--force: {self.reason}: deleting {', '.join(self.replaces)}")
+        for name in self.replaces:
+            try:
+                os.unlink(os.path.join(self.path, name))
+            except FileNotFoundError:
+                pass
+        if self.best_from:
+            with open(self.best_from, "rb") as source:
+                files.write_atomically(os.path.join(self.path, "best.npz"),
+                                       lambda f: shutil.copyfileobj(source, f))
+
+    @property
+    def drops_best(self):
+        return "best.npz" in self.replaces
+
+
 def claim(out, *, explicit, force, resume, log):
-    """(run directory, its RunLock) for a training run.
+    """The RunDir of a training run, its lock held.
 
     A fresh run (no ``resume``) never replaces another run's checkpoints: with
     the default ``out`` (not ``explicit``) it takes the first of ``out``,
     ``out-2``, ``out-3``, ... that holds no run and no live process; with an
-    explicit ``out`` it is refused unless ``force``, which removes the old
-    run's files.  A resumed run continues in ``out``.
+    explicit ``out`` it is refused unless ``force`` (then the old run's files
+    are deleted when training starts).  A resumed run continues in its own
+    directory, where checkpoints later than the one it resumes from would mix
+    two branches of the run (refused unless ``force``), or in an ``out`` that
+    holds no other run, which gets the run's best.npz.
     """
-    candidates = [out] if explicit or force or resume else \
-        (out if n == 1 else f"{out}-{n}" for n in range(1, 10_000))
+    fixed = explicit or force or resume  # one directory, or the first free of a series
+    candidates = [out] if fixed else (out if n == 1 else f"{out}-{n}" for n in range(1, 10_000))
     for directory in candidates:
         make_dir(directory)
         try:
@@ -81,39 +115,65 @@ def claim(out, *, explicit, force, resume, log):
             raise CharrnnError(f"{directory}: cannot write checkpoints there "
                                f"({e.strerror})") from None
         if lock is None:
-            if explicit or force or resume:
+            if fixed:
                 raise CharrnnError(f"{directory}: another process is training into it "
                                    f"({files.describe(files.holder(directory))}); wait for it, "
                                    "stop it, or choose another --out")
             continue
         try:
-            if lock.took_over:
+            run_dir = _plan(directory, lock, fixed, force, resume)
+            if run_dir is None:
+                lock.release()
+                continue
+            if lock.previous_holder:
                 log(f"{directory}: took over the lock left by a process that is no longer "
-                    f"running ({files.describe(lock.took_over)})")
-            resumed_here = resume and os.path.exists(resume) and os.path.samefile(os.path.dirname(os.path.abspath(resume)),
-                                                       directory)
-            existing = checkpoint_files(directory)
-            if existing and not resumed_here:
-                if force:
-                    log(f"--force: replacing the run in {directory} ({describe_run(directory)}): "
-                        f"removing {', '.join(existing)}")
-                    for name in existing:
-                        os.unlink(os.path.join(directory, name))
-                elif explicit or resume:
-                    raise CharrnnError(
-                        f"{directory} holds another run ({describe_run(directory)}); continue it "
-                        f"with --resume, replace it with --force (deletes its "
-                        f"{len(existing)} checkpoint files), or choose another --out")
-                else:
-                    lock.release()
-                    continue
+                    f"running ({files.describe(lock.previous_holder)})")
             if directory != out:
                 log(f"{out} holds another run; this one goes to {directory}")
-            return directory, lock
+            return run_dir
         except BaseException:
             lock.release()
             raise
     raise CharrnnError(f"no free run directory {out}-N")
+
+
+def _plan(directory, lock, fixed, force, resume):
+    """The RunDir for ``directory``, None to try the next, or a CharrnnError."""
+    existing = checkpoint_files(directory)
+    source = os.path.dirname(os.path.abspath(resume)) if resume else None
+    if resume and os.path.exists(resume) and os.path.samefile(source, directory):
+        step = checkpoint.load(resume, weights=False).step
+        later = [n for n in existing if _step_of(os.path.join(directory, n)) > step]
+        if later and not force:
+            raise CharrnnError(
+                f"{directory} holds checkpoints of this run later than {resume} (step {step}): "
+                f"{', '.join(later)}; resuming from it would mix two branches of the run. "
+                "--force deletes the later ones; or resume into another --out")
+        return RunDir(directory, lock, later, f"resuming {resume} at step {step}")
+    best = os.path.join(source, "best.npz") if resume else None
+    best_from = best if best and os.path.isfile(best) else None
+    if not existing:
+        return RunDir(directory, lock, best_from=best_from)
+    if force:
+        return RunDir(directory, lock, existing,
+                      f"replacing the run in {directory} ({describe_run(directory)})", best_from)
+    if not fixed:
+        return None
+    raise CharrnnError(
+        f"{directory} holds another run ({describe_run(directory)}); continue it with "
+        f"--resume, replace it with --force (deletes its {len(existing)} checkpoint files "
+        "when training starts), or choose another --out")
+
+
+def _step_of(path):
+    """The step a checkpoint file is at (-1 when it does not load)."""
+    match = STEP_FILE.match(os.path.basename(path))
+    if match:
+        return int(match.group(1))
+    try:
+        return checkpoint.load(path, weights=False).step
+    except CharrnnError:
+        return -1
 
 
 def make_dir(directory):
@@ -155,12 +215,14 @@ def summary(ckpt):
     without weights), as a JSON-ready dict."""
     tc, m = ckpt.train_config, ckpt.model
     val = ckpt.val_history
-    steps_per_epoch = tc.get("steps_per_epoch")
-    epochs = ckpt.epoch + (ckpt.batch_index / steps_per_epoch if steps_per_epoch else 0.0)
+    steps_per_epoch = tc.get("steps_per_epoch")  # not in runs of charrnn 1.0
+    epochs = ckpt.epoch + ckpt.batch_index / steps_per_epoch if steps_per_epoch else \
+        (float(ckpt.epoch) if ckpt.batch_index == 0 else None)
     corpus = tc.get("corpus")
     return {
         "cell": m.cell, "layers": m.layers, "hidden": m.hidden, "vocab_size": m.vocab_size,
-        "parameters": param_count(m), "steps": ckpt.step, "epochs": round(epochs, 4),
+        "parameters": param_count(m), "steps": ckpt.step,
+        "epochs": None if epochs is None else round(epochs, 4),
         "best_val_loss": finite(ckpt.best_val),
         "last_val_loss": finite(val[-1, 1]) if len(val) else None,
         "train_seconds": finite(ckpt.seconds) if ckpt.seconds else None,

@@ -34,8 +34,8 @@ def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", 
     generated text.
     """
     check_length(length)
-    if not temperature > 0:
-        raise CharrnnError(f"--temperature must be positive, not {temperature}")
+    if not 0 < temperature < float("inf"):
+        raise CharrnnError(f"--temperature must be a positive number, not {temperature}")
     if top_k < 0:
         raise CharrnnError(f"--top-k must be >= 0, not {top_k}")
     rng = np.random.default_rng(seed)

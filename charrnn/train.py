@@ -115,24 +115,42 @@ def check_resumable(ckpt, cfg, corpus, resume_path, log):
         log(f"resuming with changed options: {', '.join(changed)}")
 
 
-def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None, lock=None,
+def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None, run_dir=None,
           on_event=None):
     """Train on ``corpus_path``, or continue the checkpoint ``resume``;
     checkpoints go to ``out_dir``.  Returns the final Checkpoint.
 
-    ``lock``: the files.RunLock of ``out_dir`` when the caller has claimed it
+    ``run_dir``: the runs.RunDir of ``out_dir`` when the caller has claimed it
     (runs.claim); otherwise this claims it, refusing a directory that holds
-    another run.  ``on_event(dict)`` is called after every validation run
-    and once at the end, however the run ends (the objects of ``train --json``).
+    another run.  ``on_event(dict)`` is called after every validation run and
+    once at the end, however the run ends (the objects of ``train --json``).
     """
     cfg.check()
-    if lock is None:
-        out_dir, lock = runs.claim(out_dir, explicit=True, force=False, resume=resume, log=log)
-    with lock:
-        return _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event or (lambda e: None))
+    if run_dir is None:
+        run_dir = runs.claim(out_dir, explicit=True, force=False, resume=resume, log=log)
+    ended = []
+
+    def event(e):
+        ended.append(e["event"] == "end")
+        if on_event:
+            on_event(e)
+
+    with run_dir.lock:
+        try:
+            return _train(corpus_path, cfg, run_dir, quiet, log, resume, event)
+        except CharrnnError as e:
+            if not any(ended):  # a refusal or a failed write: scripts still get an end
+                event({**dict.fromkeys(END_FIELDS), "event": "end", "run_dir": run_dir.path,
+                       "stopped": "error", "error": str(e)})
+            raise
 
 
-def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
+END_FIELDS = ("event", "run_dir", "steps", "epochs", "best_val_loss", "best_checkpoint",
+              "last_checkpoint", "elapsed_seconds", "train_seconds", "stopped", "error")
+
+
+def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
+    out_dir = run_dir.path
     prepare_out_dir(out_dir)
     corpus = load_corpus(corpus_path, cfg.encoding, directory=out_dir)
     vocab, ids = corpus.vocab, corpus.ids
@@ -167,6 +185,12 @@ def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
             optimizer_state=optim.init_state(cfg.optimizer, params.size),
             train_config=train_config,
             lr=cfg.lr if cfg.lr is not None else optim.DEFAULT_LR[cfg.optimizer])
+    if ckpt.step >= total_steps:
+        raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps "
+                           f"or --epochs ({total_steps} steps); raise them to train further")
+    run_dir.prepare(log)  # every check passed: now the directory may change
+    if run_dir.drops_best:
+        ckpt.best_val = float("inf")  # the next validation writes best.npz of this branch
     params, opt_state = ckpt.params, ckpt.optimizer_state
     grads = np.zeros_like(params)
     # Rows (step, loss, seconds, characters): the first two are the histories,
@@ -175,9 +199,6 @@ def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
                      zip(ckpt.train_history, ckpt.train_seconds, ckpt.train_chars)]
     val_history = [tuple(row) + (s, n) for row, s, n in
                    zip(ckpt.val_history, ckpt.val_seconds, ckpt.val_chars)]
-    if ckpt.step >= total_steps:
-        raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps "
-                           f"or --epochs ({total_steps} steps); raise them to train further")
     log(f"corpus {corpus_path}: {len(ids):,} characters, vocabulary {len(vocab)}, "
         f"{len(train_ids):,} train / {len(val_ids):,} validation; model "
         f"{cfg.layers}x{cfg.hidden} {cfg.cell.upper()}, {n_params:,} parameters; "
@@ -225,7 +246,7 @@ def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
             save("best.npz")
         if cfg.keep != 0:
             written = save(f"step{step:07d}_val{val:.4f}.npz")
-            runs.prune_step_files(out_dir, cfg.keep)
+        runs.prune_step_files(out_dir, cfg.keep)
         since = [row[1] for row in train_history if row[0] > last_validated[0]]
         last_validated[0] = step
         on_event({"event": "validation", "step": step, "epoch": round(epochs_done(), 4),
@@ -241,15 +262,11 @@ def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
         best = ckpt.best_val if math.isfinite(ckpt.best_val) else None
         on_event({"event": "end", "run_dir": out_dir, "steps": step,
                   "epochs": round(epochs_done(), 4), "best_val_loss": best,
-                  "best_checkpoint": best_path if best is not None else None,
+                  "best_checkpoint": best_path if os.path.exists(best_path) else None,
                   "last_checkpoint": last_path if os.path.exists(last_path) else None,
-                  "wall_seconds": time.perf_counter() - process_started,
+                  "elapsed_seconds": time.perf_counter() - process_started,
                   "train_seconds": clock(), "stopped": stopped, "error": error})
 
-    # A signal lets the current step finish, then saves: the state is never half-updated.
-    received = []
-    handlers = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
     blocks = use_threads(cfg.threads)
     workspace = Workspace()
     compile_started = time.perf_counter()
@@ -258,6 +275,11 @@ def _train(corpus_path, cfg, out_dir, quiet, log, resume, on_event):
     if compile_seconds > 5:
         log(f"compiled the kernels in {compile_seconds:.0f} s (once for this installation and "
             "model type; kept in the cache)")
+    # From here a signal lets the current step finish, then saves: the state is
+    # never half-updated.  (Before, Ctrl-C stops at once: nothing to save yet.)
+    received = []
+    handlers = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = Progress(cfg, step, total_steps, quiet)
     smooth = train_history[-1][1] if train_history else None
     last_validated = [val_history[-1][0] if val_history else 0]

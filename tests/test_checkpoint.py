@@ -69,8 +69,11 @@ def test_truncated_and_garbage_files(tmp_path, ckpt):
     with pytest.raises(CharrnnError, match="c.npz"):
         load(str(path))
     path.write_bytes(b"hello")
-    with pytest.raises(CharrnnError, match="not a readable"):
+    with pytest.raises(CharrnnError, match="not a charrnn checkpoint .not an .npz file"):
         load(str(path))
+    np.savez(str(tmp_path / "other.npz"), x=np.zeros(3))  # an .npz, not charrnn's
+    with pytest.raises(CharrnnError, match="other.npz: not a charrnn checkpoint$"):
+        load(str(tmp_path / "other.npz"))
     with pytest.raises(CharrnnError, match="no such checkpoint"):
         load(str(tmp_path / "missing.npz"))
 

@@ -450,3 +450,78 @@ def test_compilation_is_not_charged_to_the_time_budget(tmp_path, corpus_file):
         used = re.search(r"\| ([\d:]+) of ", line).group(1)
         assert seconds(used) <= 4, line
     assert end["train_seconds"] < 5 and end["steps"] > 10, end
+
+
+# -- what a review found --------------------------------------------------------------
+
+def test_force_changes_nothing_when_the_new_run_is_refused(tmp_path, corpus_file):
+    out = tmp_path / "r"
+    ok(["train", corpus_file, "--out", out, "--max-steps", 4, "--eval-every", 2] + TINY)
+    before = npz_bytes(out)
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"abc\0def")
+    assert "NUL" in fails(["train", binary, "--out", out, "--force"] + TINY).output
+    assert "--max-steps" in fails(["train", corpus_file, "--out", out, "--force",
+                                   "--max-steps", 0] + TINY).output
+    assert npz_bytes(out) == before
+
+
+def test_resume_into_another_directory_brings_the_best_checkpoint(tmp_path, corpus_file):
+    first, second = tmp_path / "a", tmp_path / "b"
+    ok(["train", corpus_file, "--out", first, "--max-steps", 4, "--eval-every", 2] + TINY)
+    result = ok(["train", corpus_file, "--resume", first / "last.npz", "--out", second,
+                 "--max-steps", 6, "--eval-every", 2, "--json"] + TINY)
+    end = json.loads(result.stdout.splitlines()[-1])
+    assert os.path.isfile(end["best_checkpoint"]) and end["run_dir"] == str(second)
+    best = load(str(second / "best.npz"))
+    assert best.best_val == pytest.approx(load(str(second / "last.npz")).best_val)
+    assert npz_bytes(first) == npz_bytes(first)  # the source run is left as it was
+    row = json.loads(ok(["runs", tmp_path, "--json"]).stdout)
+    assert {r["run"]: bool(r["best_checkpoint"]) for r in row} == {"a": True, "b": True}
+
+
+def test_resuming_an_older_step_file_would_mix_branches(tmp_path, corpus_file):
+    out = tmp_path / "r"
+    ok(["train", corpus_file, "--out", out, "--max-steps", 6, "--eval-every", 2, "--keep",
+        "all"] + TINY)
+    older = out / step_names(out)[0]  # step 2
+    message = fails(["train", corpus_file, "--resume", older, "--max-steps", 8] + TINY).output
+    assert "two branches" in message and "--force" in message
+    result = ok(["train", corpus_file, "--resume", older, "--max-steps", 8, "--eval-every", 2,
+                 "--keep", "all", "--force"] + TINY[:-1])
+    assert "deleting" in result.stderr
+    steps = [int(STEP_FILE.match(n).group(1)) for n in step_names(out)]
+    assert steps == [2, 4, 6, 8]  # 4 and 6 again, of the new branch
+    best = load(str(out / "best.npz"))
+    assert best.step in steps and best.best_val == min(load(str(out / n)).val_history[-1, 1]
+                                                       for n in step_names(out))
+
+
+def test_keep_0_on_resume_removes_the_old_step_files(tmp_path, corpus_file):
+    out = tmp_path / "r"
+    ok(["train", corpus_file, "--out", out, "--max-steps", 4, "--eval-every", 2] + TINY)
+    assert len(step_names(out)) == 2
+    ok(["train", corpus_file, "--out", out, "--resume", "--max-steps", 6, "--keep", 0] + TINY)
+    assert step_names(out) == [] and (out / "last.npz").exists()
+
+
+def test_a_refused_run_still_ends_its_json(tmp_path, corpus_file):
+    out = tmp_path / "r"
+    finished = ok(["train", corpus_file, "--out", out, "--max-steps", 2, "--eval-every", 2,
+                   "--json"] + TINY)
+    fields = set(json.loads(finished.stdout.splitlines()[-1]))
+    for extra in [[], ["--force", "--max-steps", "0"]]:
+        result = fails(["train", corpus_file, "--out", out, "--json"] + TINY + extra)
+        end = json.loads(result.stdout.splitlines()[-1])
+        assert end["event"] == "end" and end["stopped"] == "error" and end["error"]
+        assert set(end) == fields
+
+
+def test_bad_numbers_for_sampling(tmp_path, corpus_file):
+    out = tmp_path / "r"
+    ok(["train", corpus_file, "--out", out, "--max-steps", 2, "--eval-every", 2] + TINY)
+    for value in ["inf", "nan", "0"]:
+        assert "--temperature" in fails(["sample", out / "best.npz", "-t", value]).output
+    text = tmp_path / "notes.txt"
+    text.write_text("not a checkpoint")
+    assert "not an .npz file" in fails(["info", text]).output

@@ -119,25 +119,28 @@ class Corpus:
     ids: np.ndarray   # read-only memory map, one id per character
     sha256: str       # of the ids: identifies the text for resuming
     file_sha256: str  # of the file's bytes, as sha256sum prints it
-    skipped: list = field(default_factory=list)  # characters dropped (unknown="skip")
+    skipped: int = 0  # characters dropped by skip_unknown
+    skipped_chars: set = field(default_factory=set)  # which, each once
 
 
 def encode_file(path, vocab, encoding="utf-8", directory=None, skip_unknown=False):
-    """(ids as a read-only memory map, their SHA-256, the characters skipped).
+    """(ids as a read-only memory map, their SHA-256, how many characters were
+    skipped, which).
 
     Characters outside ``vocab`` are an error naming them, or with
     ``skip_unknown`` left out of the ids.  The backing file is unlinked at
     creation, so nothing is left behind even if the process is killed.
     """
     digest = hashlib.sha256()
-    skipped = []
+    skipped, skipped_chars = 0, set()
     with tempfile.TemporaryFile(dir=directory) as f:
         for block in read_blocks(path, encoding):
             ids, unknown = vocab.encode_known(block)
             if unknown and not skip_unknown:
                 raise CharrnnError(f"{path} has characters the model never saw: "
                                    f"{show(unknown)}")
-            skipped += unknown
+            skipped += len(unknown)
+            skipped_chars.update(unknown)
             data = ids.tobytes()
             digest.update(data)
             f.write(data)
@@ -145,7 +148,7 @@ def encode_file(path, vocab, encoding="utf-8", directory=None, skip_unknown=Fals
         count = f.tell() // vocab.dtype.itemsize
         ids = np.memmap(f, dtype=vocab.dtype, mode="r", shape=(count,)) if count else \
             np.zeros(0, vocab.dtype)
-        return ids, digest.hexdigest(), skipped
+        return ids, digest.hexdigest(), skipped, skipped_chars
 
 
 def file_sha256(path):
@@ -170,5 +173,6 @@ def load_corpus(path, encoding="utf-8", vocab=None, directory=None, skip_unknown
             return load_corpus(copy.name, encoding, vocab, directory, skip_unknown)
     found, count = scan(path, encoding)
     vocab = vocab or found
-    ids, sha256, skipped = encode_file(path, vocab, encoding, directory, skip_unknown)
-    return Corpus(vocab, ids, sha256, file_sha256(path), skipped)
+    ids, sha256, skipped, skipped_chars = encode_file(path, vocab, encoding, directory,
+                                                      skip_unknown)
+    return Corpus(vocab, ids, sha256, file_sha256(path), skipped, skipped_chars)
