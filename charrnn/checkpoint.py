@@ -192,17 +192,3 @@ def _from_version_1(arrays):
         arrays[f"{name}_seconds"], arrays[f"{name}_chars"] = unknown, unknown
     arrays.update({key: np.array(value) for key, value in NEW_IN_2.items()})
     return arrays
-
-
-def find_latest_best(root="checkpoints"):
-    """best.npz of the most recently written run under ``root``."""
-    candidates = []
-    if os.path.isdir(root):
-        for dirpath, _, files in os.walk(root):
-            if "best.npz" in files:
-                best = os.path.join(dirpath, "best.npz")
-                candidates.append((os.path.getmtime(best), best))
-    if not candidates:
-        raise CharrnnError(f"no checkpoint named and no best.npz found under {root}/; "
-                           "train a model first (charrnn train CORPUS) or name a checkpoint")
-    return max(candidates)[1]

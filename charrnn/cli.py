@@ -230,11 +230,12 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
     """
     import secrets
 
-    from .checkpoint import find_latest_best, load
+    from .checkpoint import load
+    from .runs import latest_best
     from .sample import beam_text, sample_text
 
     if checkpoint is None or os.path.isdir(checkpoint):
-        checkpoint = find_latest_best(checkpoint or "checkpoints")
+        checkpoint = latest_best(checkpoint or "checkpoints")
         click.echo(f"using {checkpoint}", err=True)
     ckpt = load(checkpoint)
     if seed is None:

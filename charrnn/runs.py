@@ -200,6 +200,17 @@ def newest_run(root, stem):
     return max(found)[1] if found else None
 
 
+def latest_best(root="checkpoints"):
+    """best.npz of the most recently written run under ``root`` (what ``sample``
+    uses when no checkpoint is named)."""
+    found = [os.path.join(d, "best.npz") for d in find_run_dirs(root)
+             if os.path.isfile(os.path.join(d, "best.npz"))]
+    if not found:
+        raise CharrnnError(f"no checkpoint named and no best.npz found under {root}/; "
+                           "train a model first (charrnn train CORPUS) or name a checkpoint")
+    return max(found, key=os.path.getmtime)
+
+
 def find_run_dirs(root):
     """Every directory under ``root`` (itself included) that holds checkpoints or a lock."""
     found = []

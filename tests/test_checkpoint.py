@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from charrnn import checkpoint
-from charrnn.checkpoint import Checkpoint, find_latest_best, load, save
+from charrnn.checkpoint import Checkpoint, load, save
+from charrnn.runs import latest_best
 from charrnn.data.corpus import Vocabulary
 from charrnn.errors import CharrnnError
 from charrnn.model import ModelConfig, init_params
@@ -92,11 +93,11 @@ def test_failed_write_keeps_the_old_file(tmp_path, ckpt, monkeypatch):
     assert os.listdir(tmp_path) == ["c.npz"]
 
 
-def test_find_latest_best(tmp_path, ckpt):
+def test_latest_best(tmp_path, ckpt):
     with pytest.raises(CharrnnError, match="no checkpoint"):
-        find_latest_best(str(tmp_path))
+        latest_best(str(tmp_path))
     for name, mtime in (("old", 1000), ("new", 2000)):
         os.makedirs(tmp_path / name)
         save(str(tmp_path / name / "best.npz"), ckpt)
         os.utime(tmp_path / name / "best.npz", (mtime, mtime))
-    assert find_latest_best(str(tmp_path)) == str(tmp_path / "new" / "best.npz")
+    assert latest_best(str(tmp_path)) == str(tmp_path / "new" / "best.npz")

@@ -107,7 +107,11 @@ def build(name, path, size=1_000_000, url=None, source=None):
 
 def stdlib_source(root, size):
     """Up to ``size`` bytes of the .py files at the top of ``root``, in name order."""
-    paths = sorted(os.path.join(root, n) for n in os.listdir(root) if n.endswith(".py"))
+    try:
+        names = os.listdir(root)
+    except OSError as e:
+        raise CharrnnError(f"cannot read {root}: {e.strerror}") from None
+    paths = sorted(os.path.join(root, n) for n in names if n.endswith(".py"))
     data = read_text_files(paths, size)
     if not data:
         raise CharrnnError(f"no Python source files (*.py) in {root}")
