@@ -123,7 +123,7 @@ def main():
               help="Run directory [default: checkpoints/<corpus name>, or -2, -3, ... when "
               "that holds another run].")
 @click.option("--force", is_flag=True,
-              help="Replace the run in --out: delete its checkpoints first.")
+              help="Replace the run in --out: delete its checkpoints when training starts.")
 @click.option("--threads", type=int, help="CPU threads [default: 2, or fewer CPUs if "
               "fewer are available].")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CORPUS.")

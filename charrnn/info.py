@@ -79,7 +79,11 @@ def describe(facts):
         + (f", {p['train_chars']:,} characters seen" if p["train_chars"] else ""),
         f"train loss  {h('train')}",
         f"val loss    {h('val')}",
-        "options     " + " ".join(f"--{k.replace('_', '-')} {'all' if v is None and k == 'keep' else v}"
+        "options     " + " ".join(f"--{k.replace('_', '-')} {option_text(k, v)}"
                                   for k, v in t.items() if v is not None or k == "keep"),
     ]
     return "\n".join(lines)
+
+
+def option_text(name, value):
+    return "all" if name == "keep" and value is None else value

@@ -241,7 +241,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
         val_history.append((step, val, clock(), chars))
         improved = val < ckpt.best_val
         ckpt.best_val = min(val, ckpt.best_val)
-        written = save("last.npz")  # first: last.npz is never behind best.npz, whenever a kill lands
+        written = save("last.npz")  # first: never behind best.npz, whenever a kill lands
         if improved:
             save("best.npz")
         if cfg.keep != 0:

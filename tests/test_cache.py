@@ -323,7 +323,8 @@ def test_no_cached_kernel_is_called_from_compiled_code_with_a_parallel_loop_belo
                     if isinstance(call, ast.Call) and isinstance(call.func, ast.Name):
                         calls.append((node.name, call.func.id))
     compiled = {"kernel", "parallel_kernel", "inner_kernel", "inner_parallel_kernel", "inline"}
-    parallel = {n for n, d in decorators.items() if d & {"parallel_kernel", "inner_parallel_kernel"}}
+    parallel = {n for n, d in decorators.items()
+                if d & {"parallel_kernel", "inner_parallel_kernel"}}
     below = set(parallel)  # kernels with a parallel loop in them or in what they call
     while True:
         more = {caller for caller, callee in calls if callee in below
