@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 
 import click
@@ -485,3 +486,36 @@ def export(checkpoint, out):
                    "(PyTorch has no module with its equations; see the README)", err=True)
     else:
         click.echo(f"wrote {out}: nn.{module} as 'rnn' and nn.Linear as 'decoder'", err=True)
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--x", "axis", type=click.Choice(["step", "chars", "time"]), default="step",
+              show_default=True, help="Against steps, training characters seen, or training "
+              "wall-clock seconds.")
+@click.option("--png", type=click.Path(dir_okay=False), help="Write a PNG image here instead.")
+@click.option("--width", type=click.IntRange(20), help="Terminal plot width [default: the "
+              "terminal's].")
+@click.option("--height", type=click.IntRange(8), help="Terminal plot height.")
+def plot(runs, axis, png, width, height):
+    """Training and validation loss of RUNS (run directories or checkpoints),
+    overlaid: in the terminal, or with --png into an image.
+
+    \b
+    Examples:
+      charrnn plot checkpoints/shakespeare checkpoints/shakespeare-2 --x time
+      charrnn plot checkpoints/* --png losses.png
+    """
+    from .plot import load_curves, png as write_png, terminal
+
+    need_extra("matplotlib" if png else "plotext", "plot", "plot")
+    curves = [load_curves(path, axis) for path in runs]
+    if png:
+        try:
+            write_png(curves, axis, png)
+        except OSError as e:
+            raise CharrnnError(f"cannot write {png} ({e.strerror})") from None
+        click.echo(f"wrote {png}", err=True)
+    else:
+        color = sys.stdout.isatty()
+        click.echo(terminal(curves, axis, width, height, color))
