@@ -519,3 +519,97 @@ def plot(runs, axis, png, width, height):
     else:
         color = sys.stdout.isatty()
         click.echo(terminal(curves, axis, width, height, color))
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--layer", type=int, help="The unit's layer (0 = the first) [default: the last].")
+@click.option("--unit", type=int, help="Show this unit; without it, --find.")
+@click.option("--find", "find_units", is_flag=True,
+              help="Rank the units by how well they track features of the text (the default "
+              "when no --unit is given).")
+@click.option("--length", "-n", default=2000, show_default=True,
+              help="Characters of FILE shown.")
+@click.option("--scan", default=100_000, show_default=True,
+              help="--find: characters of FILE the correlations are measured over.")
+@click.option("--top", default=3, show_default=True, help="--find: units listed per feature.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Also write one self-contained HTML page: hover for values and predictions.")
+@click.option("--encoding", default="utf-8", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="--find: the table as JSON.")
+def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path, encoding,
+        as_json):
+    """Show FILE coloured by what a unit of CHECKPOINT's model does as it reads
+    it (tanh(c) for LSTM units, h for the other cells), or find the units that
+    track features of the text: line position, quotes, brackets, indentation,
+    words, comments, paragraphs, speakers.
+
+    \b
+    Examples:
+      charrnn viz checkpoints/stdlib/best.npz corpora/stdlib.txt
+      charrnn viz checkpoints/stdlib/best.npz corpora/stdlib.txt --layer 1 --unit 42 --html u.html
+    """
+    from .checkpoint import load
+    from .data.corpus import read_blocks
+    from . import viz as look
+
+    ckpt = load(checkpoint)
+    m = ckpt.model
+    for name, value in (("--length", length), ("--scan", scan), ("--top", top)):
+        if value < 1:
+            raise CharrnnError(f"{name} must be at least 1, not {value}")
+    if unit is not None or layer is not None:
+        layer = m.layers - 1 if layer is None else layer
+        if not 0 <= layer < m.layers:
+            raise CharrnnError(f"--layer must be in 0..{m.layers - 1}: the model has "
+                               f"{m.layers} layers")
+        if unit is None or not 0 <= unit < m.hidden:
+            raise CharrnnError(f"--unit must be in 0..{m.hidden - 1} (the layer's units)")
+    find_units = find_units or unit is None
+    wanted = max(length, scan) if find_units else length
+    text = ""
+    for block in read_blocks(file, encoding):
+        text += block[:wanted - len(text)]
+        if len(text) >= wanted:
+            break
+    text = text.replace("\r", "")
+    ckpt.vocab.encode(text, what=file)  # unknown characters: one message naming them
+    shown = text[:length]
+    if find_units:
+        findings, constant, acts, probs = look.find(ckpt, text[:max(scan, 2)], top, len(shown))
+        if as_json:
+            emit({"checkpoint": checkpoint, "file": file, "characters": min(scan, len(text)),
+                  "findings": [vars(f) for f in findings], "constant_features": constant})
+        else:
+            click.echo(look.correlation_table(findings))
+            if constant:
+                click.echo(f"(constant in this text, so not measured: {', '.join(constant)})")
+        best = look.best_per_feature(findings)
+        units = [(f.layer, f.unit, f"layer {f.layer} unit {f.unit}: {f.feature} "
+                  f"(r = {f.correlation:+.2f})") for f in best]
+    else:
+        acts, probs = look.run(ckpt, ckpt.vocab.encode(shown), keep=len(shown))
+        units = [(layer, unit, f"layer {layer} unit {unit}")]
+    if not units:
+        raise CharrnnError(f"{file}: no feature varies in its first {len(text):,} characters")
+    if html_path:
+        values = [acts[:, l, u] for l, u, _ in units]
+        page = look.page(shown, [label for _, _, label in units], values, probs,
+                         ckpt.vocab.chars, f"{checkpoint}: {os.path.basename(file)}")
+        from .files import write_atomically
+        try:
+            write_atomically(html_path, lambda f: f.write(page.encode("utf-8")))
+        except OSError as e:
+            raise CharrnnError(f"cannot write {html_path} ({e.strerror})") from None
+        click.echo(f"wrote {html_path}", err=True)
+    if as_json:
+        return
+    l, u, label = units[0]
+    gap = "\n" if find_units else ""  # after the table
+    if sys.stdout.isatty():
+        click.echo(f"{gap}{label}:")
+        click.echo(look.terminal(shown, acts[:, l, u]))
+    else:
+        click.echo(f"{gap}{label}: each character and the unit's value")
+        click.echo(look.plain(shown, acts[:, l, u]))

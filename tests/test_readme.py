@@ -77,6 +77,8 @@ def outputs(tmp_path_factory, corpus_file):
         "`runs --json`": lines(invoke(["runs", str(tmp / "runs"), "--json"]))[0],
         "`info --json`": lines(invoke(["info", best, "--json"])),
         "`corpus --json`": lines(corpus),
+        "`viz --json`": lines(invoke(["viz", best, str(corpus_file), "--scan", "500",
+                                      "--json"])),
         "`corpus --list --json`": lines(invoke(["corpus", "--list", "--json"]))[0],
     }
 

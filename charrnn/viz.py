@@ -1,0 +1,298 @@
+"""Looking inside a model: what ``charrnn viz`` computes.
+
+A unit's activation at a character is its value after the model has read
+that character: tanh(c) for an LSTM unit (the cell state squashed as the
+output gate sees it, as in the char-rnn visualizations), h for the cells
+that have no c.  ``find`` runs the model over a long stretch of text once,
+streaming: for every unit and every feature of the text (features below) it
+accumulates the sums that Pearson's correlation needs, so memory does not
+grow with the length.  The text's features are computed from the text alone.
+"""
+import html
+import json
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import forward, views, zero_state
+
+CHUNK = 256  # characters per forward call
+SPEAKER = re.compile(r"[A-Z][A-Za-z' ]{0,30}:")  # "ROMEO:", "First Citizen:" at a line's start
+FEATURES = {
+    "line_position": "position in the line",
+    "in_double_quotes": 'inside double quotes "..."',
+    "in_single_quotes": "inside single quotes '...' (within a line)",
+    "bracket_depth": "depth of ( [ {",
+    "indentation": "indentation of the line (leading spaces and tabs)",
+    "in_word": "inside a word (letters, digits, _)",
+    "after_blank_line": "on the first line after a blank line",
+    "in_comment": "inside a comment: # or // to the line's end, /* */",
+    "speaker_line": "on a line that starts with a speaker's name (NAME:)",
+}
+
+
+def text_features(text):
+    """(N, len(FEATURES)) float32: each feature's value at each character, as
+    it stands once that character has been read."""
+    out = np.zeros((len(text), len(FEATURES)), np.float32)
+    column = double = single = depth = indent = 0
+    leading = True        # still in the line's leading whitespace
+    after_blank = False   # this line follows a blank line
+    previous_blank = False
+    line_comment = block_comment = False
+    speaker = bool(SPEAKER.match(text))
+    prev = ""
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            after_blank = column == 0 and i > 0  # the line that ends here was empty
+            previous_blank = after_blank
+            column, single, indent, leading, line_comment = 0, 0, 0, True, False
+            speaker = bool(SPEAKER.match(text, i + 1))
+            out[i] = (0, double, 0, depth, 0, 0, 0, block_comment, 0)
+            prev = ch
+            continue
+        column += 1
+        quoted = double or single
+        if not (quoted or line_comment or block_comment):
+            if ch == "#" or (ch == "/" and prev == "/"):
+                line_comment = True
+            elif ch == "*" and prev == "/":
+                block_comment = True
+        elif block_comment and ch == "/" and prev == "*":
+            block_comment = False
+        if not (line_comment or block_comment):
+            if ch == '"':
+                double ^= 1
+            elif ch == "'" and not double:
+                single ^= 1
+            elif ch in "([{" and not quoted:
+                depth += 1
+            elif ch in ")]}" and not quoted:
+                depth = max(depth - 1, 0)
+        if leading and ch in " \t":
+            indent += 1
+        else:
+            leading = False
+        out[i] = (column, double, single, depth, indent, ch.isalnum() or ch == "_",
+                  previous_blank, line_comment or block_comment or (ch == "/" and prev == "*"),
+                  speaker)
+        prev = ch
+    return out
+
+
+@dataclass
+class Finding:
+    feature: str
+    layer: int
+    unit: int
+    correlation: float
+
+
+class Correlations:
+    """Running sums for Pearson's r between every unit and every feature."""
+
+    def __init__(self, units, features):
+        self.n = 0
+        self.sx = np.zeros(units)
+        self.sxx = np.zeros(units)
+        self.sy = np.zeros(features)
+        self.syy = np.zeros(features)
+        self.sxy = np.zeros((units, features))
+
+    def add(self, x, y):
+        x, y = x.astype(np.float64), y.astype(np.float64)
+        self.n += len(x)
+        self.sx += x.sum(0)
+        self.sxx += (x * x).sum(0)
+        self.sy += y.sum(0)
+        self.syy += (y * y).sum(0)
+        self.sxy += x.T @ y
+
+    def r(self):
+        """(units, features) correlations; NaN where a unit or a feature is constant."""
+        n = self.n
+        cov = self.sxy - np.outer(self.sx, self.sy) / n
+        vx = self.sxx - self.sx ** 2 / n
+        vy = self.syy - self.sy ** 2 / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = cov / np.sqrt(np.outer(vx, vy))
+        r[~np.isfinite(r)] = np.nan
+        return np.clip(r, -1, 1)
+
+
+def unit_state(cell):
+    """Which of a layer's state sequences is shown, and how: (index, squash)."""
+    return (1, np.tanh) if cell == "lstm" else (0, None)
+
+
+def run(ckpt, ids, keep=0, on_chunk=None):
+    """Run the model over ``ids`` (one stream, state carried).  Calls
+    on_chunk(lo, activations (T, L*H)) for every chunk; returns, for the first
+    ``keep`` characters, (activations (keep, L, H), probabilities of the next
+    character (keep, V))."""
+    m = ckpt.model
+    p = views(ckpt.params, m)
+    index, squash = unit_state(m.cell)
+    state = zero_state(m, 1)
+    kept_acts = np.zeros((keep, m.layers, m.hidden), np.float32)
+    kept_top = np.zeros((keep, m.hidden), np.float32)
+    ids = np.asarray(ids, np.int32)
+    for lo in range(0, len(ids), CHUNK):
+        block = ids[lo:lo + CHUNK]
+        T = len(block)
+        acts = np.zeros((T, m.layers, m.hidden), np.float32)
+        top = np.zeros((T, m.hidden), np.float32)
+
+        def on_layer(l, sequences):
+            values = sequences[index][1:T + 1, 0]
+            acts[:, l] = squash(values) if squash else values
+            if l == m.layers - 1:
+                top[:] = sequences[0][1:T + 1, 0]
+
+        targets = np.append(block[1:], block[-1])[:, None]
+        _, state, _ = forward(ckpt.params, m, block[:, None], targets, state, on_layer=on_layer)
+        if on_chunk:
+            on_chunk(lo, acts.reshape(T, -1))
+        if lo < keep:
+            n = min(keep - lo, T)
+            kept_acts[lo:lo + n], kept_top[lo:lo + n] = acts[:n], top[:n]
+    logits = kept_top @ p["w_y"] + p["b_y"]
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return kept_acts, probs
+
+
+def find(ckpt, text, top=3, keep=0):
+    """(the ``top`` units of each feature by |correlation| over ``text``, best
+    first, as [Finding]; the features constant in it; and ``run``'s kept
+    activations and probabilities for its first ``keep`` characters)."""
+    m = ckpt.model
+    features = text_features(text)
+    sums = Correlations(m.layers * m.hidden, len(FEATURES))
+    acts, probs = run(ckpt, ckpt.vocab.encode(text), keep,
+                      on_chunk=lambda lo, a: sums.add(a, features[lo:lo + len(a)]))
+    r = sums.r()
+    findings, constant = [], []
+    for f, name in enumerate(FEATURES):
+        column = r[:, f]
+        if np.isnan(column).all():
+            constant.append(name)
+            continue
+        order = np.argsort(-np.nan_to_num(np.abs(column), nan=-1.0))[:top]
+        findings += [Finding(name, int(u // m.hidden), int(u % m.hidden), float(column[u]))
+                     for u in order]
+    return findings, constant, acts, probs
+
+
+# Red (-1) through white (0) to blue (+1), as in the char-rnn visualizations.
+def colour(value):
+    v = max(-1.0, min(1.0, float(value)))
+    if v < 0:
+        return 255, int(255 * (1 + v)), int(255 * (1 + v))
+    return int(255 * (1 - v)), int(255 * (1 - v)), 255
+
+
+def terminal(text, values):
+    """The text with each character on a background of its unit's colour (24-bit ANSI)."""
+    out = []
+    for ch, v in zip(text, values):
+        if ch == "\n":
+            out.append("\x1b[0m\n")
+            continue
+        r, g, b = colour(v)
+        out.append(f"\x1b[48;2;{r};{g};{b}m\x1b[38;2;0;0;0m{ch}")
+    return "".join(out) + "\x1b[0m"
+
+
+def plain(text, values):
+    """One line per character: the character (escaped) and the unit's value."""
+    return "\n".join(f"{json.dumps(ch)[1:-1]:>6} {v:+.3f}" for ch, v in zip(text, values))
+
+
+def page(text, units, values, probs, vocab, title):
+    """One self-contained HTML page: the text coloured by a unit (a menu picks
+    among ``units``), and on hover the unit's value and the model's five most
+    likely next characters.  ``values`` (len(units), N)."""
+    top5 = np.argsort(-probs, axis=1)[:, :5]
+    predictions = [[[vocab[j], round(float(probs[i, j]), 4)] for j in top5[i]]
+                   for i in range(len(text))]
+    spans = "".join(
+        "<br>" if ch == "\n" else
+        f'<span data-i="{i}" style="background:rgb{colour(values[0][i])}">'
+        f"{html.escape(ch) if ch != ' ' else '&nbsp;'}</span>"
+        for i, ch in enumerate(text))
+    options = "".join(f'<option value="{k}">{html.escape(label)}</option>'
+                      for k, label in enumerate(units))
+    data = json.dumps({"values": [[round(float(v), 3) for v in row] for row in values],
+                       "predictions": predictions, "units": units}, ensure_ascii=False)
+    return PAGE.format(title=html.escape(title), options=options, spans=spans,
+                       data=data.replace("</", "<\\/"))
+
+
+PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+#text {{ font-family: monospace; font-size: 14px; line-height: 1.5; }}
+#text span {{ color: black; }}
+#tip {{ position: fixed; display: none; background: #222; color: #eee; padding: 6px 9px;
+        font: 13px monospace; border-radius: 4px; pointer-events: none; white-space: pre; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p>Each character is coloured by the unit's value after the model read it: red -1,
+white 0, blue +1. Hover over a character for the value and the model's five most
+likely next characters.</p>
+<label>Unit: <select id="unit">{options}</select></label>
+<div id="text">{spans}</div>
+<div id="tip"></div>
+<script>
+const data = {data};
+const tip = document.getElementById("tip");
+const select = document.getElementById("unit");
+function colour(v) {{
+  v = Math.max(-1, Math.min(1, v));
+  const a = Math.floor(255 * (1 - Math.abs(v)));
+  return v < 0 ? `rgb(255, ${{a}}, ${{a}})` : `rgb(${{a}}, ${{a}}, 255)`;
+}}
+function show(char) {{
+  return char === "\\n" ? "\\\\n" : char === " " ? "' '" : char;
+}}
+select.addEventListener("change", () => {{
+  const values = data.values[select.value];
+  for (const span of document.querySelectorAll("#text span"))
+    span.style.background = colour(values[span.dataset.i]);
+}});
+document.getElementById("text").addEventListener("mouseover", (event) => {{
+  const i = event.target.dataset.i;
+  if (i === undefined) return;
+  const lines = [`${{data.units[select.value]}}: ${{data.values[select.value][i].toFixed(3)}}`,
+                 "next:"];
+  for (const [char, p] of data.predictions[i]) lines.push(`  ${{show(char)}}  ${{p.toFixed(3)}}`);
+  tip.textContent = lines.join("\\n");
+  tip.style.display = "block";
+  tip.style.left = (event.clientX + 12) + "px";
+  tip.style.top = (event.clientY + 12) + "px";
+}});
+document.getElementById("text").addEventListener("mouseout", () => {{ tip.style.display = "none"; }});
+</script>
+</body></html>
+"""
+
+
+def correlation_table(findings):
+    lines = [f"{'feature':<18} {'layer':>5} {'unit':>5} {'correlation':>11}"]
+    lines += [f"{f.feature:<18} {f.layer:>5} {f.unit:>5} {f.correlation:>+11.3f}"
+              for f in findings]
+    return "\n".join(lines)
+
+
+def best_per_feature(findings):
+    """The best Finding of each feature, best |correlation| first."""
+    best = {}
+    for f in findings:
+        if f.feature not in best or abs(f.correlation) > abs(best[f.feature].correlation):
+            best[f.feature] = f
+    return sorted(best.values(), key=lambda f: -abs(f.correlation))
