@@ -34,49 +34,74 @@ FEATURES = {
 
 def text_features(text):
     """(N, len(FEATURES)) float32: each feature's value at each character, as
-    it stands once that character has been read."""
+    it stands once that character has been read.
+
+    Quotes as code and prose use them: a triple quote (\"\"\" or \'\'\') opens
+    or closes a string across lines; a single quote's string ends at the
+    line's end (an apostrophe opens one: a known blind spot); a double
+    quote's string may span lines (dialogue) but not a blank line.  Quotes
+    inside the other kind of string or a comment do not count, nor do
+    brackets inside strings.
+    """
     out = np.zeros((len(text), len(FEATURES)), np.float32)
-    column = double = single = depth = indent = 0
+    column = depth = indent = 0
+    double = single = triple = ""  # triple: the open triple quote's character, or ""
     leading = True        # still in the line's leading whitespace
-    after_blank = False   # this line follows a blank line
-    previous_blank = False
+    previous_blank = False  # this line follows a blank line
     line_comment = block_comment = False
     speaker = bool(SPEAKER.match(text))
     prev = ""
+    skip = 0              # the rest of a triple quote, already counted
     for i, ch in enumerate(text):
         if ch == "\n":
-            after_blank = column == 0 and i > 0  # the line that ends here was empty
-            previous_blank = after_blank
-            column, single, indent, leading, line_comment = 0, 0, 0, True, False
+            blank = column == 0 and i > 0  # the line that ends here was empty
+            if blank:
+                double = ""
+            previous_blank = blank
+            column, single, indent, leading, line_comment = 0, "", 0, True, False
             speaker = bool(SPEAKER.match(text, i + 1))
-            out[i] = (0, double, 0, depth, 0, 0, 0, block_comment, 0)
+            out[i] = (0, bool(double or triple == '"'), triple == "'", depth, 0, 0, 0,
+                      block_comment, 0)
             prev = ch
             continue
         column += 1
-        quoted = double or single
-        if not (quoted or line_comment or block_comment):
+        in_string = bool(double or single or triple)
+        if skip:
+            skip -= 1
+        elif not (in_string or line_comment or block_comment):
             if ch == "#" or (ch == "/" and prev == "/"):
                 line_comment = True
             elif ch == "*" and prev == "/":
                 block_comment = True
-        elif block_comment and ch == "/" and prev == "*":
-            block_comment = False
-        if not (line_comment or block_comment):
-            if ch == '"':
-                double ^= 1
-            elif ch == "'" and not double:
-                single ^= 1
-            elif ch in "([{" and not quoted:
+            elif ch in "\"'":
+                if text.startswith(ch * 3, i):
+                    triple, skip = ch, 2
+                elif ch == '"':
+                    double = ch
+                else:
+                    single = ch
+            elif ch in "([{":
                 depth += 1
-            elif ch in ")]}" and not quoted:
+            elif ch in ")]}":
                 depth = max(depth - 1, 0)
+        elif block_comment:
+            if ch == "/" and prev == "*":
+                block_comment = False
+        elif triple:
+            if ch == triple and text.startswith(ch * 3, i):
+                triple, skip = "", 2
+        elif double and ch == '"':
+            double = ""
+        elif single and ch == "'":
+            single = ""
         if leading and ch in " \t":
             indent += 1
         else:
             leading = False
-        out[i] = (column, double, single, depth, indent, ch.isalnum() or ch == "_",
-                  previous_blank, line_comment or block_comment or (ch == "/" and prev == "*"),
-                  speaker)
+        out[i] = (column, bool(double or triple == '"' or skip and ch == '"'),
+                  bool(single or triple == "'" or skip and ch == "'"), depth, indent,
+                  ch.isalnum() or ch == "_", previous_blank,
+                  line_comment or block_comment or (ch == "/" and prev == "*"), speaker)
         prev = ch
     return out
 
@@ -126,42 +151,51 @@ def unit_state(cell):
     return (1, np.tanh) if cell == "lstm" else (0, None)
 
 
-def run(ckpt, ids, keep=0, on_chunk=None):
-    """Run the model over ``ids`` (one stream, state carried).  Calls
-    on_chunk(lo, activations (T, L*H)) for every chunk; returns, for the first
-    ``keep`` characters, (activations (keep, L, H), probabilities of the next
-    character (keep, V))."""
+def run(ckpt, ids, keep=0, on_chunk=None, streams=1):
+    """Run the model over ``ids`` cut into ``streams`` contiguous streams read
+    side by side, each from a zero state (the state carried within a stream;
+    fewer than ``streams`` characters at the end are left out).  Calls
+    on_chunk(positions (n,), activations (n, L*H)) for every chunk; returns,
+    for the first ``keep`` characters (which must lie in the first stream),
+    (activations (keep, L, H), probabilities of the next character (keep, V))."""
     m = ckpt.model
     p = views(ckpt.params, m)
     index, squash = unit_state(m.cell)
-    state = zero_state(m, 1)
+    ids = np.asarray(ids, np.int32)
+    columns = len(ids) // streams
+    assert keep <= columns, "the kept characters must lie in the first stream"
+    starts = np.arange(streams) * columns
+    state = zero_state(m, streams)
     kept_acts = np.zeros((keep, m.layers, m.hidden), np.float32)
     kept_top = np.zeros((keep, m.hidden), np.float32)
-    ids = np.asarray(ids, np.int32)
-    for lo in range(0, len(ids), CHUNK):
-        block = ids[lo:lo + CHUNK]
-        T = len(block)
-        acts = np.zeros((T, m.layers, m.hidden), np.float32)
+    for lo in range(0, columns, CHUNK):
+        T = min(CHUNK, columns - lo)
+        positions = lo + np.arange(T)[:, None] + starts[None, :]  # (T, streams)
+        block = ids[positions]
+        acts = np.zeros((T, streams, m.layers, m.hidden), np.float32)
         top = np.zeros((T, m.hidden), np.float32)
 
         def on_layer(l, sequences):
-            values = sequences[index][1:T + 1, 0]
-            acts[:, l] = squash(values) if squash else values
+            values = sequences[index][1:T + 1]
+            acts[:, :, l] = squash(values) if squash else values
             if l == m.layers - 1:
                 top[:] = sequences[0][1:T + 1, 0]
 
-        targets = np.append(block[1:], block[-1])[:, None]
-        _, state, _ = forward(ckpt.params, m, block[:, None], targets, state, on_layer=on_layer)
+        targets = ids[np.minimum(positions + 1, len(ids) - 1)]
+        _, state, _ = forward(ckpt.params, m, block, targets, state, on_layer=on_layer)
         if on_chunk:
-            on_chunk(lo, acts.reshape(T, -1))
+            on_chunk(positions.reshape(-1), acts.reshape(T * streams, -1))
         if lo < keep:
             n = min(keep - lo, T)
-            kept_acts[lo:lo + n], kept_top[lo:lo + n] = acts[:n], top[:n]
+            kept_acts[lo:lo + n], kept_top[lo:lo + n] = acts[:n, 0], top[:n]
     logits = kept_top @ p["w_y"] + p["b_y"]
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
     return kept_acts, probs
+
+
+STREAMS = 32  # --find reads the text as up to this many streams side by side: batched, fast
 
 
 def find(ckpt, text, top=3, keep=0):
@@ -171,8 +205,11 @@ def find(ckpt, text, top=3, keep=0):
     m = ckpt.model
     features = text_features(text)
     sums = Correlations(m.layers * m.hidden, len(FEATURES))
-    acts, probs = run(ckpt, ckpt.vocab.encode(text), keep,
-                      on_chunk=lambda lo, a: sums.add(a, features[lo:lo + len(a)]))
+    ids = ckpt.vocab.encode(text)
+    # each stream at least as long as what is shown, and a few chunks long
+    streams = max(1, min(STREAMS, len(ids) // max(keep, 4 * CHUNK)))
+    acts, probs = run(ckpt, ids, keep, streams=streams,
+                      on_chunk=lambda positions, a: sums.add(a, features[positions]))
     r = sums.r()
     findings, constant = [], []
     for f, name in enumerate(FEATURES):

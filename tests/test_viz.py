@@ -46,6 +46,14 @@ def test_text_features_by_hand():
     assert single[3, FEATURE["in_single_quotes"]] == 1 and single[5, FEATURE["in_single_quotes"]] == 0
     assert single[9, FEATURE["in_single_quotes"]] == 1  # an apostrophe opens one, to the line's end
     assert single[-1, FEATURE["in_single_quotes"]] == 1  # the line's end closed it; this opens
+    code = 'x = "a\'b" + \'c"d\'\n"""doc\nstring""" y ("(")\n'
+    f = viz.text_features(code)
+    double, single = f[:, FEATURE["in_double_quotes"]], f[:, FEATURE["in_single_quotes"]]
+    assert double[code.index("b")] == 1 and single[code.index("b")] == 0  # ' inside "..."
+    assert single[code.index("d")] == 1 and double[code.index("d")] == 0  # " inside '...'
+    assert double[code.index("string")] == 1 and double[code.index(" y")] == 0  # triple quotes
+    assert f[code.index('("(') + 2, FEATURE["bracket_depth"]] == 1  # "(" in a string: not one
+    assert viz.text_features('"a\nb\n\nc')[-1, FEATURE["in_double_quotes"]] == 0  # paragraph
     block = viz.text_features("a /* b\n c */ d")
     assert block[5, FEATURE["in_comment"]] == 1 and block[8, FEATURE["in_comment"]] == 1
     assert block[-1, FEATURE["in_comment"]] == 0
@@ -65,7 +73,7 @@ def test_streaming_correlations_equal_numpy():
     assert np.isnan(constant.r()).all()
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "mut1"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mut1", "mut2", "mut3"])
 def test_activations_and_predictions_equal_the_reference(cell):
     chars = "abcdef\n"
     cfg = ModelConfig(vocab_size=len(chars), hidden=10, layers=2, cell=cell)
@@ -244,3 +252,18 @@ def test_the_page_in_a_real_browser(quotes, tmp_path):
         assert os.path.getsize(tmp_path / "page.png") > 10_000
     finally:
         driver.quit()
+
+
+def test_streams_cover_the_text_once_and_keep_the_first_stream():
+    chars = "abcdef\n"
+    cfg = ModelConfig(vocab_size=len(chars), hidden=8, layers=2)
+    ckpt = Checkpoint(model=cfg, vocab=Vocabulary(chars),
+                      params=init_params(cfg, np.random.default_rng(5)))
+    ids = np.random.default_rng(6).integers(0, len(chars), 1003)
+    seen = []
+    acts4, probs4 = viz.run(ckpt, ids, keep=100, streams=4,
+                            on_chunk=lambda positions, a: seen.extend(positions))
+    assert sorted(seen) == list(range(1000))  # 4 streams of 250; the last 3 left out
+    acts1, probs1 = viz.run(ckpt, ids, keep=100)
+    np.testing.assert_allclose(acts4, acts1, atol=1e-5)  # the first stream starts at 0 too
+    np.testing.assert_allclose(probs4, probs1, atol=1e-5)
