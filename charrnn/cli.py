@@ -521,6 +521,9 @@ def plot(runs, axis, png, width, height):
         click.echo(terminal(curves, axis, width, height, color))
 
 
+MIN_FIND = 200  # characters: fewer, and every correlation is noise
+
+
 @main.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
@@ -566,6 +569,10 @@ def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path,
                                f"{m.layers} layers")
         if unit is None or not 0 <= unit < m.hidden:
             raise CharrnnError(f"--unit must be in 0..{m.hidden - 1} (the layer's units)")
+    if find_units and unit is not None:
+        raise CharrnnError("--find ranks the units; --unit shows one: give one of them")
+    if as_json and unit is not None:
+        raise CharrnnError("--json reports what --find finds; with --unit, leave it out")
     find_units = find_units or unit is None
     wanted = max(length, scan) if find_units else length
     text = ""
@@ -574,12 +581,18 @@ def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path,
         if len(text) >= wanted:
             break
     text = text.replace("\r", "")
+    if find_units and len(text) < MIN_FIND:
+        raise CharrnnError(f"{file}: {len(text):,} characters; --find needs at least "
+                           f"{MIN_FIND:,} for correlations that mean something")
+    if not text:
+        raise CharrnnError(f"{file}: the file is empty")
     ckpt.vocab.encode(text, what=file)  # unknown characters: one message naming them
     shown = text[:length]
     if find_units:
-        findings, constant, acts, probs = look.find(ckpt, text[:max(scan, 2)], top, len(shown))
+        scanned = text[:max(scan, len(shown))]  # the shown part is always measured too
+        findings, constant, acts, probs = look.find(ckpt, scanned, top, len(shown))
         if as_json:
-            emit({"checkpoint": checkpoint, "file": file, "characters": min(scan, len(text)),
+            emit({"checkpoint": checkpoint, "file": file, "characters": len(scanned),
                   "findings": [vars(f) for f in findings], "constant_features": constant})
         else:
             click.echo(look.correlation_table(findings))

@@ -48,17 +48,21 @@ def text_features(text):
     double = single = triple = ""  # triple: the open triple quote's character, or ""
     leading = True        # still in the line's leading whitespace
     previous_blank = False  # this line follows a blank line
+    line_has_text = False
+    operand = False       # the line's last non-space character ends an operand: a // b
     line_comment = block_comment = False
     speaker = bool(SPEAKER.match(text))
     prev = ""
     skip = 0              # the rest of a triple quote, already counted
+    escaped = False       # the previous character was a backslash inside a string
     for i, ch in enumerate(text):
         if ch == "\n":
-            blank = column == 0 and i > 0  # the line that ends here was empty
+            blank = not line_has_text  # the line that ends here was empty or blank
             if blank:
                 double = ""
             previous_blank = blank
             column, single, indent, leading, line_comment = 0, "", 0, True, False
+            line_has_text = operand = escaped = False
             speaker = bool(SPEAKER.match(text, i + 1))
             out[i] = (0, bool(double or triple == '"'), triple == "'", depth, 0, 0, 0,
                       block_comment, 0)
@@ -68,8 +72,13 @@ def text_features(text):
         in_string = bool(double or single or triple)
         if skip:
             skip -= 1
+        elif escaped:
+            escaped = False
+        elif in_string and ch == "\\":
+            escaped = True
         elif not (in_string or line_comment or block_comment):
-            if ch == "#" or (ch == "/" and prev == "/"):
+            if ch == "#" or (ch == "/" and prev == "/" and not operand and
+                             not text.startswith("=", i + 1)):
                 line_comment = True
             elif ch == "*" and prev == "/":
                 block_comment = True
@@ -98,6 +107,10 @@ def text_features(text):
             indent += 1
         else:
             leading = False
+        if not ch.isspace():
+            line_has_text = True
+            if ch != "/":  # what stands before a // decides: operand (a // b) or not
+                operand = ch.isalnum() or ch in "_)]}\"'"
         out[i] = (column, bool(double or triple == '"' or skip and ch == '"'),
                   bool(single or triple == "'" or skip and ch == "'"), depth, indent,
                   ch.isalnum() or ch == "_", previous_blank,
@@ -163,7 +176,8 @@ def run(ckpt, ids, keep=0, on_chunk=None, streams=1):
     index, squash = unit_state(m.cell)
     ids = np.asarray(ids, np.int32)
     columns = len(ids) // streams
-    assert keep <= columns, "the kept characters must lie in the first stream"
+    if keep > columns:
+        raise ValueError("the kept characters must lie in the first stream")
     starts = np.arange(streams) * columns
     state = zero_state(m, streams)
     kept_acts = np.zeros((keep, m.layers, m.hidden), np.float32)
@@ -272,7 +286,8 @@ PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: sans-serif; margin: 1.5em; }}
-#text {{ font-family: monospace; font-size: 14px; line-height: 1.5; }}
+#text {{ font-family: monospace; font-size: 14px; line-height: 1.5; white-space: pre-wrap;
+         tab-size: 4; }}
 #text span {{ color: black; }}
 #tip {{ position: fixed; display: none; background: #222; color: #eee; padding: 6px 9px;
         font: 13px monospace; border-radius: 4px; pointer-events: none; white-space: pre; }}

@@ -54,6 +54,12 @@ def test_text_features_by_hand():
     assert double[code.index("string")] == 1 and double[code.index(" y")] == 0  # triple quotes
     assert f[code.index('("(') + 2, FEATURE["bracket_depth"]] == 1  # "(" in a string: not one
     assert viz.text_features('"a\nb\n\nc')[-1, FEATURE["in_double_quotes"]] == 0  # paragraph
+    edge = 'f(a // 2)\nx = "a\\"b" # c\ny = 1; // note (\n  \nz\n'
+    f = viz.text_features(edge)
+    assert f[-2, FEATURE["bracket_depth"]] == 0  # a // 2 is no comment: its ) closes
+    assert f[edge.index(" c") + 1, FEATURE["in_comment"]] == 1  # \" did not end the string
+    assert f[edge.index("note"), FEATURE["in_comment"]] == 1  # after ; it is a comment
+    assert f[edge.index("z"), FEATURE["after_blank_line"]] == 1  # a line of spaces is blank
     block = viz.text_features("a /* b\n c */ d")
     assert block[5, FEATURE["in_comment"]] == 1 and block[8, FEATURE["in_comment"]] == 1
     assert block[-1, FEATURE["in_comment"]] == 0
@@ -180,6 +186,21 @@ def test_bad_options(quotes, args, message):
     corpus, trained, _ = quotes
     result = invoke(["viz", trained, corpus] + args)
     assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_short_and_empty_files_and_conflicting_options(quotes, tmp_path):
+    corpus, trained, _ = quotes
+    result = invoke(["viz", trained, corpus, "--scan", 300, "--length", 1000, "--json"])
+    assert result.exit_code == 0, result.output  # the shown part is scanned too
+    assert json.loads(result.stdout)["characters"] == 1000
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    for args, message in [([empty], "needs at least"), ([empty, "--unit", 0], "empty"),
+                          ([corpus, "--unit", 1, "--find"], "give one of them"),
+                          ([corpus, "--unit", 1, "--json"], "--json")]:
+        result = invoke(["viz", trained] + args)
+        assert result.exit_code == 1 and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
 
 
 def test_unknown_characters_are_named(quotes, tmp_path):
