@@ -149,7 +149,7 @@ def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
       charrnn train shakespeare.txt --resume --max-time 1h
       charrnn train shakespeare.txt --out runs/big --hidden 1024 --json
     """
-    from .train import END_FIELDS
+    from .train import error_end
 
     def log(message):
         if not quiet:
@@ -166,8 +166,7 @@ def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
                   options)
     except CharrnnError as e:
         if as_json and not any(ended):  # scripts read the end object whatever happens
-            emit({**dict.fromkeys(END_FIELDS), "event": "end", "run_dir": out,
-                  "stopped": "error", "error": str(e)})
+            emit(error_end(out, e))
         raise
 
 

@@ -140,13 +140,18 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None, run_di
             return _train(corpus_path, cfg, run_dir, quiet, log, resume, event)
         except CharrnnError as e:
             if not any(ended):  # a refusal or a failed write: scripts still get an end
-                event({**dict.fromkeys(END_FIELDS), "event": "end", "run_dir": run_dir.path,
-                       "stopped": "error", "error": str(e)})
+                event(error_end(run_dir.path, e))
             raise
 
 
 END_FIELDS = ("event", "run_dir", "steps", "epochs", "best_val_loss", "best_checkpoint",
               "last_checkpoint", "elapsed_seconds", "train_seconds", "stopped", "error")
+
+
+def error_end(run_dir, error):
+    """The end event of a run stopped by an error: what is not known is None."""
+    return {**dict.fromkeys(END_FIELDS), "event": "end", "run_dir": run_dir,
+            "stopped": "error", "error": str(error)}
 
 
 def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
