@@ -23,8 +23,17 @@ For every (cell, configuration) it measures
   * training chars/s      (steps * batch * seq / seconds, after 2 warm-up steps)
   * sampling chars/s      (batch 1, 2000 characters, temperature 1)
   * beam search chars/s   (width 7, 200 characters; generated chars / seconds)
+    both once per precision of charrnn's weights (--precisions: float32,
+    bfloat16, int8; charrnn.precision), against PyTorch's float32
     (a generation run shorter than a second is repeated until a second has passed)
   * peak RSS of training  (ru_maxrss of the whole worker process, MB)
+  * peak RSS of the whole training command, as a user runs it (MB): charrnn's
+    `python -m charrnn train` against bench/torch_train_command.py, the
+    PyTorch script a careful user writes for the same job, each a child
+    process of the worker, its ru_maxrss from os.wait4: corpus loading,
+    training, validation over the whole held-out 10% (111,539 chars) and
+    checkpoint writing, 3 validation runs (command_schedule); the notes give
+    both final validation losses and what the command adds to the training loop
   * training GFLOP/s as a fraction of the float32 matmul peak that NumPy's
     BLAS reaches on this machine with the same number of threads (measured
     at start: a 2048 x 2048 matmul, median of several)
@@ -53,10 +62,11 @@ Each PyTorch figure is the better of 1 and 2 threads (torch.set_num_threads),
 and the table says which.  PyTorch is only a benchmark dependency:
 pip install torch==2.13.0.
 
-    python bench/run.py                       # 3 rounds, LSTM, all configurations (~10 min)
+    python bench/run.py                       # 3 rounds, LSTM, all configurations (~20 min)
     python bench/run.py --rounds 5 --configs 2x128,2x512
     python bench/run.py --cell gru,rnn --configs 2x128,2x512
     python bench/run.py --cell all --tasks train    # every cell, training only
+    python bench/run.py --tasks train,command # memory: the training loop, the whole command
     python bench/run.py --quick               # seconds-long smoke test (plus compiling)
     python bench/run.py --quick --cell all --tasks train
 """
@@ -79,6 +89,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared/corpora/tinyshakespeare.txt"
+TORCH_COMMAND = Path(__file__).resolve().parent / "torch_train_command.py"
+VAL_FRAC = 0.1  # of the whole-command runs: the last 111,539 characters
+TASKS = ("train", "sample", "beam", "command")
 VOCAB_SIZE = 65
 LR, CLIP, BEAM_WIDTH, TEMPERATURE = 2e-3, 5.0, 7, 1.0
 TORCH_THREADS = (1, 2)
@@ -290,24 +303,37 @@ def generation_threads(threads):
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
-def charrnn_sample(cfg, cell, length, threads):
+def precision_of(impl):
+    """charrnn's impl names carry the precision of generation's weights:
+    "charrnn" (float32), "charrnn:int8", "charrnn:bfloat16"."""
+    return impl.partition(":")[2] or "float32"
+
+
+def charrnn_sample(cfg, cell, length, threads, precision):
     from charrnn.sample import sample_text
     generation_threads(threads)
     ckpt = charrnn_checkpoint(cfg, cell)
     return timed_generation(
-        lambda n: "".join(sample_text(ckpt, n, temperature=TEMPERATURE, seed=0)), length, 50)
+        lambda n: "".join(sample_text(ckpt, n, temperature=TEMPERATURE, seed=0,
+                                      precision=precision)), length, 50)
 
 
-def charrnn_beam(cfg, cell, length, threads):
+def charrnn_beam(cfg, cell, length, threads, precision):
     from charrnn.sample import beam_text
     generation_threads(threads)
     ckpt = charrnn_checkpoint(cfg, cell)
-    return timed_generation(lambda n: beam_text(ckpt, n, BEAM_WIDTH)[0], length, 10)
+    return timed_generation(lambda n: beam_text(ckpt, n, BEAM_WIDTH, precision=precision)[0],
+                            length, 10)
 
 
 # PyTorch
 
 def import_torch(threads):
+    # The running script's directory (bench/) is on sys.path and holds other
+    # scripts, whose names must not shadow the standard library's for torch:
+    # a bench/profile.py hides `profile`, which torch imports through cProfile.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     try:
         import torch
     except ImportError:
@@ -430,6 +456,78 @@ def torch_beam(cfg, cell, threads, length):
     return {**timed_generation(beam, length, 10), "torch": torch.__version__}
 
 
+# the whole training command, as a user runs it
+
+def command_schedule(cfg, steps=0):
+    """(max steps, steps between validation runs) of a whole-command run:
+    three validation runs (each over the whole validation split, each writing
+    checkpoints), so that they and not the first steps set the peak.  Every 5
+    steps for the big configurations (a 2x512 run takes ~20 s on an idle
+    machine), every 20 for 2x128, whose validation is quick; ``steps``
+    (--command-steps) overrides it."""
+    if steps:
+        return steps, max(1, steps // 3)
+    every = 20 if cfg.hidden <= 128 else 5
+    return 3 * every, every
+
+
+def child_peak(command, env):
+    """Run ``command``; (exit code, stdout, stderr, peak RSS in MB, seconds).
+    The peak is ru_maxrss of that child alone, from os.wait4 (kB on Linux).
+    Output goes to files, not pipes: communicate() would reap the child itself
+    and its rusage would be lost.  The child starts from a vfork of this
+    process and Linux keeps the high-water RSS of the address space it exec'd
+    from, so this process's own peak (stdlib only, ~20 MB: nothing heavy is
+    imported on this path) is a floor under the figure."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
+        out.seek(0)
+        err.seek(0)
+        return (proc.returncode, out.read().decode(errors="replace"),
+                err.read().decode(errors="replace"), usage.ru_maxrss / 1024, seconds)
+
+
+def train_command(impl, cfg, cell, threads, steps, every, out):
+    """The command line of a whole training run into the directory ``out``."""
+    common = [str(CORPUS), "--cell", cell, "--val-frac", str(VAL_FRAC), "--hidden",
+              str(cfg.hidden), "--layers", str(cfg.layers), "--batch-size", str(cfg.batch),
+              "--seq-length", str(cfg.seq), "--max-steps", str(steps), "--eval-every",
+              str(every), "--threads", str(threads), "--out", out]
+    if impl == "charrnn":  # --keep at its default; --force: --out is a fresh directory anyway
+        return [sys.executable, "-m", "charrnn", "train", *common, "--force", "--json"]
+    return [sys.executable, str(TORCH_COMMAND), *common]
+
+
+def measure_command(impl, cfg, cell, threads, command_steps):
+    """Peak RSS, wall time and validation losses of one whole training command.
+    charrnn runs from this checkout (PYTHONPATH), with the worker's environment:
+    thread variables, and the Numba cache that warm_cache filled."""
+    steps, every = command_schedule(cfg, command_steps)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    tmp = tempfile.mkdtemp(prefix="charrnn-bench-command-")
+    try:
+        command = train_command(impl, cfg, cell, threads, steps, every,
+                                os.path.join(tmp, "run"))
+        code, out, err, peak, seconds = child_peak(command, env)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    if events and events[-1].get("error") and events[-1].get("event") != "end":
+        return events[-1]  # PyTorch missing (import_torch): the parent reports it
+    validations = [e for e in events if e.get("event") == "validation"]
+    if code != 0 or not events or events[-1].get("event") != "end" or not validations:
+        raise SystemExit(f"{shlex.join(command)} failed, exit {code}:\n{err[-3000:]}")
+    return {"peak_rss_mb": peak, "seconds": seconds, "steps": steps, "eval_every": every,
+            "validations": len(validations), "val_loss": validations[-1]["val_loss"],
+            "best_val_loss": events[-1]["best_val_loss"], "command": shlex.join(command)}
+
+
 def worker(args):
     """One measurement in this (fresh) process; prints one JSON line."""
     cfg = CONFIGS.get(args.config)
@@ -438,13 +536,17 @@ def worker(args):
     elif args.worker == "train":
         fn = charrnn_train if args.impl == "charrnn" else torch_train
         result = fn(cfg, args.cell, args.threads, args.seconds, args.min_steps)
+    elif args.worker == "command":
+        result = measure_command(args.impl, cfg, args.cell, args.threads, args.command_steps)
     elif args.worker == "sample":
-        result = (charrnn_sample(cfg, args.cell, args.sample_length, args.threads)
-                  if args.impl == "charrnn"
+        result = (charrnn_sample(cfg, args.cell, args.sample_length, args.threads,
+                                 precision_of(args.impl))
+                  if args.impl.startswith("charrnn")
                   else torch_sample(cfg, args.cell, args.threads, args.sample_length))
     else:
-        result = (charrnn_beam(cfg, args.cell, args.beam_length, args.threads)
-                  if args.impl == "charrnn"
+        result = (charrnn_beam(cfg, args.cell, args.beam_length, args.threads,
+                               precision_of(args.impl))
+                  if args.impl.startswith("charrnn")
                   else torch_beam(cfg, args.cell, args.threads, args.beam_length))
     result.update(task=args.worker, impl=args.impl, cell=args.cell, config=args.config,
                   threads=args.threads, env_threads=os.environ.get("OPENBLAS_NUM_THREADS"))
@@ -463,7 +565,8 @@ def run_worker(args, task, impl="", config="", threads=1, cell="lstm"):
                "--seconds", str(args.seconds),
                "--min-steps", str(args.min_steps), "--sample-length", str(args.sample_length),
                "--beam-length", str(args.beam_length), "--peak-size", str(args.peak_size),
-               "--peak-repeats", str(args.peak_repeats)]
+               "--peak-repeats", str(args.peak_repeats),
+               "--command-steps", str(args.command_steps)]
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
@@ -504,10 +607,15 @@ def log(message):
     print(f"[{time.perf_counter() - STARTED:5.0f} s] {message}", file=sys.stderr, flush=True)
 
 
-def contenders(args, cell, round_no):
+def contenders(args, cell, round_no, task):
     """[(impl, threads)] in this round's order: charrnn first in odd rounds;
-    charrnn alone for a cell without a PyTorch peer."""
-    order = [("charrnn", args.threads)] + [("torch", t) for t in TORCH_THREADS if cell in PEERS]
+    charrnn alone for a cell without a PyTorch peer.  Generation runs charrnn
+    once per --precisions."""
+    ours = ["charrnn"]
+    if task in ("sample", "beam"):
+        ours = [f"charrnn:{p}" if p != "float32" else "charrnn" for p in args.precisions]
+    order = ([(impl, args.threads) for impl in ours] +
+             [("torch", t) for t in TORCH_THREADS if cell in PEERS])
     return order if round_no % 2 == 1 else order[::-1]
 
 
@@ -520,13 +628,17 @@ def warm_cache(args, cells):
     on-disk cache holds every kernel: each round then measures what a user's
     second run sees, not compilation (time, and the compiler's memory).  The
     cache is a fresh directory for this run: Numba's own check of a cached
-    kernel looks at its source file only, not at the kernels it inlines."""
+    kernel looks at its source file only, not at the kernels it inlines.  The
+    command task warms with a real `charrnn train` of 2 steps at 2x128 (two
+    validation runs, checkpoints): the kernels are compiled for types, not sizes."""
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="charrnn-bench-cache-")
     short = argparse.Namespace(**{**vars(args), "seconds": 0.1, "min_steps": 1,
-                                  "sample_length": 20, "beam_length": 5})
+                                  "sample_length": 20, "beam_length": 5, "command_steps": 2})
     for cell in cells:
         for task in args.tasks.split(","):
-            run_worker(short, task, "charrnn", "2x128", args.threads, cell)
+            for impl, _ in contenders(args, cell, 1, task):
+                if impl.startswith("charrnn"):
+                    run_worker(short, task, impl, "2x128", args.threads, cell)
         log(f"compiled {cell}")
     log(f"Numba's cache is warm ({os.environ['NUMBA_CACHE_DIR']})")
     return os.environ["NUMBA_CACHE_DIR"]
@@ -544,15 +656,21 @@ def run_rounds(args, cells, configs):
         for cfg in configs:
             for cell in cells:
                 for task in args.tasks.split(","):
-                    for impl, threads in contenders(args, cell, round_no):
+                    for impl, threads in contenders(args, cell, round_no, task):
                         r = run_worker(args, task, impl, cfg.name, threads, cell)
                         results.setdefault((cell, cfg.name, task, impl, threads), []).append(r)
+                        head = (f"round {round_no}/{args.rounds} {cell:4s} {cfg.name} {task:7s} "
+                                f"{impl:7s} {threads}t: ")
+                        if task == "command":  # no rate: a peak, a time and a loss
+                            log(f"{head}peak RSS {r['peak_rss_mb']:.0f} MB, {r['steps']} steps "
+                                f"and {r['validations']} validation runs in "
+                                f"{r['seconds']:.1f} s, val loss {r['val_loss']:.3f}")
+                            continue
                         extra = (f", {r['steps']} steps in {r['seconds']:.1f} s, "
                                  f"loss {r['loss']:.3f}, peak RSS {r['peak_rss_mb']:.0f} MB"
                                  if task == "train"
                                  else f", {r['chars']} chars in {r['seconds']:.2f} s")
-                        log(f"round {round_no}/{args.rounds} {cell:4s} {cfg.name} {task:6s} "
-                            f"{impl:7s} {threads}t: {r['chars_per_s']:>10,.0f} chars/s{extra}")
+                        log(f"{head}{r['chars_per_s']:>10,.0f} chars/s{extra}")
     return results
 
 
@@ -575,11 +693,11 @@ def table(args, cells, configs, results, peaks):
             "|---|---|---|---:|---:|---|---:|---:|"]
 
     def compare(cell, cfg, task, metric, figure, lower_is_better=False,
-                text=lambda v: f"{v:,.0f}"):
+                text=lambda v: f"{v:,.0f}", impl="charrnn"):
         """figure(runs, threads) -> number; add the row comparing the medians."""
-        if (cell, cfg.name, task, "charrnn", args.threads) not in results:
-            return  # not measured this run (--tasks)
-        ours = figure(results[(cell, cfg.name, task, "charrnn", args.threads)], args.threads)
+        if (cell, cfg.name, task, impl, args.threads) not in results:
+            return  # not measured this run (--tasks, --precisions)
+        ours = figure(results[(cell, cfg.name, task, impl, args.threads)], args.threads)
         if cell in PEERS:
             theirs = {t: figure(results[(cell, cfg.name, task, "torch", t)], t)
                       for t in TORCH_THREADS}
@@ -602,46 +720,94 @@ def table(args, cells, configs, results, peaks):
                 return rate(runs, threads) * flops / 1e9 / peaks[threads]["gflops"]
 
             compare(cell, cfg, "train", f"training chars/s (B{cfg.batch} T{cfg.seq})", rate)
-            compare(cell, cfg, "sample", f"sampling chars/s ({args.sample_length} chars)", rate)
-            compare(cell, cfg, "beam", f"beam-{BEAM_WIDTH} chars/s ({args.beam_length} chars)",
-                    rate)
+            for p in args.precisions:
+                impl, weights = ("charrnn", "") if p == "float32" else (f"charrnn:{p}",
+                                                                        f", {p} weights")
+                compare(cell, cfg, "sample",
+                        f"sampling chars/s ({args.sample_length} chars{weights})", rate,
+                        impl=impl)
+                compare(cell, cfg, "beam",
+                        f"beam-{BEAM_WIDTH} chars/s ({args.beam_length} chars{weights})", rate,
+                        impl=impl)
             compare(cell, cfg, "train", "peak RSS training (MB)", rss, lower_is_better=True)
+            compare(cell, cfg, "command", "peak RSS whole command (MB)", rss,
+                    lower_is_better=True)
             compare(cell, cfg, "train", "training GFLOP/s / matmul peak", peak_fraction,
                     text=lambda v: f"{v:.3f}")
     return rows
 
 
 def notes(args, cells, configs, results, peaks):
-    """Lines under the table: achieved GFLOP/s, spread across rounds, losses, base RSS."""
+    """Lines under the table: achieved GFLOP/s, spread across rounds, losses, base RSS;
+    the whole commands' losses, times and what they add to the training loop."""
     lines = []
     for cfg in configs:
         for cell in cells:
-            if (cell, cfg.name, "train", "charrnn", args.threads) not in results:
-                continue
-            flops = cfg.flops_per_train_char(cell)
-            ours = results[(cell, cfg.name, "train", "charrnn", args.threads)]
-            theirs = {t: results[(cell, cfg.name, "train", "torch", t)]
-                      for t in TORCH_THREADS if cell in PEERS}
-            gflops = ", ".join(
-                [f"charrnn {median_of(ours, 'chars_per_s') * flops / 1e9:.1f} ({args.threads}t)"] +
-                [f"PyTorch {median_of(runs, 'chars_per_s') * flops / 1e9:.1f} ({t}t)"
-                 for t, runs in theirs.items()])
-            lines.append(f"- {cell} {cfg.name}: {flops / 1e6:.2f} MFLOP per training char; "
-                         f"training GFLOP/s {gflops}")
-            spreads = ", ".join([f"charrnn +-{spread(ours, 'chars_per_s'):.1%}"] +
-                                [f"PyTorch {t}t +-{spread(runs, 'chars_per_s'):.1%}"
-                                 for t, runs in theirs.items()])
-            line = (f"  training chars/s spread across rounds (half range): {spreads}; "
-                    f"loss after the timed steps charrnn {median_of(ours, 'loss'):.3f}")
-            if theirs:
-                line += f", PyTorch {median_of(theirs[TORCH_THREADS[0]], 'loss'):.3f}"
-            line += (f"; RSS after imports and data, before training: charrnn "
-                     f"{median_of(ours, 'rss_before_mb'):.0f} MB")
-            if theirs:
-                line += (f", PyTorch "
-                         f"{median_of(theirs[TORCH_THREADS[0]], 'rss_before_mb'):.0f} MB")
-            lines.append(line)
+            if (cell, cfg.name, "train", "charrnn", args.threads) in results:
+                lines += train_notes(args, cell, cfg, results)
+            if (cell, cfg.name, "command", "charrnn", args.threads) in results:
+                lines.append(command_note(args, cell, cfg, results))
     return lines
+
+
+def train_notes(args, cell, cfg, results):
+    """Achieved GFLOP/s, spread across rounds, losses, base RSS of the training loop."""
+    lines = []
+    flops = cfg.flops_per_train_char(cell)
+    ours = results[(cell, cfg.name, "train", "charrnn", args.threads)]
+    theirs = {t: results[(cell, cfg.name, "train", "torch", t)]
+              for t in TORCH_THREADS if cell in PEERS}
+    gflops = ", ".join(
+        [f"charrnn {median_of(ours, 'chars_per_s') * flops / 1e9:.1f} ({args.threads}t)"] +
+        [f"PyTorch {median_of(runs, 'chars_per_s') * flops / 1e9:.1f} ({t}t)"
+         for t, runs in theirs.items()])
+    lines.append(f"- {cell} {cfg.name}: {flops / 1e6:.2f} MFLOP per training char; "
+                 f"training GFLOP/s {gflops}")
+    spreads = ", ".join([f"charrnn +-{spread(ours, 'chars_per_s'):.1%}"] +
+                        [f"PyTorch {t}t +-{spread(runs, 'chars_per_s'):.1%}"
+                         for t, runs in theirs.items()])
+    line = (f"  training chars/s spread across rounds (half range): {spreads}; "
+            f"loss after the timed steps charrnn {median_of(ours, 'loss'):.3f}")
+    if theirs:
+        line += f", PyTorch {median_of(theirs[TORCH_THREADS[0]], 'loss'):.3f}"
+    line += (f"; RSS after imports and data, before training: charrnn "
+             f"{median_of(ours, 'rss_before_mb'):.0f} MB")
+    if theirs:
+        line += (f", PyTorch "
+                 f"{median_of(theirs[TORCH_THREADS[0]], 'rss_before_mb'):.0f} MB")
+    lines.append(line)
+    return lines
+
+
+def command_note(args, cell, cfg, results):
+    """The whole commands' final validation losses (did both do the same job?), wall
+    times, and what each adds to its training loop's peak (validation, checkpoints,
+    the corpus), when the train task ran too."""
+    ours = results[(cell, cfg.name, "command", "charrnn", args.threads)]
+    steps, every = ours[0]["steps"], ours[0]["eval_every"]
+    n_val = round(CORPUS.stat().st_size * VAL_FRAC)  # ASCII: bytes are characters
+    losses = [f"charrnn {median_of(ours, 'val_loss'):.3f}"]
+    times = [f"charrnn {median_of(ours, 'seconds'):.1f} s"]
+    added = []
+    if (cell, cfg.name, "train", "charrnn", args.threads) in results:
+        loop = median_of(results[(cell, cfg.name, "train", "charrnn", args.threads)],
+                         "peak_rss_mb")
+        added.append(f"charrnn {median_of(ours, 'peak_rss_mb') - loop:+.0f} MB")
+    if cell in PEERS:  # at the thread count of the table's row: the lower peak
+        theirs = {t: results[(cell, cfg.name, "command", "torch", t)] for t in TORCH_THREADS}
+        t = min(theirs, key=lambda t: median_of(theirs[t], "peak_rss_mb"))
+        losses.append(f"PyTorch {median_of(theirs[t], 'val_loss'):.3f} ({t}t)")
+        times.append(f"PyTorch {median_of(theirs[t], 'seconds'):.1f} s ({t}t)")
+        if (cell, cfg.name, "train", "torch", t) in results:
+            loop = median_of(results[(cell, cfg.name, "train", "torch", t)], "peak_rss_mb")
+            added.append(f"PyTorch {median_of(theirs[t], 'peak_rss_mb') - loop:+.0f} MB ({t}t)")
+    line = (f"- {cell} {cfg.name} whole command: {steps} steps, validation over {n_val:,} "
+            f"chars and checkpoints every {every} ({ours[0]['validations']} runs); final "
+            f"validation loss {', '.join(losses)}; wall time {', '.join(times)}")
+    if added:
+        line += (f"; whole command minus training loop (peak RSS medians): "
+                 f"{', '.join(added)}")
+    return line
 
 
 def parse_args():
@@ -652,8 +818,8 @@ def parse_args():
     parser.add_argument("--cell", default="lstm",
                         help=f"comma-separated cells, of {', '.join(CELLS)}; 'all' = every one")
     parser.add_argument("--threads", type=int, default=2, help="charrnn training threads")
-    parser.add_argument("--tasks", default="train,sample,beam",
-                        help="comma-separated subset of train,sample,beam")
+    parser.add_argument("--tasks", default=",".join(TASKS),
+                        help=f"comma-separated subset of {','.join(TASKS)}")
     parser.add_argument("--seconds", type=float, default=5.0,
                         help="target duration of each timed training run")
     parser.add_argument("--min-steps", type=int, default=3, help="fewest timed training steps")
@@ -661,15 +827,24 @@ def parse_args():
     parser.add_argument("--beam-length", type=int, default=200)
     parser.add_argument("--peak-size", type=int, default=2048, help="matmul size for the peak")
     parser.add_argument("--peak-repeats", type=int, default=7)
+    parser.add_argument("--precisions", default="float32,bfloat16,int8",
+                        help="charrnn's generation runs once per precision of its weights "
+                             "(comma-separated, of float32, bfloat16, int8)")
+    parser.add_argument("--command-steps", type=int, default=0,
+                        help="training steps of the whole-command runs (validation every "
+                             "third of them); default 15 (60 at 2x128)")
     parser.add_argument("--json", metavar="PATH", help="also write every raw result here")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 1 round, 2x128, tiny step counts")
     # internal: one measurement in a fresh process
-    parser.add_argument("--worker", choices=("peak", "train", "sample", "beam"),
+    parser.add_argument("--worker", choices=("peak",) + TASKS,
                         help=argparse.SUPPRESS)
     parser.add_argument("--impl", default="", help=argparse.SUPPRESS)
     parser.add_argument("--config", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.precisions = [p for p in args.precisions.split(",") if p]
+    if not args.precisions or not set(args.precisions) <= {"float32", "bfloat16", "int8"}:
+        parser.error("--precisions takes a comma-separated subset of float32,bfloat16,int8")
     if args.quick and not args.worker:
         args.rounds, args.configs, args.seconds, args.min_steps = 1, "2x128", 0.2, 2
         args.sample_length, args.beam_length = 200, 20
@@ -698,8 +873,10 @@ def main():
     if not CORPUS.is_file():
         sys.exit(f"{CORPUS}: corpus not found")
     configs = [CONFIGS[name] for name in args.configs.split(",")]
-    if not set(args.tasks.split(",")) <= {"train", "sample", "beam"}:
-        sys.exit("--tasks takes a comma-separated subset of train,sample,beam")
+    if not set(args.tasks.split(",")) <= set(TASKS):
+        sys.exit(f"--tasks takes a comma-separated subset of {','.join(TASKS)}")
+    if args.command_steps < 0:
+        sys.exit("--command-steps must be at least 1 (0: by configuration)")
 
     print("# charrnn vs PyTorch\n")
     print(f"- command: `{shlex.join([Path(sys.executable).name] + sys.argv)}`")
@@ -714,6 +891,13 @@ def main():
     print(f"- corpus {CORPUS.name}, vocabulary {VOCAB_SIZE}; training: Adam lr {LR}, "
           f"clip {CLIP}; timed training runs of ~{args.seconds:g} s (at least "
           f"{args.min_steps} steps) after 2 warm-up steps", flush=True)
+    if "command" in args.tasks.split(","):
+        schedules = ", ".join(f"{cfg.name} {n} steps, every {e}" for cfg in configs
+                              for n, e in [command_schedule(cfg, args.command_steps)])
+        print(f"- whole command: `python -m charrnn train CORPUS --val-frac {VAL_FRAC} ... "
+              f"--max-steps N --eval-every E --json` against bench/{TORCH_COMMAND.name} "
+              f"(the same job in PyTorch), validation and checkpoints every E steps "
+              f"({schedules})", flush=True)
 
     cache_dir = warm_cache(args, cells)
     try:
@@ -742,8 +926,10 @@ def main():
                          for f in dict.fromkeys(FLOP_FORMULAS[c] for c in cells))
     print("Medians over rounds.  Training GFLOP/s / matmul peak: achieved training FLOP rate "
           "over the NumPy float32 matmul peak at the same thread count; FLOPs per char "
-          f"(charrnn's products, the same count for PyTorch): {formulas}.  Peak RSS is the "
-          "whole worker process (interpreter, libraries, data, training).")
+          f"(charrnn's products, the same count for PyTorch): {formulas}.  Peak RSS training "
+          "is the whole worker process (interpreter, libraries, data, training loop); peak "
+          "RSS whole command is the training command's process alone (ru_maxrss from "
+          "os.wait4): corpus, training, validation runs, checkpoints.")
     print("\n".join(notes(args, cells, configs, results, peaks)))
     print(f"\nTotal time {time.perf_counter() - STARTED:.0f} s.")
     if args.json:

@@ -13,6 +13,7 @@ import click
 from .cells import CELLS
 from .data.datasets import NAMES
 from .errors import CharrnnError, Interrupted
+from .precision import AUTO_INT8_PARAMS, PRECISIONS, resolve
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -215,9 +216,13 @@ def start_run(ctx, corpus, out, force, resume, quiet, log, on_event, options):
 @click.option("--greedy", is_flag=True, help="Always take the most likely character.")
 @click.option("--beam", type=int, help="Beam search of this width: the most probable text.")
 @click.option("--stop", help="Stop after this string first appears in the output.")
+@click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default="auto",
+              show_default=True, help="Of the weights generation multiplies by: auto is int8 "
+              f"from {AUTO_INT8_PARAMS:,} parameters on, float32 below (README: Precision).")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object: the text, its settings and the seed used.")
-def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop, as_json):
+def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop, precision,
+           as_json):
     """Generate text from CHECKPOINT (a file, or a directory: best.npz of the newest
     run under it; default: checkpoints/).
 
@@ -238,22 +243,25 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
         checkpoint = latest_best(checkpoint or "checkpoints")
         click.echo(f"using {checkpoint}", err=True)
     ckpt = load(checkpoint)
+    precision = resolve(precision, ckpt.params.size)
     if seed is None:
         seed = secrets.randbelow(2 ** 32)  # drawn here so that --json can report it
     log_probability = None
     if beam is not None:
-        text, log_probability = beam_text(ckpt, length, beam, prime=prime, seed=seed, stop=stop)
+        text, log_probability = beam_text(ckpt, length, beam, prime=prime, seed=seed, stop=stop,
+                                          precision=precision)
         pieces = iter([text])
     else:
         pieces = sample_text(ckpt, length, temperature, top_k, greedy, prime=prime, seed=seed,
-                             stop=stop)
+                             stop=stop, precision=precision)
     first = next(pieces)  # any error in the options shows before the prime is printed
     if as_json:
         text = first + "".join(pieces)
         emit({"checkpoint": checkpoint, "text": text, "prime": prime, "characters": len(text),
               "length": length, "temperature": None if greedy or beam else temperature,
               "top_k": None if greedy or beam else top_k, "greedy": greedy, "beam": beam,
-              "stop": stop, "seed": seed, "log_probability": log_probability})
+              "stop": stop, "seed": seed, "precision": precision,
+              "log_probability": log_probability})
         return
     click.echo(prime + first, nl=False)
     for piece in pieces:
@@ -268,8 +276,11 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
 @click.option("--unknown", type=click.Choice(["error", "skip"]), default="error",
               show_default=True, help="Characters the model never saw: an error, or "
               "dropped from the text (and counted).")
+@click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default="auto",
+              show_default=True, help="Score the model as `sample` runs it in this precision "
+              "(auto: as `sample` chooses).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(checkpoint, file, encoding, unknown, as_json):
+def evaluate(checkpoint, file, encoding, unknown, precision, as_json):
     """Loss of CHECKPOINT's model on the text FILE, read as one stream.
 
     \b
@@ -278,6 +289,7 @@ def evaluate(checkpoint, file, encoding, unknown, as_json):
     """
     from .checkpoint import load
     from .data.corpus import load_corpus, show
+    from .decode import rounded_params
     from .evaluate import stream_loss
     from .kernels.threads import default_threads, use_threads
 
@@ -288,21 +300,26 @@ def evaluate(checkpoint, file, encoding, unknown, as_json):
                    f"({show(text.skipped_chars)})", err=True)
     if len(text.ids) < 2:
         raise CharrnnError(f"{file}: needs at least 2 characters to predict one")
+    precision = resolve(precision, ckpt.params.size)
+    # In place: the checkpoint is not used otherwise (a copy would be 13 MB at 2x512).
+    params = rounded_params(ckpt.params, ckpt.model, precision, in_place=True)
     started = time.perf_counter()
-    total, count = stream_loss(ckpt.params, ckpt.model, text.ids,
+    total, count = stream_loss(params, ckpt.model, text.ids,
                                blocks=use_threads(default_threads()))
     seconds = time.perf_counter() - started
     loss = total / count
     report = {"checkpoint": checkpoint, "file": file, "loss": loss, "bits_per_char":
               loss / math.log(2), "perplexity": math.exp(loss) if loss < 709 else math.inf,
               "characters": count,
-              "skipped": text.skipped, "chars_per_second": count / seconds}
+              "skipped": text.skipped, "precision": precision,
+              "chars_per_second": count / seconds}
     if as_json:
         emit(report)
     else:
         click.echo(f"{file}: {loss:.4f} nats/char, {report['bits_per_char']:.4f} bits/char, "
                    f"perplexity {report['perplexity']:.3f} over {count:,} characters "
-                   f"({report['chars_per_second']:,.0f} char/s)")
+                   f"({report['chars_per_second']:,.0f} char/s"
+                   + (f", {precision} weights)" if precision != "float32" else ")"))
 
 
 SORT_KEYS = {"best": "best_val_loss", "last": "last_val_loss", "name": "run", "steps": "steps",

@@ -10,6 +10,7 @@ the layer's weights); the loops here only chain the layers, decode and
 choose.  Whole generation loops run inside compiled functions; Python only
 hands out chunks of ids so that text can be streamed as it is produced.
 """
+import functools
 import math
 
 import numpy as np
@@ -17,17 +18,32 @@ import numpy as np
 from . import cells
 from .cells.step import cell_step
 from .kernels.jit import inner_kernel, kernel
-from .kernels.rows import add_product, packed, packed_columns
+from .kernels.rows import add_product, packed, packed_columns, rounding
 from .model import views
 
 
-def generation_weights(params, cfg):
+def generation_weights(params, cfg, precision="float32", pack=None):
     """(layers, w_y, b_y): a tuple of each layer's step weights (the cell's
-    StepWeights), the decoder packed for rows.add_product and its bias."""
+    StepWeights), the decoder packed for rows.add_product and its bias.
+    The matrices that are multiplied (not the rows looked up by character,
+    nor the biases) are packed in ``precision`` (precision.py), or
+    by ``pack`` if given."""
     cell = cells.get(cfg.cell)
     p = views(params, cfg)
-    layers = tuple(cell.step_weights(p, l, cfg.vocab_size, cfg.hidden) for l in range(cfg.layers))
-    return layers, packed(p["w_y"]), np.asarray(p["b_y"], np.float32)
+    pack = pack or functools.partial(packed, precision=precision)
+    layers = tuple(cell.step_weights(p, l, cfg.vocab_size, cfg.hidden, pack)
+                   for l in range(cfg.layers))
+    return layers, pack(p["w_y"]), np.asarray(p["b_y"], np.float32)
+
+
+def rounded_params(params, cfg, precision, in_place=False):
+    """A float32 copy of params (with in_place, params itself) holding the
+    values that generation in ``precision`` multiplies by: the model that
+    samples, for evaluation."""
+    if not in_place:
+        params = np.array(params, np.float32)
+    generation_weights(params, cfg, pack=rounding(precision))
+    return params
 
 
 @inner_kernel

@@ -7,13 +7,15 @@ from .model import forward, zero_state
 EVAL_CHUNK = 128  # time steps per forward call: bounds the memory of evaluation
 
 
-def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1):
+def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1, workspace=None):
     """(summed loss in nats, predictions) of predicting ids[1:] from ids[:-1].
 
     The text is cut into ``streams`` contiguous streams run side by side, each
     from a zero state; the fewer than ``streams`` positions left over at the
     end run as one more stream, so every position is counted exactly once.
     ``blocks``: work blocks shared among the threads (threads.use_threads).
+    ``workspace``: buffers to run in, e.g. training's (which then need not
+    grow when streams x chunk is at most its batch x sequence length).
     """
     n_pred = len(ids) - 1
     if n_pred < 1:
@@ -21,7 +23,7 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1):
     streams = min(streams, n_pred)
     columns = n_pred // streams
     starts = np.arange(streams) * columns
-    workspace = Workspace()  # the same buffers for every chunk
+    workspace = workspace or Workspace()  # the same buffers for every chunk
     total = _run_streams(params, cfg, ids, starts, columns, chunk, blocks, workspace)
     tail = streams * columns
     if tail < n_pred:

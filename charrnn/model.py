@@ -109,7 +109,8 @@ def forward(params, cfg, inputs, targets, state0, masks=None, grad_scale=0.0, bl
     backward needs to give the gradient of grad_scale * loss.  Returns
     (summed loss over the T*B positions, final state (L, S, B, H), cache or
     None).  Buffers come from ``workspace``: the cache lasts until its next
-    use.  ``blocks``: work blocks shared among the threads
+    use.  Without grad_scale nothing is kept for backward: the layers take
+    turns in one set of buffers (those of layer 0 in training).  ``blocks``: work blocks shared among the threads
     (threads.use_threads); results depend on it only through the order of
     floating-point sums.  ``on_layer(l, sequences)``, if given, sees every
     step's state of each layer (S arrays (T+1, B, H)) before its buffers are
@@ -129,7 +130,7 @@ def forward(params, cfg, inputs, targets, state0, masks=None, grad_scale=0.0, bl
     for l in range(cfg.layers):
         if l > 0:
             cache.layer_in.append(x)
-        sequences = cell.forward(p, l, x, kept[l], ws, blocks)
+        sequences = cell.forward(p, l, x, kept[l], ws, blocks, grad_scale > 0)
         if on_layer is not None:
             on_layer(l, sequences)
         for s, seq in enumerate(sequences):

@@ -9,6 +9,15 @@ from .model import zero_state
 CHUNK = 256  # characters generated per compiled call between writes to the output
 
 
+def generation_weights_of(ckpt, precision):
+    """decode.generation_weights of the checkpoint, packed in ``precision`` at
+    the first call and kept with it (training, which changes the parameters,
+    empties ckpt.packed)."""
+    if precision not in ckpt.packed:
+        ckpt.packed[precision] = generation_weights(ckpt.params, ckpt.model, precision)
+    return ckpt.packed[precision]
+
+
 def primed_state(ckpt, weights, prime, rng):
     """(state, logits) after reading ``prime``; without one, after a newline
     (or a random character if the corpus had no newlines).  ``weights`` from
@@ -27,8 +36,9 @@ def primed_state(ckpt, weights, prime, rng):
 
 
 def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", seed=None,
-                stop=None):
+                stop=None, precision="float32"):
     """Yield the generated text in pieces (the prime not included).
+    ``precision``: of the weights multiplied (precision.py).
 
     With ``stop``, generation ends just after its first occurrence in the
     generated text.
@@ -39,7 +49,7 @@ def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", 
     if top_k < 0:
         raise CharrnnError(f"--top-k must be >= 0, not {top_k}")
     rng = np.random.default_rng(seed)
-    weights = generation_weights(ckpt.params, ckpt.model)
+    weights = generation_weights_of(ckpt, precision)
     state, logits = primed_state(ckpt, weights, prime, rng)
     tail = ""  # the end of the text so far, to find ``stop`` across pieces
     remaining = length
@@ -59,13 +69,13 @@ def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", 
         yield piece
 
 
-def beam_text(ckpt, length, width, prime="", seed=None, stop=None):
+def beam_text(ckpt, length, width, prime="", seed=None, stop=None, precision="float32"):
     """(The most probable continuation found by beam search, the prime not
     included; its log-probability in nats given the prime)."""
     check_length(length)
     if width < 1:
         raise CharrnnError(f"--beam must be at least 1, not {width}")
-    weights = generation_weights(ckpt.params, ckpt.model)
+    weights = generation_weights_of(ckpt, precision)
     state, logits = primed_state(ckpt, weights, prime, np.random.default_rng(seed))
     start = (state.copy(), logits.copy())
     ids, log_probability = beam_search(weights, state, logits, width, length)

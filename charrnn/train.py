@@ -197,6 +197,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
     if run_dir.drops_best:
         ckpt.best_val = float("inf")  # the next validation writes best.npz of this branch
     params, opt_state = ckpt.params, ckpt.optimizer_state
+    ckpt.packed.clear()  # generation weights packed from these params go stale
     grads = np.zeros_like(params)
     # Rows (step, loss, seconds, characters): the first two are the histories,
     # the others the arrays beside them.
@@ -241,7 +242,10 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
         return path
 
     def validate_and_save():
-        loss, count = stream_loss(params, model_cfg, val_ids, cfg.batch_size, blocks=blocks)
+        # In training's own buffers, in chunks of its size: validation adds
+        # nothing to the memory of the run.
+        loss, count = stream_loss(params, model_cfg, val_ids, cfg.batch_size, cfg.seq_length,
+                                  blocks, workspace)
         val = loss / count
         val_history.append((step, val, clock(), chars))
         improved = val < ckpt.best_val
@@ -360,7 +364,7 @@ def compile_kernels(params, grads, model_cfg, cfg, batch, state, val_ids, blocks
     optim.update(cfg.optimizer, small.copy(), small, optim.init_state(cfg.optimizer, 8), 0.0, 1,
                  scale)
     stream_loss(params, model_cfg, val_ids[:2 * cfg.batch_size + 2], cfg.batch_size,
-                blocks=blocks)
+                cfg.seq_length, blocks, workspace)
 
 
 def check_free_space(out_dir, cfg, n_params, total_steps):

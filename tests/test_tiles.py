@@ -6,7 +6,8 @@ import pytest
 
 from charrnn.cells.lstm import lstm_backward, lstm_forward, lstm_replay
 from charrnn.kernels.buffers import aligned_empty
-from charrnn.kernels.tiles import MR, NR, pack_columns, pack_rows, packed_product, panels_for
+from charrnn.kernels.tiles import (MR, NO_SCALES, NR, pack_columns, pack_rows, packed_product,
+                                   panels_for)
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, MR - 1, MR, MR + 1, 2 * MR, 2 * MR + 1, 2 * MR + 2,
@@ -20,7 +21,7 @@ def test_packed_product_matches_numpy(rows, accumulate, rng):
     expected = a.astype(np.float64) @ w + (c if accumulate else 0)
     panels = np.empty((N // NR, K, NR), np.float32)
     pack_columns(w, panels, 0, N // NR)
-    packed_product(a, panels, 0, N // NR, c, accumulate)
+    packed_product(a, panels, NO_SCALES, 0, N // NR, c, accumulate)
     np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -31,7 +32,7 @@ def test_packed_product_writes_only_its_panels(rng):
     panels = np.empty((4, K, NR), np.float32)
     pack_columns(w, panels, 0, 4)
     c = np.full((5, N), 7.0, np.float32)
-    packed_product(a, panels, 1, 3, c, False)
+    packed_product(a, panels, NO_SCALES, 1, 3, c, False)
     np.testing.assert_array_equal(c[:, :NR], 7.0)
     np.testing.assert_array_equal(c[:, 3 * NR:], 7.0)
     np.testing.assert_allclose(c[:, NR:3 * NR], a @ w[:, NR:3 * NR], rtol=1e-5, atol=1e-5)
@@ -44,7 +45,7 @@ def test_pack_rows_gives_the_transposed_product(rng):
     panels = np.empty((2, K, NR), np.float32)
     pack_rows(w, panels, 0, 2)
     c = np.zeros((9, N), np.float32)
-    packed_product(a, panels, 0, 2, c, True)
+    packed_product(a, panels, NO_SCALES, 0, 2, c, True)
     np.testing.assert_allclose(c, a @ w.T, rtol=1e-5, atol=1e-5)
 
 

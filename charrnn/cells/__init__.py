@@ -7,14 +7,16 @@ its arithmetic (lstm.py is the fullest example):
 - ``layer_shapes(l, V, H)``: layer l's parameters [(name, shape)] in the flat
   buffer's order, and ``init_layer(p, l, H, rng)``: its values after the
   model's uniform draw (biases; embeddings).
-- ``forward(p, l, x, state0, ws, blocks)``: layer l over a chunk (x: ids at
-  layer 0, the layer below's hidden states above), returning every step's
-  state (S sequences of (T+1, B, H), [0] the carried-in state), and keeping
-  in the Workspace what backward needs.
+- ``forward(p, l, x, state0, ws, blocks, keep)``: layer l over a chunk (x:
+  ids at layer 0, the layer below's hidden states above), returning every
+  step's state (S sequences of (T+1, B, H), [0] the carried-in state), and,
+  with ``keep``, keeping in the Workspace what backward needs (without it,
+  layers share their buffers: buffers.layer_buffer).
 - ``replay(...)``: remake what forward did not keep (called by the model
   before the layer's output is needed again);
 - ``backward(...)`` over the recurrence, then ``weight_grads(...)``.
-- ``step_weights(p, l, V, H)``, a NamedTuple class of a name of its own,
+- ``step_weights(p, l, V, H, pack)``, a NamedTuple class of a name of its own
+  (its matrices packed by ``pack``: rows.packed in a precision),
   and a compiled ``step`` registered with step.register_step for that
   class: one character, for generation.
 

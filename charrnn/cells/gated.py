@@ -31,9 +31,10 @@ from numba import prange
 
 from ..kernels.activations import sigmoid, tanh
 from ..kernels.blas import block_bounds, split_gemm, split_gemm_two
+from ..kernels.buffers import layer_buffer
 from ..kernels.embedding import embedding_backward, embedding_forward
 from ..kernels.jit import inline, inner_kernel, kernel, parallel_kernel
-from ..kernels.rows import add_product, packed, packed_columns
+from ..kernels.rows import PackedWeights, add_product, packed, packed_columns
 from ..kernels.tiles import pack, panels_shape, product, unit_bounds
 from .inputs import input_product, reads_characters
 from .lstm import split_streams
@@ -69,12 +70,13 @@ def layer_inputs(spec, p, l, x, ws):
     return x
 
 
-def forward(spec, w_x, w_h, bias, x, state0, ws, l, blocks):
-    """Layer l over a chunk: x as layer_inputs gave it; returns (hiddens,)."""
+def forward(spec, w_x, w_h, bias, x, state0, ws, l, blocks, keep=True):
+    """Layer l over a chunk: x as layer_inputs gave it; returns (hiddens,).
+    keep: keep the gates for backward."""
     H = state0.shape[-1]
     T, B = x.shape[:2]
     dtype = w_h.dtype
-    gates = ws.take(f"gates{l}", (T, B, 3 * H), dtype)
+    gates = ws.take(layer_buffer("gates", l, keep), (T, B, 3 * H), dtype)
     lo, hi = spec.x_cols  # x_itself writes the block W_x x does not
     input_product(x, w_x, gates[:, :, lo * H:hi * H], blocks)
     if spec.x_itself == "tanh":  # tanh as every kernel makes it (the step's, backward's)
@@ -406,32 +408,33 @@ class GatedStepWeights(NamedTuple):
     """A gated layer's weights for generation (step)."""
     lookup: np.ndarray   # (V, G) layer 0's W_x x, a row per character (embedding
                          # cells: (V, H) the embedding); (0, G) above
-    w_in: np.ndarray     # W_x packed (above layer 0, and embedding cells at 0)
-    w_h1: np.ndarray     # W_h's blocks by h, packed
-    w_t: np.ndarray      # W_hz by tanh(h) (MUT3), packed; empty otherwise
-    w_hh: np.ndarray     # W_hh, packed
+    w_in: PackedWeights  # W_x (above layer 0, and embedding cells at 0)
+    w_h1: PackedWeights  # W_h's blocks by h
+    w_t: PackedWeights   # W_hz by tanh(h) (MUT3); empty otherwise
+    w_hh: PackedWeights  # W_hh
     bias: np.ndarray     # (3H,)
     flags: np.ndarray    # (n_rz, tanh_z, keep_z, x_lo, x_hi, x_itself: 0 none 1 tanh 2 r,
                          #  embeds)
     work_columns: int
 
 
-def step_weights(spec, w_x, w_h, bias, embed, l, V, H):
-    """embed (V, H) for an embedding cell's layer 0, else None."""
+def step_weights(spec, w_x, w_h, bias, embed, l, V, H, pack=packed):
+    """embed (V, H) for an embedding cell's layer 0, else None; pack as in
+    lstm.step_weights."""
     lo, hi = spec.x_cols
     if l == 0 and embed is None:  # characters straight into the gates: a lookup
         lookup = np.zeros((V, 3 * H), np.float32)
         lookup[:, lo * H:hi * H] = w_x
-        w_in = packed(np.zeros((0, 3 * H), np.float32))
+        w_in = pack(np.zeros((0, 3 * H), np.float32))
     else:
         lookup = (np.ascontiguousarray(embed, np.float32) if embed is not None
                   else np.zeros((0, 3 * H), np.float32))
-        w_in = packed(w_x)
+        w_in = pack(w_x)
     rz, hh = spec.n_rz * H, w_h.shape[1] - H
     flags = np.array([spec.n_rz, spec.tanh_z, spec.keep_z, lo, hi,
                       {"": 0, "tanh": 1, "r": 2}[spec.x_itself], embed is not None], np.int64)
-    w_t = packed(w_h[:, H:2 * H] if spec.tanh_z else np.zeros((H, 0), np.float32))
-    return GatedStepWeights(lookup, w_in, packed(w_h[:, :rz]), w_t, packed(w_h[:, hh:]),
+    w_t = pack(w_h[:, H:2 * H] if spec.tanh_z else np.zeros((H, 0), np.float32))
+    return GatedStepWeights(lookup, w_in, pack(w_h[:, :rz]), w_t, pack(w_h[:, hh:]),
                        np.asarray(bias, np.float32), flags,
                        4 * _pre_columns(H))
 
@@ -530,10 +533,10 @@ def cell_functions(spec):
             return w[:-H], w[-H:], p[f"b{l}"], None
         return p[f"wx{l}"], p[f"wh{l}"], p[f"b{l}"], p["embed"] if l == 0 else None
 
-    def forward_(p, l, x, state0, ws, blocks):
+    def forward_(p, l, x, state0, ws, blocks, keep=True):
         w_x, w_h, bias, _ = blocks_of(p, l, state0.shape[-1])
         return forward(spec, w_x, w_h, bias, layer_inputs(spec, p, l, x, ws), state0, ws, l,
-                       blocks)
+                       blocks, keep)
 
     def replay_(p, l, state0, hiddens, with_hiddens, ws, blocks):
         replay(spec, state0, hiddens, with_hiddens, ws, l, blocks)
@@ -549,9 +552,9 @@ def cell_functions(spec):
         weight_grads(spec, blocks_of(p, l, H)[0], dw_x, dw_h, d_embed, x, hiddens, dx, ws, l,
                      blocks)
 
-    def step_weights_(p, l, V, H):
+    def step_weights_(p, l, V, H, pack=packed):
         w_x, w_h, bias, embed = blocks_of(p, l, H)
-        return step_weights(spec, w_x, w_h, bias, embed, l, V, H)
+        return step_weights(spec, w_x, w_h, bias, embed, l, V, H, pack)
 
     return (layer_shapes, init_layer, forward_, replay_, backward_, weight_grads_,
             step_weights_)

@@ -32,8 +32,9 @@ from numba import prange
 
 from ..kernels.activations import sigmoid, tanh
 from ..kernels.blas import block_bounds
+from ..kernels.buffers import layer_buffer
 from ..kernels.jit import inner_kernel, kernel, parallel_kernel
-from ..kernels.rows import add_product, packed, packed_columns
+from ..kernels.rows import PackedWeights, add_product, packed, packed_columns
 from ..kernels.tiles import pack, panels_shape, product, unit_bounds
 from .inputs import input_gradients, input_product
 from .step import register_step
@@ -53,12 +54,13 @@ def init_layer(p, l, H, rng):
     p[f"b{l}"][H:2 * H] = 1.0
 
 
-def forward(p, l, x, state0, ws, blocks):
+def forward(p, l, x, state0, ws, blocks, keep=True):
     """Layer l over a chunk: x ids (T, B) at layer 0, else (T, B, H); state0
-    (2, B, H).  Returns (hiddens, cells), each (T+1, B, H), [0] = state0."""
+    (2, B, H).  Returns (hiddens, cells), each (T+1, B, H), [0] = state0.
+    keep: keep the gates for backward."""
     w, H = p[f"w{l}"], state0.shape[-1]
     T, B = x.shape[:2]
-    gates = ws.take(f"gates{l}", (T, B, 4 * H), w.dtype)
+    gates = ws.take(layer_buffer("gates", l, keep), (T, B, 4 * H), w.dtype)
     input_product(x, w[:-H], gates, blocks)
     cells = ws.take("cells", (T + 1, B, H), w.dtype)
     hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), w.dtype)
@@ -299,17 +301,19 @@ def _cells_backward(gates, dh_next, dc_next, dh, c_prev, c, dbias, lo, hi):
 class LSTMStepWeights(NamedTuple):
     """A layer's weights for generation (step)."""
     lookup: np.ndarray   # (V, G) layer 0's W_x, a row per character; (0, G) above
-    w_in: np.ndarray     # W_x above layer 0, packed (rows.packed); none at layer 0
-    w_h: np.ndarray      # W_h, packed
+    w_in: PackedWeights  # W_x above layer 0 (rows.packed); none at layer 0
+    w_h: PackedWeights   # W_h
     bias: np.ndarray     # (G,)
     work_columns: int    # the gates, padded to whole panels
 
 
-def step_weights(p, l, V, H):
+def step_weights(p, l, V, H, pack=packed):
+    """Layer l's LSTMStepWeights, its matrices packed by ``pack`` (rows.packed
+    in a precision); layer 0's lookup and the bias stay float32."""
     w, G = p[f"w{l}"], 4 * H
     lookup = np.ascontiguousarray(w[:V], np.float32) if l == 0 else np.zeros((0, G), np.float32)
-    w_in = packed(w[:H] if l > 0 else np.zeros((0, G), np.float32))
-    return LSTMStepWeights(lookup, w_in, packed(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
+    w_in = pack(w[:H] if l > 0 else np.zeros((0, G), np.float32))
+    return LSTMStepWeights(lookup, w_in, pack(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
                        packed_columns(G))
 
 

@@ -24,7 +24,7 @@ from numba import prange
 from ..kernels.activations import tanh
 from ..kernels.blas import block_bounds
 from ..kernels.jit import inner_kernel, kernel, parallel_kernel
-from ..kernels.rows import add_product, packed, packed_columns
+from ..kernels.rows import PackedWeights, add_product, packed, packed_columns
 from ..kernels.tiles import pack, panels_shape, product, unit_bounds
 from .inputs import input_gradients, input_product
 from .lstm import split_streams
@@ -43,13 +43,15 @@ def init_layer(p, l, H, rng):
     p[f"b{l}"][:] = 0.0
 
 
-def forward(p, l, x, state0, ws, blocks):
-    """Layer l over a chunk; returns (hiddens,) (T+1, B, H), [0] = state0[0]."""
+def forward(p, l, x, state0, ws, blocks, keep=True):
+    """Layer l over a chunk; returns (hiddens,) (T+1, B, H), [0] = state0[0].
+    keep: keep every layer's hiddens for backward (else two buffers serve
+    the layers in turn: a layer reads the other's)."""
     w, H = p[f"w{l}"], state0.shape[-1]
     T, B = x.shape[:2]
     pre = ws.take("pre", (T, B, H), w.dtype)
     input_product(x, w[:-H], pre, blocks)
-    hiddens = ws.take(f"hiddens{l}", (T + 1, B, H), w.dtype)
+    hiddens = ws.take(f"hiddens{l if keep else l % 2}", (T + 1, B, H), w.dtype)
     hiddens[0] = state0[0]
     w_h = w[-H:]
     rnn_forward(pre, hiddens, w_h, p[f"b{l}"], blocks,
@@ -166,17 +168,18 @@ def _through_tanh(dpre, dh_next, dh, h, dbias, lo, hi):
 class RNNStepWeights(NamedTuple):
     """A layer's weights for generation (step), as lstm.LSTMStepWeights."""
     lookup: np.ndarray
-    w_in: np.ndarray
-    w_h: np.ndarray
+    w_in: PackedWeights
+    w_h: PackedWeights
     bias: np.ndarray
     work_columns: int
 
 
-def step_weights(p, l, V, H):
+def step_weights(p, l, V, H, pack=packed):
+    """As lstm.step_weights."""
     w = p[f"w{l}"]
     lookup = np.ascontiguousarray(w[:V], np.float32) if l == 0 else np.zeros((0, H), np.float32)
-    w_in = packed(w[:H] if l > 0 else np.zeros((0, H), np.float32))
-    return RNNStepWeights(lookup, w_in, packed(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
+    w_in = pack(w[:H] if l > 0 else np.zeros((0, H), np.float32))
+    return RNNStepWeights(lookup, w_in, pack(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
                        packed_columns(H))
 
 

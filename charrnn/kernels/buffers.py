@@ -14,6 +14,14 @@ def aligned_empty(shape, dtype):
     return raw[start:start + size].reshape(shape)
 
 
+def layer_buffer(name, l, keep):
+    """The name of layer l's buffer ``name``: its own when backward will
+    read it (keep), else layer 0's, which every layer of a forward-only
+    pass (validation, eval) uses in turn: the gates of a chunk are then kept
+    for one layer, not all of them, in the buffers training already has."""
+    return f"{name}{l if keep else 0}"
+
+
 class Workspace:
     """Named buffers reused from chunk to chunk.  Fresh arrays every chunk
     would be fresh pages, and the page faults of their first touch cost a
@@ -32,3 +40,9 @@ class Workspace:
         if buffer is None or buffer.size < size or buffer.dtype != dtype:
             buffer = self._buffers[name] = aligned_empty(size, dtype)
         return buffer[:size].reshape(shape)
+
+    def nbytes(self):
+        return sum(buffer.nbytes for buffer in self._buffers.values())
+
+    def names(self):
+        return set(self._buffers)

@@ -58,8 +58,10 @@ def compiled_sources():
 
 def key():
     """16 hex digits of SHA-256 over the sources of compiled code, Numba's and
-    Python's versions."""
-    h = hashlib.sha256(f"numba {numba.__version__}\0python {sys.version}\0".encode())
+    Python's versions, and a forced tile shape (CHARRNN_TILES, tiles.py: it
+    changes the code compiled from the same sources)."""
+    h = hashlib.sha256(f"numba {numba.__version__}\0python {sys.version}\0"
+                       f"tiles {os.environ.get('CHARRNN_TILES', '')}\0".encode())
     for rel in compiled_sources():
         with open(os.path.join(PACKAGE, *rel.split("/")), "rb") as f:
             data = f.read()

@@ -6,14 +6,24 @@ so results do not depend on the thread count.  Cutting the columns into
 blocks for threads pays when a product is big enough: then each core
 streams its share of weights too big for one core's cache.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import prange
 
+from .. import precision as precisions
 from .jit import inner_kernel, inner_parallel_kernel, kernel
 from .tiles import NR, packed_product
 
 PARALLEL_MIN = 1 << 17  # multiply-adds (rows x weights) from which blocks pay
 OUTPUT_BLOCKS = 4       # blocks of panels shared among Numba's threads
+
+
+class PackedWeights(NamedTuple):
+    """A weight matrix (D, N) for add_product, in a precision (precision.py)."""
+    panels: np.ndarray   # (N' / NR, D, NR), N' = N rounded up to whole panels, the
+                         # extra columns zero: float32, bfloat16 bits (uint16) or int8
+    scales: np.ndarray   # int8: (N' / NR, NR) float32 column scales; else (0, NR)
 
 
 @kernel
@@ -22,27 +32,53 @@ def packed_columns(n):
     return -(-n // NR) * NR
 
 
-def packed(w):
-    """w (D, N) as float32 panels (N' / NR, D, NR) for add_product, N' = N
-    rounded up to whole panels, the extra columns zero."""
+def packed(w, precision="float32"):
+    """w (D, N) packed for add_product in ``precision``."""
+    precisions.check(precision)
     D, N = w.shape
     columns = packed_columns(N)
-    padded = np.zeros((D, columns), np.float32)
-    padded[:, :N] = w
-    return np.ascontiguousarray(padded.reshape(D, columns // NR, NR).transpose(1, 0, 2))
+    scales = np.zeros((0, NR), np.float32)
+    if precision == "int8":
+        values, column_scales = precisions.int8_columns(w)
+        scales = np.ones(columns, np.float32)
+        scales[:N] = column_scales
+        scales = scales.reshape(columns // NR, NR)
+    elif precision == "bfloat16":
+        values = precisions.bfloat16_bits(w)
+    else:
+        values = np.asarray(w, np.float32)
+    padded = np.zeros((D, columns), values.dtype)
+    padded[:, :N] = values
+    panels = np.ascontiguousarray(padded.reshape(D, columns // NR, NR).transpose(1, 0, 2))
+    return PackedWeights(panels, scales)
+
+
+def rounding(precision):
+    """A stand-in for ``packed`` that writes the values ``precision`` keeps
+    into w itself (a view of a copy of the parameters) and packs nothing:
+    run through a cell's step_weights, it rounds exactly the matrices that
+    generation packs, so evaluation can score the model that samples."""
+    precisions.check(precision)
+
+    def round_in_place(w, _precision=None):
+        if w.size:
+            w[...] = precisions.round_trip(w, precision)
+        return None
+    return round_in_place
 
 
 @inner_kernel
-def add_product(x, panels, out):
-    """out (K, N) += x (K, D) @ W, W packed as panels (N / NR, D, NR)."""
-    if x.shape[0] * panels.size >= PARALLEL_MIN:
-        _split_outputs(x, panels, out)
+def add_product(x, w, out):
+    """out (K, N) += x (K, D) @ W, W a PackedWeights."""
+    if x.shape[0] * w.panels.size >= PARALLEL_MIN:
+        _split_outputs(x, w, out)
     else:
-        packed_product(x, panels, 0, panels.shape[0], out, True)
+        packed_product(x, w.panels, w.scales, 0, w.panels.shape[0], out, True)
 
 
 @inner_parallel_kernel
-def _split_outputs(x, panels, out):
-    P = panels.shape[0]
+def _split_outputs(x, w, out):
+    P = w.panels.shape[0]
     for b in prange(OUTPUT_BLOCKS):
-        packed_product(x, panels, P * b // OUTPUT_BLOCKS, P * (b + 1) // OUTPUT_BLOCKS, out, True)
+        packed_product(x, w.panels, w.scales, P * b // OUTPUT_BLOCKS,
+                       P * (b + 1) // OUTPUT_BLOCKS, out, True)

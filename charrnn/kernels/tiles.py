@@ -12,8 +12,17 @@ per core (bench notes in the README).
 
 Numba cannot keep arrays in registers, so the tile is written as LLVM IR
 (``numba.extending.intrinsic``) on LLVM vectors of VEC floats, sized to the
-host's registers.  float32 only; the float64 gradient checks use BLAS.
+host's registers.  float32 arithmetic only; the float64 gradient checks use
+BLAS.  For generation the panels may hold fewer bytes per weight
+(precision.py): bfloat16 (the top half of a float32's bits, kept as uint16)
+or int8 with a float32 scale per column; the tile widens each loaded vector
+to float32, and applies an int8 panel's scales once, to the finished sums.
+
+CHARRNN_TILES=avx2 or =avx512 forces a tile shape (tests run the other
+machine type's path; LLVM splits vectors wider than the registers).
 """
+import os
+
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
@@ -26,9 +35,13 @@ from .blas import block_bounds, gemm
 from .jit import inline, kernel
 
 _features = llvm.get_host_cpu_features()
-if _features.get("avx512f"):
+TILES = os.environ.get("CHARRNN_TILES") or ("avx512" if _features.get("avx512f") else
+                                           "avx2" if _features.get("avx") else "vec4")
+if TILES not in ("avx512", "avx2", "vec4"):
+    raise ImportError(f"CHARRNN_TILES must be avx512, avx2 or vec4, not {TILES!r}")
+if TILES == "avx512":
     VEC, MR = 16, 12  # 32 registers: 24 accumulators, 2 of W, 1 broadcast
-elif _features.get("avx"):
+elif TILES == "avx2":
     VEC, MR = 8, 6    # 16 registers: 12 accumulators
 else:
     VEC, MR = 4, 8    # e.g. 128-bit NEON, 32 registers
@@ -38,26 +51,48 @@ TALL = MR + 1 if VEC == 16 else MR
 NR = 2 * VEC  # columns per panel: two vectors
 
 
+# Panel element types: what a loaded vector of them is widened from.
+PANEL_TYPES = (types.float32, types.uint16, types.int8)
+
+
 @intrinsic
-def _tile(typingctx, rows, accumulate, a, panels, q, c, r0):
+def _tile(typingctx, rows, accumulate, a, panels, scales, q, c, r0):
     """c[r0:r0+rows, NR*q:NR*q+NR] (+)= a[r0:r0+rows, :] @ panels[q]
     a (M, K) with contiguous rows, panels (P, K, NR), c (M, N) with contiguous
-    rows; ``rows`` and ``accumulate`` are compile-time constants."""
+    rows; ``rows`` and ``accumulate`` are compile-time constants.  panels of
+    float32, of bfloat16 bits (uint16), or of int8 with ``scales`` (P, NR)
+    float32 multiplying the columns; scales is not read for the others."""
     if not isinstance(rows, types.IntegerLiteral) or not isinstance(accumulate, types.BooleanLiteral):
         return None
-    if panels.layout != "C" or panels.ndim != 3 or panels.dtype != types.float32:
-        raise TypingError("panels must be a C-contiguous float32 (P, K, NR) array")
+    if panels.layout != "C" or panels.ndim != 3 or panels.dtype not in PANEL_TYPES:
+        raise TypingError("panels must be a C-contiguous (P, K, NR) array of float32, "
+                          "uint16 (bfloat16) or int8")
+    scaled = panels.dtype == types.int8
+    if scaled and not (isinstance(scales, types.Array) and scales.dtype == types.float32):
+        raise TypingError("int8 panels need float32 scales (P, NR)")
     n_rows, add = rows.literal_value, accumulate.literal_value
-    sig = types.void(rows, accumulate, a, panels, q, c, r0)
+    sig = types.void(rows, accumulate, a, panels, scales, q, c, r0)
 
     def codegen(context, builder, sig, args):
-        _, _, a_arg, p_arg, q, c_arg, r0 = args
+        _, _, a_arg, p_arg, s_arg, q, c_arg, r0 = args
         A = context.make_array(sig.args[2])(context, builder, a_arg)
         P = context.make_array(sig.args[3])(context, builder, p_arg)
-        C = context.make_array(sig.args[5])(context, builder, c_arg)
+        C = context.make_array(sig.args[6])(context, builder, c_arg)
         i64, i32 = ir.IntType(64), ir.IntType(32)
         vec = ir.VectorType(ir.FloatType(), VEC)
         vec_ptr = vec.as_pointer()
+        element = context.get_data_type(panels.dtype)
+        raw_ptr = ir.VectorType(element, VEC).as_pointer()
+
+        def widen(raw):
+            """A loaded vector of panel elements as VEC floats."""
+            if panels.dtype == types.float32:
+                return raw
+            if panels.dtype == types.uint16:  # bfloat16: the high half of a float32
+                wide = builder.shl(builder.zext(raw, ir.VectorType(i32, VEC)),
+                                   ir.Constant(ir.VectorType(i32, VEC), [16] * VEC))
+                return builder.bitcast(wide, vec)
+            return builder.sitofp(raw, vec)
 
         def const(n):
             return ir.Constant(i64, n)
@@ -79,17 +114,19 @@ def _tile(typingctx, rows, accumulate, a, panels, q, c, r0):
             return builder.bitcast(builder.gep(c_rows[r], [const(VEC * v)]), vec_ptr)
 
         # Accumulators live in allocas, which LLVM promotes to registers.
+        # Scaled panels sum from zero: c is added after the sums are scaled.
         acc = []
         for r in range(n_rows):
             for v in range(2):
                 slot = cgutils.alloca_once(builder, vec)
-                start = (builder.load(c_vector(r, v), align=4) if add
+                start = (builder.load(c_vector(r, v), align=4) if add and not scaled
                          else ir.Constant(vec, [0.0] * VEC))
                 builder.store(start, slot)
                 acc.append(slot)
         with cgutils.for_range(builder, K) as loop:
             w_k = builder.gep(panel, [builder.mul(loop.index, const(NR))])
-            w = [builder.load(builder.bitcast(builder.gep(w_k, [const(VEC * v)]), vec_ptr), align=4)
+            w = [widen(builder.load(builder.bitcast(builder.gep(w_k, [const(VEC * v)]), raw_ptr),
+                                    align=1))
                  for v in range(2)]
             for r in range(n_rows):
                 a_rk = builder.load(builder.gep(a_rows[r], [loop.index]))
@@ -98,6 +135,19 @@ def _tile(typingctx, rows, accumulate, a, panels, q, c, r0):
                 for v in range(2):
                     slot = acc[2 * r + v]
                     builder.store(builder.call(fma, [broadcast, w[v], builder.load(slot)]), slot)
+        if scaled:
+            S = context.make_array(sig.args[4])(context, builder, s_arg)
+            column_scales = builder.gep(S.data, [builder.mul(q, const(NR))])
+            scale = [builder.load(builder.bitcast(builder.gep(column_scales, [const(VEC * v)]),
+                                                  vec_ptr), align=4) for v in range(2)]
+            for r in range(n_rows):
+                for v in range(2):
+                    total = builder.load(acc[2 * r + v])
+                    result = (builder.call(fma, [total, scale[v],
+                                                 builder.load(c_vector(r, v), align=4)])
+                              if add else builder.fmul(total, scale[v]))
+                    builder.store(result, c_vector(r, v), align=4)
+            return context.get_dummy_value()
         for r in range(n_rows):
             for v in range(2):
                 builder.store(builder.load(acc[2 * r + v]), c_vector(r, v), align=4)
@@ -107,20 +157,24 @@ def _tile(typingctx, rows, accumulate, a, panels, q, c, r0):
 
 
 @kernel
-def packed_product(a, panels, q0, q1, c, accumulate):
+def packed_product(a, panels, scales, q0, q1, c, accumulate):
     """c[:, NR*q0:NR*q1] (+)= a @ (the columns packed in panels[q0:q1]).
 
     a (M, K) and c (M, N) float32 with contiguous rows; panels from pack_columns
-    or pack_rows."""
+    or pack_rows, or for generation precision.quantized; scales (P, NR) the
+    column scales of int8 panels (NO_SCALES for the others)."""
     for q in range(q0, q1):
         if accumulate:
-            _panel(a, panels, q, c, True)
+            _panel(a, panels, scales, q, c, True)
         else:
-            _panel(a, panels, q, c, False)
+            _panel(a, panels, scales, q, c, False)
+
+
+NO_SCALES = np.zeros((0, NR), np.float32)  # the scales argument of unscaled panels
 
 
 @kernel(inline="always")
-def _panel(a, panels, q, c, accumulate):
+def _panel(a, panels, scales, q, c, accumulate):
     M = a.shape[0]
     r = 0
     passes = (M + TALL - 1) // TALL
@@ -128,35 +182,35 @@ def _panel(a, panels, q, c, accumulate):
         # Rows split evenly into tiles of MR and TALL rows: no short pass.
         for p in range(passes):
             if p < passes - (M - MR * passes):
-                _tile(MR, accumulate, a, panels, q, c, r)
+                _tile(MR, accumulate, a, panels, scales, q, c, r)
                 r += MR
             else:
-                _tile(TALL, accumulate, a, panels, q, c, r)
+                _tile(TALL, accumulate, a, panels, scales, q, c, r)
                 r += TALL
         return
     while r + MR <= M:
-        _tile(MR, accumulate, a, panels, q, c, r)
+        _tile(MR, accumulate, a, panels, scales, q, c, r)
         r += MR
     # The last M % MR rows (< 12): one tile of 8 then one of the rest, so that
     # up to 8 rows (a beam) pass over each panel once.
     if M - r >= 8:
-        _tile(8, accumulate, a, panels, q, c, r)
+        _tile(8, accumulate, a, panels, scales, q, c, r)
         r += 8
     rest = M - r
     if rest == 1:
-        _tile(1, accumulate, a, panels, q, c, r)
+        _tile(1, accumulate, a, panels, scales, q, c, r)
     elif rest == 2:
-        _tile(2, accumulate, a, panels, q, c, r)
+        _tile(2, accumulate, a, panels, scales, q, c, r)
     elif rest == 3:
-        _tile(3, accumulate, a, panels, q, c, r)
+        _tile(3, accumulate, a, panels, scales, q, c, r)
     elif rest == 4:
-        _tile(4, accumulate, a, panels, q, c, r)
+        _tile(4, accumulate, a, panels, scales, q, c, r)
     elif rest == 5:
-        _tile(5, accumulate, a, panels, q, c, r)
+        _tile(5, accumulate, a, panels, scales, q, c, r)
     elif rest == 6:
-        _tile(6, accumulate, a, panels, q, c, r)
+        _tile(6, accumulate, a, panels, scales, q, c, r)
     elif rest == 7:
-        _tile(7, accumulate, a, panels, q, c, r)
+        _tile(7, accumulate, a, panels, scales, q, c, r)
 
 
 @kernel
@@ -191,7 +245,7 @@ def _product_typed(a, w, panels, j0, j1, c, accumulate, transposed):
 
     def impl(a, w, panels, j0, j1, c, accumulate, transposed):
         if packed and panels.shape[0] > 0:
-            packed_product(a, panels, j0 // NR, j1 // NR, c, accumulate)
+            packed_product(a, panels, NO_SCALES, j0 // NR, j1 // NR, c, accumulate)
         elif transposed:
             gemm(a, w[j0:j1], c[:, j0:j1], False, True, 1.0, 1.0 if accumulate else 0.0)
         else:

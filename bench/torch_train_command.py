@@ -1,0 +1,127 @@
+"""The PyTorch side of bench/run.py's whole-command measurement: the training
+script a careful PyTorch user writes for the job `charrnn train` does.
+
+Reads the corpus (ASCII: its bytes are its characters), holds out the last
+--val-frac for validation, trains the model of run.py's torch_model (nn.LSTM,
+nn.GRU or nn.RNN over one-hot inputs, then nn.Linear) on --batch-size
+contiguous streams with the hidden state carried across steps, Adam and
+global-norm clipping as in run.py.  Every --eval-every steps (and after the
+last step, unless it just did) it computes the loss over the whole
+validation split under torch.no_grad() -- the split cut into --batch-size
+streams run in chunks of --seq-length steps with the state carried, the few
+positions left over as one more stream, so every position counts once, as
+charrnn's validation does -- and torch.save()s the model's and the
+optimizer's state_dicts to last.pt in --out (and best.pt when the loss
+improved).  Prints one JSON object per validation run and one at the end,
+like `charrnn train --json`.
+
+    python bench/torch_train_command.py CORPUS --hidden 512 --layers 2 --max-steps 15 \\
+        --eval-every 5 --threads 1 --out /tmp/run
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+from run import CLIP, LR, Config, import_torch, map_state, torch_model
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus")
+    parser.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn"))
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--seq-length", type=int, default=50)
+    parser.add_argument("--max-steps", type=int, required=True)
+    parser.add_argument("--eval-every", type=int, required=True)
+    parser.add_argument("--val-frac", type=float, default=0.05)
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--out", required=True, help="directory for last.pt and best.pt")
+    return parser.parse_args()
+
+
+def streams(torch, ids, B):
+    """(inputs, targets) of ids cut into B contiguous streams, each (columns, B),
+    and the positions left over (fewer than B) as a third tensor pair."""
+    columns = (len(ids) - 1) // B
+    inputs = ids[:B * columns].view(B, columns).t()
+    targets = ids[1:B * columns + 1].view(B, columns).t()
+    rest = (ids[B * columns:-1].view(-1, 1), ids[B * columns + 1:].view(-1, 1))
+    return inputs, targets, rest
+
+
+def main():
+    args = parse_args()
+    started = time.perf_counter()
+    torch = import_torch(args.threads)  # also torch.manual_seed(0)
+    import numpy as np
+    with open(args.corpus, "rb") as f:
+        data = np.frombuffer(f.read(), np.uint8)
+    chars, ids = np.unique(data, return_inverse=True)
+    ids = torch.from_numpy(ids.astype(np.int64))
+    V, B, T = len(chars), args.batch_size, args.seq_length
+    n_val = max(2, round(len(ids) * args.val_frac))
+    train_ids, val_ids = ids[:-n_val], ids[-n_val:]
+
+    cfg = Config("cmd", hidden=args.hidden, layers=args.layers, batch=B, seq=T)
+    model = torch_model(torch, cfg, args.cell, V)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=LR)
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def zero_state(batch):
+        zeros = torch.zeros(args.layers, batch, args.hidden)
+        return (zeros, zeros.clone()) if args.cell == "lstm" else zeros
+
+    train_in, train_out, _ = streams(torch, train_ids, B)
+    per_epoch = -(-len(train_in) // T)  # the last batch of an epoch may be shorter
+    val_in, val_out, val_rest = streams(torch, val_ids, B)
+
+    def validate():
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for inputs, targets in ((val_in, val_out), val_rest):
+                state = zero_state(inputs.shape[1])
+                for s in range(0, len(inputs), T):
+                    logits, state = model(inputs[s:s + T], state)
+                    total += loss_fn(logits.reshape(-1, V), targets[s:s + T].reshape(-1),
+                                     reduction="sum").item()
+        model.train()
+        return total / (len(val_ids) - 1)
+
+    os.makedirs(args.out, exist_ok=True)
+    best = last = math.inf
+    step, state = 0, zero_state(B)
+    while step < args.max_steps:
+        k = step % per_epoch
+        if k == 0:
+            state = zero_state(B)  # each epoch starts from zero, as charrnn's does
+        logits, state = model(train_in[k * T:(k + 1) * T], state)
+        loss = loss_fn(logits.reshape(-1, V), train_out[k * T:(k + 1) * T].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
+        opt.step()
+        state = map_state(state, lambda s: s.detach())
+        step += 1
+        if step % args.eval_every == 0 or step == args.max_steps:
+            last = validate()
+            checkpoint = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "step": step, "val_loss": last}
+            torch.save(checkpoint, os.path.join(args.out, "last.pt"))
+            if last < best:
+                best = last
+                torch.save(checkpoint, os.path.join(args.out, "best.pt"))
+            print(json.dumps({"event": "validation", "step": step, "val_loss": last,
+                              "best_val_loss": best}), flush=True)
+    print(json.dumps({"event": "end", "steps": step, "best_val_loss": best,
+                      "last_val_loss": last, "elapsed_seconds": time.perf_counter() - started,
+                      "torch": torch.__version__}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
