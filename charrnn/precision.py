@@ -21,7 +21,6 @@ import numpy as np
 from .errors import CharrnnError
 
 PRECISIONS = ("float32", "bfloat16", "int8")
-BYTES = {"float32": 4, "bfloat16": 2, "int8": 1}
 # ``auto``: int8 for models of at least this many parameters, float32 below.
 # A fixed size, not this host's cache size, so that ``sample --seed`` writes
 # the same text on every machine.  Measured (README, "Precision"): int8
@@ -59,14 +58,22 @@ def int8_columns(w):
     return q, scales
 
 
+def encode(w, precision):
+    """(values, column scales or None): w (D, N) as ``precision`` stores it."""
+    check(precision)
+    if precision == "int8":
+        return int8_columns(w)
+    if precision == "bfloat16":
+        return bfloat16_bits(w), None
+    return np.asarray(w, np.float32), None
+
+
 def round_trip(w, precision):
     """The float32 values that ``precision`` keeps of w (D, N)."""
-    if precision == "float32":
-        return np.asarray(w, np.float32)
-    if precision == "bfloat16":
-        return from_bfloat16(bfloat16_bits(w))
-    q, scales = int8_columns(w)
-    return q.astype(np.float32) * scales
+    values, scales = encode(w, precision)
+    if values.dtype == np.uint16:
+        return from_bfloat16(values)
+    return values.astype(np.float32) * (1 if scales is None else scales)
 
 
 def check(precision):

@@ -34,19 +34,14 @@ def packed_columns(n):
 
 def packed(w, precision="float32"):
     """w (D, N) packed for add_product in ``precision``."""
-    precisions.check(precision)
     D, N = w.shape
     columns = packed_columns(N)
+    values, column_scales = precisions.encode(w, precision)
     scales = np.zeros((0, NR), np.float32)
-    if precision == "int8":
-        values, column_scales = precisions.int8_columns(w)
+    if column_scales is not None:
         scales = np.ones(columns, np.float32)
         scales[:N] = column_scales
         scales = scales.reshape(columns // NR, NR)
-    elif precision == "bfloat16":
-        values = precisions.bfloat16_bits(w)
-    else:
-        values = np.asarray(w, np.float32)
     padded = np.zeros((D, columns), values.dtype)
     padded[:, :N] = values
     panels = np.ascontiguousarray(padded.reshape(D, columns // NR, NR).transpose(1, 0, 2))
@@ -60,10 +55,9 @@ def rounding(precision):
     generation packs, so evaluation can score the model that samples."""
     precisions.check(precision)
 
-    def round_in_place(w, _precision=None):
-        if w.size:
+    def round_in_place(w):
+        if w.size and precision != "float32":
             w[...] = precisions.round_trip(w, precision)
-        return None
     return round_in_place
 
 
