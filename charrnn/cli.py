@@ -1,6 +1,7 @@
 """The command line: ``charrnn train | sample | eval | runs | info | corpus``, thin over the
 library.  Every command that reports something has ``--json``: one JSON object
 per line on stdout, human messages on stderr."""
+import datetime
 import json
 import math
 import os
@@ -14,6 +15,7 @@ from .cells import CELLS
 from .data.datasets import NAMES
 from .errors import CharrnnError, Interrupted
 from .precision import AUTO_INT8_PARAMS, PRECISIONS, resolve
+from .sweep import PRUNERS
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -33,6 +35,26 @@ class Duration(click.ParamType):
         if total <= 0:
             self.fail("must be longer than zero", param, ctx)
         return total
+
+
+class Seconds(float):
+    """A time in seconds, told apart from a count of steps."""
+
+
+class Every(click.ParamType):
+    """A count of steps (250), or a time with its unit (30s, 2m)."""
+    name = "steps|duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, Seconds)):
+            return value
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        if text[-1:].lower() not in ("s", "m", "h"):
+            self.fail(f"{value!r} is neither a number of steps (250) nor a time with its unit "
+                      "(30s, 2m)", param, ctx)
+        return Seconds(Duration().convert(text, param, ctx))
 
 
 class Keep(click.ParamType):
@@ -89,46 +111,61 @@ class Group(click.Group):
 def main():
     """Character-level text generator: train a recurrent network (LSTM, GRU,
     vanilla RNN or MUT1-3) on any text file, then sample."""
+    from .lifeline import follow_parent
+    follow_parent()  # a sweep's trial: dies with the sweep or worker that started it
+
+
+MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep's
+    click.option("--cell", type=click.Choice(list(CELLS)), default="lstm", show_default=True,
+                 help="The recurrent cell (see the README for their equations)."),
+    click.option("--hidden", default=512, show_default=True, help="Units per layer."),
+    click.option("--layers", default=2, show_default=True, help="Stacked recurrent layers."),
+    click.option("--dropout", default=0.0, show_default=True,
+                 help="Drop probability between layers and before the decoder."),
+    click.option("--seq-length", default=50, show_default=True,
+                 help="Characters per chunk: how far back gradients flow."),
+    click.option("--batch-size", default=50, show_default=True,
+                 help="Streams of text trained side by side."),
+    click.option("--lr", type=float, help="Learning rate [default: 2e-3 for adam and rmsprop, "
+                 "0.1 for adagrad and sgd]."),
+    click.option("--optimizer", type=click.Choice(["adam", "rmsprop", "adagrad", "sgd"]),
+                 default="adam", show_default=True),
+    click.option("--grad-clip", default=5.0, show_default=True,
+                 help="Clip the global gradient norm to this; 0: no clipping."),
+    click.option("--lr-decay", default=1.0, show_default=True,
+                 help="Multiply the learning rate by this after every epoch."),
+    click.option("--val-frac", default=0.05, show_default=True,
+                 help="The last fraction of the text held out for validation."),
+    click.option("--seed", default=0, show_default=True, help="Seed for weights and dropout."),
+    click.option("--threads", type=int, help="CPU threads [default: 2, or fewer CPUs if "
+                 "fewer are available]."),
+    click.option("--encoding", default="utf-8", show_default=True,
+                 help="Text encoding of CORPUS."),
+)
+
+
+def model_options(command):
+    for decorate in reversed(MODEL_OPTIONS):
+        command = decorate(command)
+    return command
 
 
 @main.command()
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
-@click.option("--cell", type=click.Choice(list(CELLS)), default="lstm", show_default=True,
-              help="The recurrent cell (see the README for their equations).")
-@click.option("--hidden", default=512, show_default=True, help="Units per layer.")
-@click.option("--layers", default=2, show_default=True, help="Stacked recurrent layers.")
-@click.option("--dropout", default=0.0, show_default=True,
-              help="Drop probability between layers and before the decoder.")
-@click.option("--seq-length", default=50, show_default=True,
-              help="Characters per chunk: how far back gradients flow.")
-@click.option("--batch-size", default=50, show_default=True,
-              help="Streams of text trained side by side.")
-@click.option("--lr", type=float, help="Learning rate [default: 2e-3 for adam and rmsprop, "
-              "0.1 for adagrad and sgd].")
-@click.option("--optimizer", type=click.Choice(["adam", "rmsprop", "adagrad", "sgd"]),
-              default="adam", show_default=True)
-@click.option("--grad-clip", default=5.0, show_default=True,
-              help="Clip the global gradient norm to this; 0: no clipping.")
-@click.option("--lr-decay", default=1.0, show_default=True,
-              help="Multiply the learning rate by this after every epoch.")
+@model_options
 @click.option("--epochs", default=50, show_default=True)
 @click.option("--max-steps", type=int, help="Stop after this many steps.")
 @click.option("--max-time", type=Duration(), help="Stop after this long, e.g. 10m or 1h30m.")
-@click.option("--val-frac", default=0.05, show_default=True,
-              help="The last fraction of the text held out for validation.")
-@click.option("--eval-every", default=250, show_default=True,
-              help="Steps between validation runs (each writes checkpoints).")
+@click.option("--eval-every", type=Every(), default=250, show_default=True,
+              help="Steps between validation runs (each writes checkpoints), or the training "
+              "time between them with its unit (30s, 2m).")
 @click.option("--keep", type=Keep(), default="5", show_default=True,
               help="Step files kept besides best.npz and last.npz (the newest); 'all' or 0.")
-@click.option("--seed", default=0, show_default=True, help="Seed for weights and dropout.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run directory [default: checkpoints/<corpus name>, or -2, -3, ... when "
               "that holds another run].")
 @click.option("--force", is_flag=True,
               help="Replace the run in --out: delete its checkpoints when training starts.")
-@click.option("--threads", type=int, help="CPU threads [default: 2, or fewer CPUs if "
-              "fewer are available].")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CORPUS.")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[CHECKPOINT]",
               type=click.Path(dir_okay=False),
               help="Continue a run exactly where CHECKPOINT stopped (alone: last.npz in "
@@ -171,6 +208,9 @@ def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
         raise
 
 
+PARAMETER_OF = {"eval_seconds": "eval_every"}  # TrainConfig fields set by another option
+
+
 def start_run(ctx, corpus, out, force, resume, quiet, log, on_event, options):
     """The train command once its options are parsed: which run, in which directory."""
     from .checkpoint import load
@@ -178,6 +218,9 @@ def start_run(ctx, corpus, out, force, resume, quiet, log, on_event, options):
     from .train import TrainConfig, train as run
 
     explicit = out is not None
+    every = options["eval_every"]  # --eval-every is a count of steps or a time
+    options["eval_every"], options["eval_seconds"] = \
+        (250, float(every)) if isinstance(every, Seconds) else (every, None)
     stem = os.path.splitext(os.path.basename(corpus))[0]
     if resume is not None:
         if resume == "":
@@ -187,8 +230,8 @@ def start_run(ctx, corpus, out, force, resume, quiet, log, on_event, options):
                                    "name its checkpoint or --out")
         saved = load(resume, weights=False).train_config
         for name in options:  # options not on the command line continue the run's
-            if ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT \
-                    and name in saved:
+            if ctx.get_parameter_source(PARAMETER_OF.get(name, name)) is \
+                    click.core.ParameterSource.DEFAULT and name in saved:
                 options[name] = saved[name]
         out = out or os.path.dirname(resume) or "."
     out = out or os.path.join("checkpoints", stem)
@@ -240,7 +283,7 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
     from .sample import beam_text, sample_text
 
     if checkpoint is None or os.path.isdir(checkpoint):
-        checkpoint = latest_best(checkpoint or "checkpoints")
+        checkpoint = sweep_best(checkpoint) or latest_best(checkpoint or "checkpoints")
         click.echo(f"using {checkpoint}", err=True)
     ckpt = load(checkpoint)
     precision = resolve(precision, ckpt.params.size)
@@ -267,6 +310,19 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
     for piece in pieces:
         click.echo(piece, nl=False)
     click.echo()
+
+
+def sweep_best(directory):
+    """best.npz of the best trial when ``directory`` is a sweep's, else None."""
+    from .sweep.report import best_checkpoint
+    from .sweep.search import CONFIG
+
+    if directory is None or not os.path.isfile(os.path.join(directory, CONFIG)):
+        return None
+    found = best_checkpoint(directory)
+    if found is None:
+        raise CharrnnError(f"{directory}: the sweep has no complete trial yet")
+    return found
 
 
 @main.command(name="eval")
@@ -514,7 +570,8 @@ def export(checkpoint, out):
               "terminal's].")
 @click.option("--height", type=click.IntRange(8), help="Terminal plot height.")
 def plot(runs, axis, png, width, height):
-    """Training and validation loss of RUNS (run directories or checkpoints),
+    """Training and validation loss of RUNS (run directories or checkpoints;
+    a directory of runs, such as a sweep's, stands for all of them, best first),
     overlaid: in the terminal, or with --png into an image.
 
     \b
@@ -525,7 +582,7 @@ def plot(runs, axis, png, width, height):
     from .plot import load_curves, png as write_png, terminal
 
     need_extra("matplotlib" if png else "plotext", "plot", "plot")
-    curves = [load_curves(path, axis) for path in runs]
+    curves = [load_curves(path, axis) for path in expand_runs(runs)]
     if png:
         try:
             write_png(curves, axis, png)
@@ -535,6 +592,150 @@ def plot(runs, axis, png, width, height):
     else:
         color = sys.stdout.isatty()
         click.echo(terminal(curves, axis, width, height, color))
+
+
+@main.command()
+@click.argument("corpus", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUES",
+              help="A train option to search: a list (hidden=128,256), a range (layers=1:3, "
+              "dropout=0:0.3), on a log scale (lr=1e-3:1e-2:log) or in steps "
+              "(hidden=128:512:64).  Repeat for each option.")
+@click.option("--trials", default=20, show_default=True,
+              help="Trials to run (complete, pruned or failed).")
+@click.option("--trial-time", type=Duration(), help="Training time of a trial, e.g. 3m "
+              "[default: 5m].")
+@click.option("--trial-steps", type=int, help="Instead: training steps of a trial.")
+@click.option("--reports", default=8, show_default=True,
+              help="Validation runs of a trial, evenly over its budget: the points where "
+              "trials are compared and pruned.")
+@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True,
+              help="Stop trials that lag: median (below the median of the others at the same "
+              "point), halving (successive halving) or none.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the trials on this Dask "
+              "cluster instead of this machine.")
+@click.option("--jobs", type=click.IntRange(1), help="Trials at once [default: this machine's "
+              "CPUs / --threads; on a cluster, its worker threads].")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Sweep directory [default: sweeps/<corpus name>-<date>-<time>].")
+@click.option("--resume", type=click.Path(file_okay=False),
+              help="Continue the sweep in this directory (stopped or killed).")
+@model_options
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON object on stdout for every trial that ends, and one at the end.")
+@click.option("--quiet", is_flag=True, help="No progress messages.")
+@click.pass_context
+def sweep(ctx, corpus, params, trials, trial_time, trial_steps, reports, pruner, scheduler,
+          jobs, out, resume, as_json, quiet, **options):
+    """Search train options on CORPUS with Optuna: each trial trains a model
+    for --trial-time, trials that lag are pruned, and the table at the end
+    lists them by best validation loss.  Trials run on this machine, or on a
+    Dask cluster with --scheduler.  Needs the extra: pip install 'charrnn[sweep]'.
+
+    \b
+    Examples:
+      charrnn sweep shakespeare.txt --trials 12 --trial-time 3m --param hidden=256,512
+      charrnn sweep shakespeare.txt --param lr=1e-3:1e-2:log --param dropout=0:0.3
+      charrnn sweep shakespeare.txt --scheduler tcp://10.0.0.5:8786 ...
+      charrnn sweep --resume sweeps/shakespeare-20261202-101500
+      charrnn sample sweeps/shakespeare-20261202-101500   # its best model
+    """
+    from .sweep import report, search
+
+    def log(message):
+        if not quiet:
+            click.echo(message, err=True)
+
+    need_extra("optuna", "sweep", "sweep")
+    if scheduler:
+        need_extra("distributed", "sweep", "sweep --scheduler")
+    given = {name for name in list(options) + ["params", "trial_time", "trial_steps", "reports",
+                                                "pruner", "out"]
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    if resume:
+        if given:
+            first = sorted(given)[0]
+            name = "--param" if first == "params" else "--" + first.replace("_", "-")
+            raise CharrnnError(f"--resume: {name} was fixed when the sweep started; with "
+                               "--resume give only --trials, --scheduler or --jobs")
+        cfg = search.load_config(resume)
+        if ctx.get_parameter_source("trials") is not click.core.ParameterSource.DEFAULT:
+            cfg.trials = trials
+        cfg.check()
+        sweep_dir = resume
+        source = corpus or cfg.corpus
+        if not os.path.isfile(source) or search.file_sha256(source) != cfg.corpus_sha256:
+            raise CharrnnError(f"--resume: {source} is not the text the sweep trained on "
+                               f"(sha256 {cfg.corpus_sha256[:12]}); name the corpus it used")
+        corpus = source
+    else:
+        if corpus is None:
+            raise click.UsageError("name a CORPUS (or --resume a sweep)")
+        from .data.corpus import load_corpus
+        from .sweep import space
+
+        fixed = {name: value for name, value in options.items()
+                 if name in given and name != "seed"}
+        cfg = search.SweepConfig(
+            corpus=os.path.abspath(corpus), corpus_sha256=search.file_sha256(corpus),
+            trials=trials, params=[space.to_dict(p) for p in space.parse_all(params)],
+            fixed=fixed, trial_time=trial_time if trial_time or trial_steps else 300.0,
+            trial_steps=trial_steps, reports=reports, pruner=pruner, seed=options["seed"])
+        cfg.check()
+        load_corpus(corpus, options["encoding"])  # a text it can train on, before anything starts
+        stem = os.path.splitext(os.path.basename(corpus))[0]
+        sweep_dir = out or os.path.join(
+            "sweeps", f"{stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+        search.create(sweep_dir, cfg)
+        log(f"sweep in {sweep_dir}: {cfg.trials} trials of "
+            + (f"{cfg.trial_time:g} s" if cfg.trial_time else f"{cfg.trial_steps} steps")
+            + "; searching " + "; ".join(space.from_dict(p).describe() for p in cfg.params))
+    held = search.lock(sweep_dir)
+    try:
+        if scheduler:
+            from .sweep.cluster import DaskTrials
+            executor = DaskTrials(scheduler, corpus, cfg.id, jobs)
+        else:
+            from .sweep.local import LocalTrials, default_jobs
+            executor = LocalTrials(corpus, jobs or default_jobs(cfg.fixed.get("threads")))
+        try:
+            found = search.run(sweep_dir, cfg, executor, log,
+                               (lambda row: emit({"event": "trial", **row})) if as_json else None)
+        except Interrupted:
+            if as_json:
+                found = report.rows(search.open_study(sweep_dir, cfg), sweep_dir, True)
+                emit({"event": "end", "sweep_dir": sweep_dir, "stopped": "signal",
+                      "best": report.best(found), "trials": found})
+            raise
+        finally:
+            executor.close()
+    finally:
+        held.release()
+    top = report.best(found)
+    if as_json:
+        emit({"event": "end", "sweep_dir": sweep_dir, "stopped": None, "best": top,
+              "trials": found})
+    else:
+        click.echo(report.table(found, [p["name"] for p in cfg.params]))
+    if top is None:
+        raise CharrnnError(f"no trial of the sweep in {sweep_dir} completed (the table says why)")
+    log(f"best: trial {top['trial']}, validation loss {top['best_val_loss']:.4f}: "
+        f"{top['best_checkpoint']}\nsample it with: charrnn sample {sweep_dir}")
+
+
+def expand_runs(paths):
+    """Run directories and checkpoints as given; a directory holding no
+    checkpoint of its own but runs under it (a sweep's): those, best first."""
+    from .runs import RUN_FILES, list_runs
+
+    found = []
+    for path in paths:
+        own = os.path.isdir(path) and any(os.path.isfile(os.path.join(path, n))
+                                          for n in RUN_FILES)
+        rows = list_runs(path) if os.path.isdir(path) and not own else []
+        rows = [r for r in rows if r["status"] == "ok"]
+        rows.sort(key=lambda r: (r["best_val_loss"] is None, r["best_val_loss"] or 0, r["run"]))
+        found += [os.path.join(path, r["run"]) for r in rows] or [path]
+    return found
 
 
 MIN_FIND = 200  # characters: fewer, and every correlation is noise

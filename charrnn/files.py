@@ -96,15 +96,15 @@ def alive(pid):
 class RunLock:
     """The exclusive lock of a run directory, held while a process trains into it."""
 
-    def __init__(self, directory, fd, previous_holder):
-        self.directory, self._fd = directory, fd
+    def __init__(self, directory, fd, previous_holder, name=LOCK_NAME):
+        self.directory, self._fd, self.name = directory, fd, name
         self.previous_holder = previous_holder  # of a lock a killed process left, or None
 
     def release(self):
         if self._fd is None:
             return
         try:  # unlinked while still held: whoever locks next checks it locked the live file
-            os.unlink(os.path.join(self.directory, LOCK_NAME))
+            os.unlink(os.path.join(self.directory, self.name))
         except OSError:
             pass
         os.close(self._fd)
@@ -117,9 +117,10 @@ class RunLock:
         self.release()
 
 
-def try_lock(directory):
-    """A RunLock on ``directory``, or None when a live process holds it."""
-    path = os.path.join(directory, LOCK_NAME)
+def try_lock(directory, name=LOCK_NAME):
+    """A RunLock on ``directory`` (its lock file ``name``), or None when a live
+    process holds it."""
+    path = os.path.join(directory, name)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -143,13 +144,13 @@ def try_lock(directory):
               "command": " ".join([program] + sys.argv[1:])}
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(holder).encode(), 0)
-    return RunLock(directory, fd, previous)
+    return RunLock(directory, fd, previous, name)
 
 
-def holder(directory):
-    """Who holds the lock of ``directory`` as its file says ({} when unknown), or None
-    when no live process does: read without taking the lock."""
-    path = os.path.join(directory, LOCK_NAME)
+def holder(directory, name=LOCK_NAME):
+    """Who holds the lock of ``directory`` as its file ``name`` says ({} when
+    unknown), or None when no live process does: read without taking the lock."""
+    path = os.path.join(directory, name)
     try:
         with open(path, "rb") as f:
             text = f.read()

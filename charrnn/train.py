@@ -50,6 +50,7 @@ class TrainConfig:
     max_time: float = None     # seconds
     val_frac: float = 0.05     # the last fraction of the text is validation
     eval_every: int = 250      # steps between validation runs and checkpoints
+    eval_seconds: float = None  # instead: training seconds between them (sweeps compare on time)
     seed: int = 0
     threads: int = field(default_factory=default_threads)  # work blocks, one per thread
     encoding: str = "utf-8"
@@ -75,6 +76,8 @@ class TrainConfig:
             raise CharrnnError(f"--lr-decay must be in (0, 1], not {self.lr_decay}")
         if self.keep is not None and self.keep < 0:
             raise CharrnnError(f"--keep must be >= 0 or 'all', not {self.keep}")
+        if self.eval_seconds is not None and not self.eval_seconds > 0:
+            raise CharrnnError(f"--eval-every must be longer than zero, not {self.eval_seconds} s")
         if self.max_steps is not None and self.max_steps < 1:
             raise CharrnnError(f"--max-steps must be at least 1, not {self.max_steps}")
         if self.optimizer not in optim.OPTIMIZERS:
@@ -264,7 +267,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
                   "chars_per_second": (chars - chars_started) / max(clock() - seconds_before,
                                                                    1e-9),
                   "elapsed_seconds": clock() - seconds_before, "train_seconds": clock(),
-                  "checkpoint": written})
+                  "chars": chars, "checkpoint": written})
         return val
 
     def finish(stopped, error=None):
@@ -294,6 +297,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
     last_validated = [val_history[-1][0] if val_history else 0]
     process_started = started = time.perf_counter()
     chars_started = chars
+    next_validation = [cfg.eval_seconds or math.inf]
     stopped = None
     try:
         while not received:
@@ -320,9 +324,15 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
             chars += inputs.size
             train_history.append((step, loss, clock(), chars))
             smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
-            if step % cfg.eval_every == 0:
-                validate_and_save()
             elapsed = time.perf_counter() - started
+            if cfg.eval_seconds is None and step % cfg.eval_every == 0 or \
+                    cfg.eval_seconds is not None and elapsed >= next_validation[0]:
+                validate_and_save()
+                elapsed = time.perf_counter() - started
+                # on a grid of this process's time: validations of runs compared
+                # at the same points of their budget (charrnn sweep) line up
+                while next_validation[0] <= elapsed:
+                    next_validation[0] += cfg.eval_seconds or math.inf
             val_text = f"{val_history[-1][1]:.3f}" if val_history else "-"  # before any validation
             progress.update(step, elapsed, f"epoch {epoch + 1} loss {smooth:.3f} val {val_text} "
                             f"{(chars - chars_started) / elapsed:,.0f} char/s")
@@ -373,7 +383,7 @@ def check_free_space(out_dir, cfg, n_params, total_steps):
     # a checkpoint holds params and optimizer state (up to 3 arrays of 4 bytes a parameter)
     checkpoint_bytes = 4 * n_params * (1 + len(optim.STATE_NAMES[cfg.optimizer]))
     checkpoint_bytes += 32 * total_steps  # the training history: 4 float64 a step
-    validations = total_steps // cfg.eval_every + 1
+    validations = total_steps // (cfg.eval_every if cfg.eval_seconds is None else 1) + 1
     kept = 3 + (validations if cfg.keep is None else min(cfg.keep, validations))
     existing = sum(os.path.getsize(os.path.join(out_dir, name))
                    for name in runs.checkpoint_files(out_dir))  # replaced as the run goes

@@ -68,7 +68,15 @@ def outputs(tmp_path_factory, corpus_file):
     sample = lines(invoke(["sample", best, "-n", "20", "--json"]))
     sample += lines(invoke(["sample", best, "-n", "20", "--beam", "3", "--json"]))
     corpus = invoke(["corpus", "stdlib", "--size", "5000", "--out", str(tmp / "c.txt"), "--json"])
+    sweep = subprocess.run(
+        [sys.executable, "-m", "charrnn", "sweep", str(corpus_file), "--out", str(tmp / "sweep"),
+         "--trials", "2", "--trial-steps", "4", "--reports", "2", "--param", "hidden=8,16",
+         "--threads", "1", "--json"] + TINY[2:-1], capture_output=True, text=True)
+    assert sweep.returncode == 0, sweep.stderr
+    sweep = [json.loads(line) for line in sweep.stdout.splitlines()]
     return {
+        "`sweep --json`: every trial that ends": [e for e in sweep if e["event"] == "trial"],
+        "`sweep --json`: the end": [e for e in sweep if e["event"] == "end"],
         "`train --json`: after every validation run":
             [e for e in events if e["event"] == "validation"],
         "`train --json`: the end": [e for e in events if e["event"] == "end"],

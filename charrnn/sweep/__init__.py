@@ -1,0 +1,9 @@
+"""``charrnn sweep``: searches of train options on Optuna, with trials on this
+machine or on a Dask cluster (the optional extra ``charrnn[sweep]``).
+
+space.py   what is searched (--param NAME=VALUES)
+trial.py   one trial: a charrnn train process, watched and stoppable
+local.py   trials on this machine;  cluster.py  on a Dask cluster
+search.py  the Optuna study, the loop, resume;  report.py  the summary table
+"""
+PRUNERS = ("median", "halving", "none")

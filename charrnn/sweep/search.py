@@ -1,0 +1,361 @@
+"""The search: Optuna's TPE sampler proposes each trial's options, its pruner
+stops trials whose validation loss lags the others' at the same point of the
+budget, and the study lives in the sweep directory (a journal file: no
+database server).  The search runs here, where ``charrnn sweep`` runs; the
+trials run on this machine (local.LocalTrials) or on a Dask cluster
+(cluster.DaskTrials).
+
+The sweep directory::
+
+    sweep.json        the sweep's configuration (SweepConfig)
+    study.journal     the Optuna study
+    trials/0007/      each trial's run directory (best.npz, train.log; last.npz here)
+    summary.json      every trial's state, loss, options and time, best first
+    summary.txt       the same as a table
+
+Trials are compared at the same points of their budget, not at the same
+steps: trials of different sizes take very different numbers of steps per
+minute.  With a time budget each trial validates every budget/reports
+seconds of training and reports against seconds; with a step budget, against
+characters seen.  What a trial reports at such a point is its best
+validation loss so far; its objective is its best validation loss.
+"""
+import dataclasses
+import datetime
+import hashlib
+import json
+import math
+import os
+import queue
+import signal
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+
+from .. import files
+from ..errors import CharrnnError, Interrupted
+from ..train import TrainConfig
+from . import PRUNERS, report, space
+
+CONFIG = "sweep.json"
+JOURNAL = "study.journal"
+LOCK = ".sweep.lock"      # not the run lock's name: `charrnn runs` lists trials, not the sweep
+STOP_WAIT_SECONDS = 90    # Ctrl-C: how long the trials get to save and end
+
+
+@dataclass
+class SweepConfig:
+    """What a sweep searches and how; fixed when it starts (sweep.json)."""
+    corpus: str                 # absolute path
+    corpus_sha256: str          # of the file: a resumed sweep must train on the same text
+    trials: int
+    params: list                # space.Param as dicts
+    fixed: dict = field(default_factory=dict)   # train options given, by TrainConfig field
+    trial_time: float = None    # seconds of training per trial, or
+    trial_steps: int = None     # steps per trial
+    reports: int = 8            # validation runs (pruning decisions) per trial
+    pruner: str = "median"
+    seed: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    created: str = field(default_factory=lambda: datetime.datetime.now().astimezone()
+                         .isoformat(timespec="seconds"))
+
+    def check(self):
+        if self.trials < 1:
+            raise CharrnnError(f"--trials must be at least 1, not {self.trials}")
+        if (self.trial_time is None) == (self.trial_steps is None):
+            raise CharrnnError("give a trial's budget: --trial-time or --trial-steps, not both")
+        if self.trial_steps is not None and self.trial_steps < 1:
+            raise CharrnnError(f"--trial-steps must be at least 1, not {self.trial_steps}")
+        if self.reports < 1:
+            raise CharrnnError(f"--reports must be at least 1, not {self.reports}")
+        if self.trial_steps is not None and self.reports > self.trial_steps:
+            raise CharrnnError(f"--reports {self.reports} is more than the {self.trial_steps} "
+                               "steps of a trial")
+        if self.pruner not in PRUNERS:
+            raise CharrnnError(f"--pruner must be one of {', '.join(PRUNERS)}")
+        if not self.params:
+            raise CharrnnError("nothing to search: give at least one --param, e.g. "
+                               "--param hidden=128,256,512 --param lr=1e-3:1e-2:log")
+        searched = {p["name"] for p in self.params}
+        both = sorted(searched & set(self.fixed))
+        if both:
+            raise CharrnnError(f"{space.option(both[0])} is both fixed and searched (--param); "
+                               "give one")
+        TrainConfig(**{**self.fixed, "threads": self.fixed.get("threads", 1)}).check()
+
+    @property
+    def axis(self):
+        """What trials are compared against: training seconds or characters seen."""
+        return "seconds" if self.trial_time is not None else "chars"
+
+    @property
+    def interval(self):
+        """The distance between report points, in the axis's unit.  With a step
+        budget: the characters of budget/reports steps at the fixed (or
+        default) batch size and sequence length."""
+        if self.trial_time is not None:
+            return self.trial_time / self.reports
+        base = TrainConfig()
+        chars = self.fixed.get("batch_size", base.batch_size) * \
+            self.fixed.get("seq_length", base.seq_length)
+        return self.trial_steps * chars / self.reports
+
+    def train_args(self, options):
+        """``charrnn train`` arguments of a trial with the searched ``options``."""
+        if self.trial_time is not None:
+            budget = ["--max-time", f"{self.trial_time}s",
+                      "--eval-every", f"{self.trial_time / self.reports}s"]
+        else:
+            budget = ["--max-steps", str(self.trial_steps),
+                      "--eval-every", str(max(1, self.trial_steps // self.reports))]
+        fixed = {"seed": self.seed, **self.fixed}
+        return space.train_args(fixed) + space.train_args(options) + budget + ["--keep", "0"]
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def create(sweep_dir, cfg):
+    """Make the sweep directory for a new sweep: refused where one exists."""
+    if os.path.exists(os.path.join(sweep_dir, CONFIG)):
+        raise CharrnnError(f"{sweep_dir} holds a sweep already; continue it with "
+                           f"charrnn sweep --resume {sweep_dir}, or choose another --out")
+    if os.path.isdir(sweep_dir) and os.listdir(sweep_dir):
+        raise CharrnnError(f"{sweep_dir}: not empty; choose another --out")
+    try:
+        os.makedirs(os.path.join(sweep_dir, "trials"), exist_ok=True)
+    except OSError as e:
+        raise CharrnnError(f"{sweep_dir}: cannot create it ({e.strerror})") from None
+    text = json.dumps(dataclasses.asdict(cfg), indent=1).encode()
+    files.write_atomically(os.path.join(sweep_dir, CONFIG), lambda f: f.write(text))
+
+
+def load_config(sweep_dir):
+    path = os.path.join(sweep_dir, CONFIG)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        return SweepConfig(**saved)
+    except FileNotFoundError:
+        raise CharrnnError(f"{sweep_dir}: no sweep there (no {CONFIG})") from None
+    except (OSError, ValueError, TypeError) as e:
+        raise CharrnnError(f"{path}: cannot read it ({e})") from None
+
+
+def lock(sweep_dir):
+    held = files.try_lock(sweep_dir, LOCK)
+    if held is None:
+        raise CharrnnError(f"{sweep_dir}: another sweep is running in it "
+                           f"({files.describe(files.holder(sweep_dir, LOCK))})")
+    return held
+
+
+def open_study(sweep_dir, cfg):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    storage = JournalStorage(JournalFileBackend(os.path.join(sweep_dir, JOURNAL)))
+    # Few random trials before TPE models the results: sweeps here are small.
+    sampler = optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True,
+                                         n_startup_trials=max(3, min(10, cfg.trials // 3)))
+    first = round(2 * cfg.interval)  # no trial is pruned on its first report
+    pruner = {"median": lambda: optuna.pruners.MedianPruner(
+                  n_startup_trials=max(2, min(5, cfg.trials // 4)), n_warmup_steps=first),
+              "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(
+                  min_resource=max(first, 1), reduction_factor=3),
+              "none": optuna.pruners.NopPruner}[cfg.pruner]()
+    return optuna.create_study(study_name="charrnn", storage=storage, sampler=sampler,
+                               pruner=pruner, direction="minimize", load_if_exists=True)
+
+
+def requeue_cut_off(study, log):
+    """Trials a stopped or killed sweep left running: failed (with no error of
+    their own: "cut off"), never counted as done, and queued to run again."""
+    from optuna.trial import TrialState
+
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(frozen.number, state=TrialState.FAIL)
+        study.enqueue_trial(frozen.params, user_attrs={"rerun_of": frozen.number},
+                            skip_if_exists=False)
+        log(f"trial {frozen.number} was cut off when the sweep stopped: queued to run again")
+
+
+def done_count(study):
+    return sum(report.state_of(t) in ("complete", "pruned", "failed")
+               for t in study.get_trials(deepcopy=False))
+
+
+@dataclass
+class Running:
+    trial: object          # the optuna Trial
+    options: dict
+    run_dir: str           # relative to the sweep directory
+    started: float
+    reported: int = 0      # report points passed
+    chars_per_second: float = None  # of the last validation
+    pruned_at: float = None
+
+
+def run(sweep_dir, cfg, executor, log, on_trial=None):
+    """Run ``cfg``'s trials until ``cfg.trials`` are done (complete, pruned or
+    failed); returns the rows of report.rows.  Ctrl-C (or SIGTERM) stops the
+    trials and raises Interrupted, the sweep left resumable."""
+    from optuna.trial import TrialState
+
+    params = [space.from_dict(p) for p in cfg.params]
+    names = [p.name for p in params]
+    study = open_study(sweep_dir, cfg)
+    requeue_cut_off(study, log)
+    running = {}
+    done = done_count(study)
+    interval = cfg.interval
+    finished_cleanly = False
+
+    def save(interrupted=False):
+        found = report.rows(study, sweep_dir, interrupted)
+        report.write(sweep_dir, dataclasses.asdict(cfg), found, names)
+        return found
+
+    def best_text():
+        top = report.best(report.rows(study, sweep_dir))
+        return "-" if top is None else f"{top['best_val_loss']:.4f} (trial {top['trial']})"
+
+    def start():
+        trial = study.ask()
+        options = {p.name: p.suggest(trial) for p in params}
+        run_dir = os.path.join("trials", f"{trial.number:04d}")
+        trial.set_user_attr("run_dir", run_dir)
+        executor.submit(trial.number, os.path.join(sweep_dir, run_dir),
+                        cfg.train_args(options))
+        running[trial.number] = Running(trial, options, run_dir, time.monotonic())
+        shown = " ".join(f"{k.replace('_', '-')}={_show(v)}" for k, v in options.items())
+        log(f"trial {trial.number} started: {shown}")
+
+    def on_validation(number, obj):
+        r = running.get(number)
+        if r is None or r.pruned_at is not None:
+            return
+        r.chars_per_second = obj.get("chars_per_second")
+        x = obj["elapsed_seconds"] if cfg.axis == "seconds" else obj["chars"]
+        value = obj["best_val_loss"]
+        if value is None or not math.isfinite(value):
+            return
+        passed = min(cfg.reports, math.floor(x / interval + 0.5))
+        for k in range(r.reported + 1, passed + 1):  # every point passed since the last one
+            r.trial.report(value, round(k * interval))
+        r.reported = max(r.reported, passed)
+        if r.reported and r.trial.should_prune():
+            r.pruned_at = x
+            executor.stop(number)
+            unit = "s" if cfg.axis == "seconds" else " characters"
+            log(f"trial {number} pruned at {x:,.0f}{unit}: best val {value:.4f} lags the others")
+
+    def on_done(number, result):
+        nonlocal done
+        r = running.pop(number)
+        if "fatal" in result:
+            raise result["fatal"]
+        outcome = result["outcome"]
+        run_dir = os.path.join(sweep_dir, r.run_dir)
+        os.makedirs(run_dir, exist_ok=True)
+        for name, data in result.get("files", {}).items():  # back from a worker
+            files.write_atomically(os.path.join(run_dir, name), lambda f: f.write(data))
+        end = outcome.end or {}
+        trial = r.trial
+        for key in ("train_seconds", "steps"):
+            if end.get(key) is not None:
+                trial.set_user_attr(key, end[key])
+        if r.chars_per_second is not None:
+            trial.set_user_attr("chars_per_second", r.chars_per_second)
+        if outcome.best_val_loss is not None:
+            trial.set_user_attr("best_val_loss", outcome.best_val_loss)
+        if result.get("where"):
+            trial.set_user_attr("where", result["where"])
+        if outcome.state == "complete":
+            study.tell(trial, outcome.best_val_loss)
+            state = "complete"
+        elif outcome.state == "stopped" and r.pruned_at is not None:
+            study.tell(trial, state=TrialState.PRUNED)
+            state = "pruned"
+        else:
+            error = outcome.error or "stopped from outside the sweep"
+            trial.set_user_attr("error", error)
+            study.tell(trial, state=TrialState.FAIL)
+            state = f"failed: {error}"
+        done += 1
+        found = save()
+        loss = "-" if outcome.best_val_loss is None else f"{outcome.best_val_loss:.4f}"
+        log(f"trial {number} {state} (best val {loss}) · {done} of {cfg.trials} done, "
+            f"{len(running)} running · best {best_text()}")
+        if on_trial:
+            on_trial(next(x for x in found if x["trial"] == number))
+
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: received.append(signum))
+    try:
+        log(f"sweep {sweep_dir}: {done} of {cfg.trials} trials done; trials run "
+            f"{executor.describe()}")
+        waiting_for_slots = False
+        while True:
+            if received:
+                raise KeyboardInterrupt
+            slots = executor.slots()
+            while len(running) < slots and done + len(running) < cfg.trials:
+                start()
+            if not running:
+                if done >= cfg.trials:
+                    break
+                if not waiting_for_slots:
+                    log("waiting for workers to join the cluster")
+                    waiting_for_slots = True
+                time.sleep(1)
+                continue
+            waiting_for_slots = False
+            try:
+                kind, number, payload = executor.events.get(timeout=1)
+            except queue.Empty:  # look at the slots again
+                continue
+            if kind == "validation":
+                on_validation(number, payload)
+            elif kind == "attempt" and number in running and payload["again"]:
+                # reports go on from the points the lost attempt passed
+                log(f"trial {number} started again on another worker (its worker was lost)")
+            elif kind == "done":
+                on_done(number, payload)
+        finished_cleanly = True
+    except KeyboardInterrupt:
+        signum = received[0] if received else signal.SIGINT
+        cut = sorted(running)
+        log(f"stopping: {len(cut)} running trials are cut off and will run again on "
+            f"--resume")
+        executor.stop_all()
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while running and time.monotonic() < deadline:
+            try:
+                kind, number, payload = executor.events.get(timeout=1)
+            except queue.Empty:
+                continue
+            if kind == "done":
+                running.pop(number, None)  # left running in the study: cut off
+        save(interrupted=True)
+        raise Interrupted(signum, f"sweep stopped with {done} of {cfg.trials} trials done; "
+                          f"continue with charrnn sweep --resume {sweep_dir}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if not finished_cleanly:
+            executor.stop_all()
+    return save()
+
+
+def _show(value):
+    return format(value, ".4g") if isinstance(value, float) else str(value)
