@@ -14,6 +14,7 @@ import click
 from .cells import CELLS
 from .data.datasets import NAMES
 from .errors import CharrnnError, Interrupted
+from .files import finite
 from .precision import AUTO_INT8_PARAMS, PRECISIONS, resolve
 from .sweep import PRUNERS
 
@@ -78,16 +79,6 @@ class Keep(click.ParamType):
 def emit(obj):
     """One JSON object on a line of stdout; infinities and NaN (not JSON) as null."""
     click.echo(json.dumps(finite(obj), ensure_ascii=False, allow_nan=False))
-
-
-def finite(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
 
 
 class Group(click.Group):

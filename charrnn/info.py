@@ -80,9 +80,19 @@ def describe(facts):
         f"train loss  {h('train')}",
         f"val loss    {h('val')}",
         "options     " + " ".join(f"--{k.replace('_', '-')} {option_text(k, v)}"
-                                  for k, v in t.items() if v is not None or k == "keep"),
+                                  for k, v in command_line(t).items()
+                                  if v is not None or k == "keep"),
     ]
     return "\n".join(lines)
+
+
+def command_line(options):
+    """The training options as ``train`` takes them: --eval-every is a count of
+    steps or a time (eval_seconds)."""
+    shown = {k: v for k, v in options.items() if k != "eval_seconds"}
+    if options.get("eval_seconds") is not None:
+        shown["eval_every"] = f"{options['eval_seconds']:g}s"
+    return shown
 
 
 def option_text(name, value):

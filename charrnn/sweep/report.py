@@ -84,22 +84,11 @@ def table(found, names):
 
 
 def write(sweep_dir, config, found, names):
-    summary = finite({"sweep": config, "best": best(found), "trials": found})
+    summary = files.finite({"sweep": config, "best": best(found), "trials": found})
     text = json.dumps(summary, indent=1, allow_nan=False).encode()
     files.write_atomically(os.path.join(sweep_dir, SUMMARY), lambda f: f.write(text))
     listing = (table(found, names) + "\n").encode()
     files.write_atomically(os.path.join(sweep_dir, TABLE), lambda f: f.write(listing))
-
-
-def finite(obj):
-    """JSON has no infinities or NaN: None for them."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def best_checkpoint(sweep_dir):

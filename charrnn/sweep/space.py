@@ -50,10 +50,11 @@ class Param:
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
     def describe(self):
+        name = option(self.name)[2:]
         if self.values:
-            return f"{self.name}: one of {', '.join(map(str, self.values))}"
+            return f"{name}: one of {', '.join(map(str, self.values))}"
         scale = ", log scale" if self.log else f", steps of {self.step:g}" if self.step else ""
-        return f"{self.name}: {self.kind} from {self.low:g} to {self.high:g}{scale}"
+        return f"{name}: {self.kind} from {self.low:g} to {self.high:g}{scale}"
 
 
 def parse(spec):
