@@ -222,21 +222,23 @@ def test_trials_that_lag_are_pruned_on_the_budgets_time_grid(tmp_path, corpus_fi
     from charrnn.sweep.search import load_config, open_study
 
     out = tmp_path / "sweep"
-    code, objects, stderr = sweep(corpus_file, out, "--trials", 6, "--trial-time", "3s",
-                                  "--reports", 3, "--hidden", 16, "--jobs", 2,
+    code, objects, stderr = sweep(corpus_file, out, "--trials", 6, "--trial-time", "6s",
+                                  "--reports", 6, "--hidden", 16, "--jobs", 2,
                                   "--param", "lr=0.000001,0.01")
     assert code == 0, stderr
     trials = objects[-1]["trials"]
     pruned = [t for t in trials if t["state"] == "pruned"]
-    assert pruned and all(t["params"]["lr"] == 1e-6 for t in pruned), trials
-    assert all(t["train_seconds"] < 2.9 for t in pruned)  # stopped before its budget ran out
+    # (a good trial a hair worse than the median at some point may be pruned too)
+    assert any(t["params"]["lr"] == 1e-6 for t in pruned), trials
+    assert all(t["train_seconds"] < 5.5 for t in pruned)  # stopped before its budget ran out
     assert "lags the others" in stderr
     study = open_study(str(out), load_config(str(out)))
+    grid = set(range(1, 7))  # seconds: the points of 6 s / 6 reports
     for frozen in study.get_trials():
         points = set(frozen.intermediate_values)
-        assert points and points <= {1, 2, 3}, points  # seconds: the grid of 3 s / 3 reports
+        assert points and points <= grid, points
         if frozen.state == optuna.trial.TrialState.COMPLETE:
-            assert points == {1, 2, 3}
+            assert points == grid
 
 
 def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, corpus_file):

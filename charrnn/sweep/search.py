@@ -41,7 +41,8 @@ from . import PRUNERS, report, space
 CONFIG = "sweep.json"
 JOURNAL = "study.journal"
 LOCK = ".sweep.lock"      # not the run lock's name: `charrnn runs` lists trials, not the sweep
-STOP_WAIT_SECONDS = 90    # Ctrl-C: how long the trials get to save and end
+STOP_WAIT_SECONDS = 90
+TRIAL_EPOCHS = 1_000_000  # no limit but the trial's budget    # Ctrl-C: how long the trials get to save and end
 
 
 @dataclass
@@ -111,7 +112,9 @@ class SweepConfig:
             budget = ["--max-steps", str(self.trial_steps),
                       "--eval-every", str(max(1, self.trial_steps // self.reports))]
         fixed = {"seed": self.seed, **self.fixed}
-        return space.train_args(fixed) + space.train_args(options) + budget + ["--keep", "0"]
+        # a trial trains for its budget, however many epochs of a small corpus that is
+        return space.train_args(fixed) + space.train_args(options) + budget + \
+            ["--epochs", str(TRIAL_EPOCHS), "--keep", "0"]
 
 
 def file_sha256(path):
