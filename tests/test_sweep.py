@@ -369,7 +369,7 @@ def test_a_sweep_on_a_dask_cluster(tmp_path, corpus_file, cluster):
     out = tmp_path / "sweep"
     code, objects, stderr = sweep(corpus_file, out, "--scheduler", address, "--trials", 3,
                                   "--trial-time", "2s", "--reports", 2,
-                                  "--param", "hidden=8,16")
+                                  "--param", "hidden=8,16", "--pruner", "halving")
     assert code == 0, stderr
     assert f"on the Dask cluster at {address} (2 workers, 2 threads)" in stderr
     trials = objects[-1]["trials"]
@@ -424,3 +424,31 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, corpus_file):
     message = fails(["sweep", corpus_file, "--out", tmp_path / "s", "--param", "hidden=8,16",
                      "--scheduler", f"tcp://127.0.0.1:{free_port()}"])
     assert "cannot reach the Dask scheduler" in message
+
+
+def test_ctrl_c_stops_the_trials_on_the_cluster_and_the_sweep_resumes(tmp_path, corpus_file,
+                                                                     cluster):
+    address, workers = cluster
+    out = tmp_path / "sweep"
+    args = ["--trials", 2, "--trial-time", "8s", "--reports", 2, "--param", "hidden=8,16",
+            "--pruner", "none"]
+    process = start_sweep(corpus_file, out, "--scheduler", address, *args)
+    markers = [os.path.join(str(w), "") for w in workers]
+    try:
+        wait_until(lambda: any(processes_of(m) for m in markers), 300, "a trial on a worker")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert f"continue with charrnn sweep --resume {out}" in stderr
+    # the workers stopped their trials' training processes
+    wait_until(lambda: not any(processes_of(m) for m in markers), 30,
+               "the workers' training processes to end")
+    assert {t["state"] for t in summary(out)["trials"]} == {"cut off"}
+    resumed = subprocess.run(charrnn("sweep", "--resume", out, "--scheduler", address,
+                                     "--json"), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = json.loads(resumed.stdout.splitlines()[-1])["trials"]
+    assert sorted(t["state"] for t in trials) == ["complete", "complete", "cut off", "cut off"]
