@@ -58,6 +58,20 @@ class Every(click.ParamType):
         return Seconds(Duration().convert(text, param, ctx))
 
 
+class Count(click.ParamType):
+    """A count such as 500000, 500k, 20M or 1.5G."""
+    name = "count"
+    UNITS = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)", str(value).strip().lower())
+        if not match:
+            self.fail(f"{value!r} is not a count such as 500000, 500k or 20M", param, ctx)
+        return int(float(match.group(1)) * self.UNITS[match.group(2)])
+
+
 class Keep(click.ParamType):
     """A number of files to keep, or ``all``."""
     name = "count"
@@ -147,6 +161,8 @@ def model_options(command):
 @click.option("--epochs", default=50, show_default=True)
 @click.option("--max-steps", type=int, help="Stop after this many steps.")
 @click.option("--max-time", type=Duration(), help="Stop after this long, e.g. 10m or 1h30m.")
+@click.option("--max-chars", type=Count(), help="Stop after training on this many characters "
+              "in all (over resumes), e.g. 20M: the same budget on any machine.")
 @click.option("--eval-every", type=Every(), default=250, show_default=True,
               help="Steps between validation runs (each writes checkpoints), or the training "
               "time between them with its unit (30s, 2m).")
@@ -596,6 +612,8 @@ def plot(runs, axis, png, width, height):
 @click.option("--trial-time", type=Duration(), help="Training time of a trial, e.g. 3m "
               "[default: 5m].")
 @click.option("--trial-steps", type=int, help="Instead: training steps of a trial.")
+@click.option("--trial-chars", type=Count(), help="Instead: training characters of a trial, "
+              "e.g. 5M.")
 @click.option("--reports", default=8, show_default=True,
               help="Validation runs of a trial, evenly over its budget: the points where "
               "trials are compared and pruned.")
@@ -615,8 +633,8 @@ def plot(runs, axis, png, width, height):
               help="A JSON object on stdout for every trial that ends, and one at the end.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
 @click.pass_context
-def sweep(ctx, corpus, params, trials, trial_time, trial_steps, reports, pruner, scheduler,
-          jobs, out, resume, as_json, quiet, **options):
+def sweep(ctx, corpus, params, trials, trial_time, trial_steps, trial_chars, reports, pruner,
+          scheduler, jobs, out, resume, as_json, quiet, **options):
     """Search train options on CORPUS with Optuna: each trial trains a model
     for --trial-time, trials that lag are pruned, and the table at the end
     lists them by best validation loss.  Trials run on this machine, or on a
@@ -639,8 +657,8 @@ def sweep(ctx, corpus, params, trials, trial_time, trial_steps, reports, pruner,
     need_extra("optuna", "sweep", "sweep")
     if scheduler:
         need_extra("distributed", "sweep", "sweep --scheduler")
-    given = {name for name in list(options) + ["params", "trial_time", "trial_steps", "reports",
-                                                "pruner", "out"]
+    given = {name for name in list(options) + ["params", "trial_time", "trial_steps",
+                                                "trial_chars", "reports", "pruner", "out"]
              if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
     if resume:
         if given:
@@ -669,8 +687,9 @@ def sweep(ctx, corpus, params, trials, trial_time, trial_steps, reports, pruner,
         cfg = search.SweepConfig(
             corpus=os.path.abspath(corpus), corpus_sha256=search.file_sha256(corpus),
             trials=trials, params=[space.to_dict(p) for p in space.parse_all(params)],
-            fixed=fixed, trial_time=trial_time if trial_time or trial_steps else 300.0,
-            trial_steps=trial_steps, reports=reports, pruner=pruner, seed=options["seed"])
+            fixed=fixed, trial_time=trial_time if trial_time or trial_steps or trial_chars
+            else 300.0, trial_steps=trial_steps, trial_chars=trial_chars, reports=reports,
+            pruner=pruner, seed=options["seed"])
         cfg.check()
         load_corpus(corpus, options["encoding"])  # a text it can train on, before anything starts
         stem = os.path.splitext(os.path.basename(corpus))[0]
@@ -678,7 +697,8 @@ def sweep(ctx, corpus, params, trials, trial_time, trial_steps, reports, pruner,
             "sweeps", f"{stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
         search.create(sweep_dir, cfg)
         log(f"sweep in {sweep_dir}: {cfg.trials} trials of "
-            + (f"{cfg.trial_time:g} s" if cfg.trial_time else f"{cfg.trial_steps} steps")
+            + (f"{cfg.trial_time:g} s" if cfg.trial_time else f"{cfg.trial_steps} steps"
+               if cfg.trial_steps else f"{cfg.trial_chars:,} characters")
             + "; searching " + "; ".join(space.from_dict(p).describe() for p in cfg.params))
     held = search.lock(sweep_dir)
     try:

@@ -48,6 +48,7 @@ class TrainConfig:
     epochs: int = 50
     max_steps: int = None
     max_time: float = None     # seconds
+    max_chars: int = None      # training characters over the whole run (the same on any machine)
     val_frac: float = 0.05     # the last fraction of the text is validation
     eval_every: int = 250      # steps between validation runs and checkpoints
     eval_seconds: float = None  # instead: training seconds between them (sweeps compare on time)
@@ -80,6 +81,8 @@ class TrainConfig:
             raise CharrnnError(f"--eval-every must be longer than zero, not {self.eval_seconds} s")
         if self.max_steps is not None and self.max_steps < 1:
             raise CharrnnError(f"--max-steps must be at least 1, not {self.max_steps}")
+        if self.max_chars is not None and self.max_chars < 1:
+            raise CharrnnError(f"--max-chars must be at least 1, not {self.max_chars}")
         if self.optimizer not in optim.OPTIMIZERS:
             raise CharrnnError(f"--optimizer must be one of {', '.join(optim.OPTIMIZERS)}")
         if self.cell not in cells.CELLS:
@@ -170,9 +173,12 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
                            "lower --hidden or --layers")
     train_ids, val_ids = split(ids, cfg.val_frac)
     batches = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_length)
-    total_steps = cfg.epochs * len(batches)
-    if cfg.max_steps is not None:
-        total_steps = min(total_steps, cfg.max_steps)
+    # the run's step budgets, over all resumes (every step reads B*T characters)
+    limits = {"steps": cfg.max_steps, "epochs": cfg.epochs * len(batches),
+              "chars": None if cfg.max_chars is None else
+              -(-cfg.max_chars // (cfg.batch_size * cfg.seq_length))}
+    limit = min((name for name in limits if limits[name] is not None), key=limits.get)
+    total_steps = limits[limit]
     check_free_space(out_dir, cfg, n_params, total_steps)
 
     rng = np.random.default_rng(cfg.seed)
@@ -194,8 +200,9 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
             train_config=train_config,
             lr=cfg.lr if cfg.lr is not None else optim.DEFAULT_LR[cfg.optimizer])
     if ckpt.step >= total_steps:
-        raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps "
-                           f"or --epochs ({total_steps} steps); raise them to train further")
+        raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps, "
+                           f"--max-chars or --epochs ({total_steps} steps); raise them to train "
+                           "further")
     run_dir.prepare(log)  # every check passed: now the directory may change
     if run_dir.drops_best:
         ckpt.best_val = float("inf")  # the next validation writes best.npz of this branch
@@ -302,7 +309,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
     try:
         while not received:
             if step >= total_steps:
-                stopped = "steps" if total_steps == cfg.max_steps else "epochs"
+                stopped = limit
                 break
             if k == 0:
                 state = zero_state(model_cfg, cfg.batch_size)  # each epoch starts from zero
@@ -397,8 +404,8 @@ def check_free_space(out_dir, cfg, n_params, total_steps):
 class Progress:
     """The progress bar (stderr) of what the run will do: with --max-time its
     total and time left follow the time budget (never beyond it, and sooner
-    when the steps will run out first); otherwise the steps of --max-steps or
-    of all --epochs."""
+    when the steps will run out first); otherwise the steps of --max-steps,
+    --max-chars or all --epochs."""
 
     def __init__(self, cfg, step, total_steps, quiet):
         self.budget = cfg.max_time

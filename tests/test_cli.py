@@ -82,6 +82,25 @@ def test_max_time_stops_training(tmp_path, corpus_file):
     assert load(str(tmp_path / "last.npz")).step < 100000
 
 
+def test_max_chars_is_a_budget_of_the_whole_run(tmp_path, corpus_file):
+    """Characters over all resumes, in whole steps of B*T = 64 characters."""
+    out = str(tmp_path / "run")
+    ended = run(["train", str(corpus_file), "--max-chars", "1000", "--epochs", "100000",
+                 "--out", out, "--json"] + TINY_ARGS)
+    assert ended.exit_code == 0, ended.output
+    end = json.loads(ended.stdout.splitlines()[-1])
+    assert end["stopped"] == "chars" and end["steps"] == 16  # ceil(1000 / 64)
+    assert load(os.path.join(out, "last.npz")).chars == 16 * 64
+    more = run(["train", str(corpus_file), "--resume", os.path.join(out, "last.npz"),
+                "--max-chars", "2k", "--json", "--quiet"])
+    assert more.exit_code == 0, more.output
+    end = json.loads(more.stdout.splitlines()[-1])
+    assert end["stopped"] == "chars" and end["steps"] == 32  # the run's 2,000, not 2,000 more
+    assert "--max-chars" in error_of(["train", str(corpus_file), "--max-chars", "lots"])
+    assert "--max-chars must be at least 1" in error_of(["train", str(corpus_file),
+                                                         "--max-chars", "0"])
+
+
 def error_of(args):
     result = CliRunner().invoke(main, args)
     assert result.exit_code != 0

@@ -29,9 +29,9 @@ def charrnn(*args):
     return [sys.executable, "-m", "charrnn"] + [str(a) for a in args]
 
 
-def sweep(corpus, out, *args, timeout=600):
+def sweep(corpus, out, *args, timeout=600, small=SMALL):
     """Run a sweep to its end: (exit code, JSON objects of stdout, stderr)."""
-    done = subprocess.run(charrnn("sweep", corpus, "--out", out, "--json", *SMALL, *args),
+    done = subprocess.run(charrnn("sweep", corpus, "--out", out, "--json", *small, *args),
                           capture_output=True, text=True, timeout=timeout)
     objects = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return done.returncode, objects, done.stderr
@@ -118,7 +118,7 @@ def test_bad_sweeps_are_one_line_errors(tmp_path, corpus_file):
                                                             "--param", "hidden=32,64"])
     assert "both fixed and searched" in fails(base + ["--param", "hidden=8,16",
                                                       "--hidden", "8"])
-    assert "not both" in fails(base + ["--param", "hidden=8,16", "--trial-time", "3s",
+    assert "not more" in fails(base + ["--param", "hidden=8,16", "--trial-time", "3s",
                                        "--trial-steps", "10"])
     assert "--trials must be at least 1" in fails(base + ["--param", "hidden=8,16",
                                                           "--trials", "0"])
@@ -145,6 +145,30 @@ def test_config_reports_on_the_budgets_grid():
     args = steps.train_args({})
     assert args[args.index("--max-steps") + 1] == "400"
     assert args[args.index("--eval-every") + 1] == "100"
+    chars = SweepConfig(corpus="c", corpus_sha256="x", trials=4, params=[], trial_chars=6400,
+                        reports=4, fixed={"seq_length": 20})
+    assert chars.axis == "chars" and chars.interval == 1600
+    args = chars.train_args({"batch_size": 20})  # 400 characters a step: 4 steps a report
+    assert args[args.index("--max-chars") + 1] == "6400"
+    assert args[args.index("--eval-every") + 1] == "4"
+
+
+def test_a_character_budget_compares_trials_of_any_batch_at_the_same_characters(
+        tmp_path, corpus_file):
+    from charrnn.sweep.search import load_config, open_study
+
+    out = tmp_path / "sweep"
+    code, objects, stderr = sweep(corpus_file, out, "--trials", 2, "--trial-chars", "3072",
+                                  "--reports", 3, "--hidden", 8, "--param", "batch-size=4,8",
+                                  "--jobs", 2, "--pruner", "none",
+                                  small=SMALL[:2] + SMALL[4:])  # without --batch-size
+    assert code == 0, stderr
+    for t in objects[-1]["trials"]:
+        assert t["state"] == "complete"
+        assert t["steps"] == 3072 // (16 * t["params"]["batch_size"])
+    study = open_study(str(out), load_config(str(out)))
+    for frozen in study.get_trials():
+        assert set(frozen.intermediate_values) == {1024, 2048, 3072}
 
 
 def test_without_the_extra_sweep_names_it(tmp_path, corpus_file):

@@ -16,7 +16,8 @@ The sweep directory::
 Trials are compared at the same points of their budget, not at the same
 steps: trials of different sizes take very different numbers of steps per
 minute.  With a time budget each trial validates every budget/reports
-seconds of training and reports against seconds; with a step budget, against
+seconds of training and reports against seconds; with a character budget
+(--max-chars), every budget/reports characters; with a step budget, against
 characters seen.  What a trial reports at such a point is its best
 validation loss so far; its objective is its best validation loss.
 """
@@ -54,7 +55,8 @@ class SweepConfig:
     params: list                # space.Param as dicts
     fixed: dict = field(default_factory=dict)   # train options given, by TrainConfig field
     trial_time: float = None    # seconds of training per trial, or
-    trial_steps: int = None     # steps per trial
+    trial_steps: int = None     # steps per trial, or
+    trial_chars: int = None     # training characters per trial
     reports: int = 8            # validation runs (pruning decisions) per trial
     pruner: str = "median"
     seed: int = 0
@@ -65,10 +67,15 @@ class SweepConfig:
     def check(self):
         if self.trials < 1:
             raise CharrnnError(f"--trials must be at least 1, not {self.trials}")
-        if (self.trial_time is None) == (self.trial_steps is None):
-            raise CharrnnError("give a trial's budget: --trial-time or --trial-steps, not both")
+        budgets = [b for b in (self.trial_time, self.trial_steps, self.trial_chars)
+                   if b is not None]
+        if len(budgets) != 1:
+            raise CharrnnError("give a trial's budget: one of --trial-time, --trial-steps and "
+                               "--trial-chars, not more")
         if self.trial_steps is not None and self.trial_steps < 1:
             raise CharrnnError(f"--trial-steps must be at least 1, not {self.trial_steps}")
+        if self.trial_chars is not None and self.trial_chars < 1:
+            raise CharrnnError(f"--trial-chars must be at least 1, not {self.trial_chars}")
         if self.reports < 1:
             raise CharrnnError(f"--reports must be at least 1, not {self.reports}")
         if self.trial_steps is not None and self.reports > self.trial_steps:
@@ -98,16 +105,24 @@ class SweepConfig:
         default) batch size and sequence length."""
         if self.trial_time is not None:
             return self.trial_time / self.reports
+        if self.trial_chars is not None:
+            return self.trial_chars / self.reports
+        return self.trial_steps * self.chars_per_step({}) / self.reports
+
+    def chars_per_step(self, options):
+        """B*T of a trial with the searched ``options``."""
         base = TrainConfig()
-        chars = self.fixed.get("batch_size", base.batch_size) * \
-            self.fixed.get("seq_length", base.seq_length)
-        return self.trial_steps * chars / self.reports
+        return (options.get("batch_size") or self.fixed.get("batch_size", base.batch_size)) * \
+            (options.get("seq_length") or self.fixed.get("seq_length", base.seq_length))
 
     def train_args(self, options):
         """``charrnn train`` arguments of a trial with the searched ``options``."""
         if self.trial_time is not None:
             budget = ["--max-time", f"{self.trial_time}s",
                       "--eval-every", f"{self.trial_time / self.reports}s"]
+        elif self.trial_chars is not None:
+            steps = round(self.interval / self.chars_per_step(options))
+            budget = ["--max-chars", str(self.trial_chars), "--eval-every", str(max(1, steps))]
         else:
             budget = ["--max-steps", str(self.trial_steps),
                       "--eval-every", str(max(1, self.trial_steps // self.reports))]
