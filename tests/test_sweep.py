@@ -365,13 +365,14 @@ def cluster(tmp_path_factory):
         return subprocess.Popen([sys.executable, "-m", "dask", *map(str, args)], cwd=directory,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    processes = [start("scheduler", "scheduler", "--host", "127.0.0.1", "--port",
-                       address.rsplit(":", 1)[1], "--no-dashboard")]
+    processes = []
     workers = [root / "worker-a", root / "worker-b"]
-    for directory in workers:
-        processes.append(start(directory.name, "worker", address, "--nthreads", 1,
-                               "--no-dashboard", "--local-directory", directory))
-    try:
+    try:  # whatever fails to start, the processes started are stopped
+        processes.append(start("scheduler", "scheduler", "--host", "127.0.0.1", "--port",
+                               address.rsplit(":", 1)[1], "--no-dashboard"))
+        for directory in workers:
+            processes.append(start(directory.name, "worker", address, "--nthreads", 1,
+                                   "--no-dashboard", "--local-directory", directory))
         from distributed import Client
         with Client(address, timeout="60s") as client:
             client.wait_for_workers(2, timeout=120)

@@ -318,8 +318,11 @@ def run(sweep_dir, cfg, executor, log, on_trial=None):
         if on_trial:
             on_trial(next(x for x in found if x["trial"] == number))
 
+    # Ctrl-C and SIGTERM are noted and acted on between events, never raised in
+    # the middle of a write to the study's journal
     received = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, _: received.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         log(f"sweep {sweep_dir}: {done} of {cfg.trials} trials done; trials run "
             f"{executor.describe()}")
@@ -358,7 +361,7 @@ def run(sweep_dir, cfg, executor, log, on_trial=None):
             f"--resume")
         executor.stop_all()
         deadline = time.monotonic() + STOP_WAIT_SECONDS
-        while running and time.monotonic() < deadline:
+        while running and time.monotonic() < deadline and len(received) < 2:  # twice: now
             try:
                 kind, number, payload = executor.events.get(timeout=1)
             except queue.Empty:
@@ -369,7 +372,8 @@ def run(sweep_dir, cfg, executor, log, on_trial=None):
         raise Interrupted(signum, f"sweep stopped with {done} of {cfg.trials} trials done; "
                           f"continue with charrnn sweep --resume {sweep_dir}") from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if not finished_cleanly:
             executor.stop_all()
     return save()
