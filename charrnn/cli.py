@@ -16,6 +16,7 @@ from .data.datasets import NAMES
 from .errors import CharrnnError, Interrupted
 from .files import finite
 from .precision import AUTO_INT8_PARAMS, PRECISIONS, resolve
+from .schedule import SCHEDULES
 from .sweep import PRUNERS
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
@@ -137,8 +138,14 @@ MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep'
                  default="adam", show_default=True),
     click.option("--grad-clip", default=5.0, show_default=True,
                  help="Clip the global gradient norm to this; 0: no clipping."),
+    click.option("--schedule", type=click.Choice(SCHEDULES),
+                 help="The learning rate over the run: budget (warm up, then decay to 5% of "
+                 "--lr at the end of --max-time, --max-steps, --max-chars or --epochs), cosine "
+                 "or linear (budget's shapes; budget is cosine), constant, or decay (times "
+                 "--lr-decay after every epoch) [default: decay if --lr-decay is given, "
+                 "else budget]."),
     click.option("--lr-decay", default=1.0, show_default=True,
-                 help="Multiply the learning rate by this after every epoch."),
+                 help="Multiply the learning rate by this after every epoch (--schedule decay)."),
     click.option("--val-frac", default=0.05, show_default=True,
                  help="The last fraction of the text held out for validation."),
     click.option("--seed", default=0, show_default=True, help="Seed for weights and dropout."),
@@ -160,7 +167,8 @@ def model_options(command):
 @model_options
 @click.option("--epochs", default=50, show_default=True)
 @click.option("--max-steps", type=int, help="Stop after this many steps.")
-@click.option("--max-time", type=Duration(), help="Stop after this long, e.g. 10m or 1h30m.")
+@click.option("--max-time", type=Duration(), help="Stop after training this long in all (over "
+              "resumes), e.g. 10m or 1h30m.")
 @click.option("--max-chars", type=Count(), help="Stop after training on this many characters "
               "in all (over resumes), e.g. 20M: the same budget on any machine.")
 @click.option("--eval-every", type=Every(), default=250, show_default=True,

@@ -1,4 +1,5 @@
 """What ``charrnn info`` reports about one checkpoint: a JSON-ready dict and its text form."""
+import json
 import math
 import os
 
@@ -25,7 +26,9 @@ def report(path):
         "vocabulary": ckpt.vocab.chars,
         "position": {"step": ckpt.step, "epoch": ckpt.epoch, "batch_index": ckpt.batch_index,
                      "steps_per_epoch": tc.get("steps_per_epoch"), "epochs": s["epochs"],
-                     "lr": ckpt.lr, "train_seconds": s["train_seconds"],
+                     "lr": ckpt.lr, "schedule": json.loads(ckpt.schedule).get("name"),
+                     "budget_done": json.loads(ckpt.schedule).get("done"),
+                     "train_seconds": s["train_seconds"],
                      "train_chars": ckpt.chars if ckpt.format_version > 1 else None},
         "histories": {"train": history(ckpt.train_history), "val": history(ckpt.val_history)},
         "best_val_loss": s["best_val_loss"],
@@ -74,7 +77,9 @@ def describe(facts):
         f"position    step {p['step']:,}, epoch {p['epoch'] + 1}"
         + (f" (batch {p['batch_index']:,} of {p['steps_per_epoch']:,})"
            if p["steps_per_epoch"] else "")
-        + f", next learning rate {p['lr']:.4g}"
+        + f", learning rate {p['lr']:.4g}"
+        + (f" ({p['schedule']} schedule, {p['budget_done']:.0%} of the budget)"
+           if p["budget_done"] is not None else "")
         + (f", {seconds:,.1f} s of training" if seconds else "")
         + (f", {p['train_chars']:,} characters seen" if p["train_chars"] else ""),
         f"train loss  {h('train')}",

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import cells, checkpoint, files, optim, runs
+from . import schedule as schedules
 from .data.batches import StreamBatcher, split
 from .data.corpus import load_corpus
 from .errors import CharrnnError, Interrupted
@@ -44,10 +45,11 @@ class TrainConfig:
     lr: float = None           # None: the optimizer's default (optim.DEFAULT_LR)
     optimizer: str = "adam"
     grad_clip: float = 5.0     # global norm; 0 turns clipping off
-    lr_decay: float = 1.0      # learning rate factor applied after every epoch
+    lr_decay: float = 1.0      # learning rate factor applied after every epoch (schedule decay)
+    schedule: str = None       # schedules.SCHEDULES; None: schedules.resolve picks
     epochs: int = 50
     max_steps: int = None
-    max_time: float = None     # seconds
+    max_time: float = None     # training seconds over the whole run, resumes included
     max_chars: int = None      # training characters over the whole run (the same on any machine)
     val_frac: float = 0.05     # the last fraction of the text is validation
     eval_every: int = 250      # steps between validation runs and checkpoints
@@ -75,6 +77,11 @@ class TrainConfig:
             raise CharrnnError(f"--grad-clip must be >= 0, not {self.grad_clip}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise CharrnnError(f"--lr-decay must be in (0, 1], not {self.lr_decay}")
+        if self.schedule is not None and self.schedule not in schedules.SCHEDULES:
+            raise CharrnnError(f"--schedule must be one of {', '.join(schedules.SCHEDULES)}")
+        if self.lr_decay != 1.0 and self.schedule not in (None, "decay"):
+            raise CharrnnError(f"--lr-decay is a factor of --schedule decay; --schedule "
+                               f"{self.schedule} sets the rate itself")
         if self.keep is not None and self.keep < 0:
             raise CharrnnError(f"--keep must be >= 0 or 'all', not {self.keep}")
         if self.eval_seconds is not None and not self.eval_seconds > 0:
@@ -182,27 +189,34 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
     check_free_space(out_dir, cfg, n_params, total_steps)
 
     rng = np.random.default_rng(cfg.seed)
-    train_config = {**asdict(cfg), "corpus": os.path.abspath(corpus_path),
-                    "corpus_sha256": corpus.sha256, "corpus_file_sha256": corpus.file_sha256,
-                    "corpus_chars": len(ids), "steps_per_epoch": len(batches)}
     if resume:
         ckpt = checkpoint.load(resume)
         check_resumable(ckpt, cfg, corpus, resume, log)
         rng.bit_generator.state = json.loads(ckpt.rng_state)
+        schedule = schedules.resolve(cfg.schedule, cfg.lr_decay,
+                                     resumed_without_schedule="schedule" not in ckpt.train_config)
+        peak = json.loads(ckpt.schedule).get("peak_lr", ckpt.lr)
         if cfg.lr is not None and cfg.lr != ckpt.train_config.get("lr"):
-            ckpt.lr = cfg.lr
-        ckpt.train_config = train_config
+            ckpt.lr = peak = cfg.lr
     else:
+        schedule = schedules.resolve(cfg.schedule, cfg.lr_decay)
         params = init_params(model_cfg, rng)
+        peak = cfg.lr if cfg.lr is not None else optim.DEFAULT_LR[cfg.optimizer]
         ckpt = checkpoint.Checkpoint(
             model=model_cfg, vocab=vocab, params=params, optimizer=cfg.optimizer,
-            optimizer_state=optim.init_state(cfg.optimizer, params.size),
-            train_config=train_config,
-            lr=cfg.lr if cfg.lr is not None else optim.DEFAULT_LR[cfg.optimizer])
+            optimizer_state=optim.init_state(cfg.optimizer, params.size), lr=peak)
+    ckpt.train_config = {**asdict(cfg), "schedule": schedule,
+                         "corpus": os.path.abspath(corpus_path), "corpus_sha256": corpus.sha256,
+                         "corpus_file_sha256": corpus.file_sha256, "corpus_chars": len(ids),
+                         "steps_per_epoch": len(batches)}
     if ckpt.step >= total_steps:
         raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps, "
                            f"--max-chars or --epochs ({total_steps} steps); raise them to train "
                            "further")
+    if cfg.max_time is not None and ckpt.seconds >= cfg.max_time:
+        raise CharrnnError(f"{resume} has trained for {ckpt.seconds:.0f} s, which already "
+                           f"reaches --max-time {cfg.max_time:g} s (the run's total, over "
+                           "resumes); raise it to train further")
     run_dir.prepare(log)  # every check passed: now the directory may change
     if run_dir.drops_best:
         ckpt.best_val = float("inf")  # the next validation writes best.npz of this branch
@@ -233,8 +247,12 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
     def epochs_done():
         return epoch + k / len(batches)
 
+    def budget_done():
+        return schedules.position(step, total_steps, clock(), cfg.max_time)
+
     def save(name):
         ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr = step, epoch, k, lr
+        ckpt.schedule = json.dumps({"name": schedule, "peak_lr": peak, "done": budget_done()})
         ckpt.seconds, ckpt.chars = clock(), chars
         ckpt.state = state
         ckpt.rng_state = json.dumps(rng.bit_generator.state)
@@ -270,7 +288,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
         last_validated[0] = step
         on_event({"event": "validation", "step": step, "epoch": round(epochs_done(), 4),
                   "train_loss": float(np.mean(since)) if since else None, "val_loss": val,
-                  "best_val_loss": ckpt.best_val,
+                  "best_val_loss": ckpt.best_val, "lr": lr,
                   "chars_per_second": (chars - chars_started) / max(clock() - seconds_before,
                                                                    1e-9),
                   "elapsed_seconds": clock() - seconds_before, "train_seconds": clock(),
@@ -299,7 +317,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
     received = []
     handlers = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
-    progress = Progress(cfg, step, total_steps, quiet)
+    progress = Progress(cfg, step, total_steps, seconds_before, quiet)
     smooth = train_history[-1][1] if train_history else None
     last_validated = [val_history[-1][0] if val_history else 0]
     process_started = started = time.perf_counter()
@@ -313,6 +331,8 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
                 break
             if k == 0:
                 state = zero_state(model_cfg, cfg.batch_size)  # each epoch starts from zero
+            if schedule != "decay":
+                lr = schedules.rate(schedule, peak, budget_done())
             inputs, targets = batches[k]
             masks = dropout_masks(model_cfg, rng, *inputs.shape)
             loss, state_next = loss_and_grad(params, model_cfg, inputs, targets, state, masks,
@@ -327,7 +347,9 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
             optim.update(cfg.optimizer, params, grads, opt_state, lr, step + 1, scale)
             step, k, state = step + 1, k + 1, state_next
             if k == len(batches):
-                epoch, k, lr = epoch + 1, 0, lr * cfg.lr_decay
+                epoch, k = epoch + 1, 0
+                if schedule == "decay":
+                    lr *= cfg.lr_decay
             chars += inputs.size
             train_history.append((step, loss, clock(), chars))
             smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
@@ -341,9 +363,10 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
                 while next_validation[0] <= elapsed:
                     next_validation[0] += cfg.eval_seconds or math.inf
             val_text = f"{val_history[-1][1]:.3f}" if val_history else "-"  # before any validation
-            progress.update(step, elapsed, f"epoch {epoch + 1} loss {smooth:.3f} val {val_text} "
+            progress.update(step, budget_done(), clock(), elapsed,
+                            f"epoch {epoch + 1} loss {smooth:.3f} val {val_text} "
                             f"{(chars - chars_started) / elapsed:,.0f} char/s")
-            if cfg.max_time is not None and elapsed >= cfg.max_time:
+            if cfg.max_time is not None and clock() >= cfg.max_time:
                 stopped = "time"
                 break
         if received:
@@ -403,35 +426,34 @@ def check_free_space(out_dir, cfg, n_params, total_steps):
 
 class Progress:
     """The progress bar (stderr) of what the run will do: with --max-time its
-    total and time left follow the time budget (never beyond it, and sooner
-    when the steps will run out first); otherwise the steps of --max-steps,
-    --max-chars or all --epochs."""
+    total and time left follow the time budget, over resumes (never beyond it,
+    and sooner when the steps will run out first); otherwise the steps of
+    --max-steps, --max-chars or all --epochs."""
 
-    def __init__(self, cfg, step, total_steps, quiet):
+    def __init__(self, cfg, step, total_steps, seconds, quiet):
         self.budget = cfg.max_time
         self.first_step, self.total_steps = step, total_steps
         if self.budget is None:
             self.bar = tqdm(total=total_steps, initial=step, disable=quiet, unit="step",
                             dynamic_ncols=True)
         else:
-            self.bar = tqdm(total=self.budget, disable=quiet, unit="s", dynamic_ncols=True,
-                            bar_format="{percentage:3.0f}%|{bar}| {desc}")
+            self.bar = tqdm(total=self.budget, initial=seconds, disable=quiet, unit="s",
+                            dynamic_ncols=True, bar_format="{percentage:3.0f}%|{bar}| {desc}")
 
-    def update(self, step, elapsed, text):
+    def update(self, step, done, seconds, elapsed, text):
+        """``done``: of the budget; ``seconds``: the run's training time;
+        ``elapsed``: this process's."""
         if self.budget is None:
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix_str(text, refresh=False)
             return
-        # the budget's fraction done: time, or steps when those will run out first
-        done = max(elapsed / self.budget,
-                   (step - self.first_step) / max(self.total_steps - self.first_step, 1))
-        position = min(done, 1.0) * self.budget
-        left = min(self.budget - elapsed, elapsed / max(done, 1e-9) - elapsed)
-        self.bar.set_description_str(f"{tqdm.format_interval(elapsed)} of "
+        steps_left = (self.total_steps - step) * elapsed / max(step - self.first_step, 1)
+        left = min(self.budget - seconds, steps_left)
+        self.bar.set_description_str(f"{tqdm.format_interval(seconds)} of "
                                      f"{tqdm.format_interval(self.budget)}, "
                                      f"{tqdm.format_interval(max(left, 0))} left, {text}",
                                      refresh=False)
-        self.bar.update(position - self.bar.n)
+        self.bar.update(done * self.budget - self.bar.n)
 
     def close(self):
         self.bar.close()

@@ -1,0 +1,109 @@
+"""Quality per minute: the validation loss charrnn's defaults reach in a time
+budget, as a user would run them.
+
+For each run CELL:BUDGET, one `charrnn train CORPUS --val-frac 0.1 --cell CELL
+--max-time BUDGET` process with nothing else given (the defaults, budget
+schedule included), one after the other on the otherwise quiet machine; then
+a table from the checkpoints: best validation loss, steps, training
+characters, characters a second (of the whole run, validation included) and
+the training process's peak resident memory, and a sample of each model
+(`charrnn sample RUN --prime "ROMEO:" --temperature 0.8 --seed 1`).
+
+    python bench/quality.py                            # about 2 hours: see RUNS
+    python bench/quality.py --runs lstm:2m,gru:2m --out /tmp/quality
+    python bench/quality.py --table-only               # the table of the runs in --out
+
+Arguments after the options go to every `charrnn train` (e.g. `--hidden 256`).
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared/corpora/tinyshakespeare.txt"
+# every cell for ten minutes; the LSTM (the default) and the GRU for thirty
+RUNS = ("lstm:10m,gru:10m,rnn:10m,mut1:10m,mut2:10m,mut3:10m,lstm:30m,gru:30m")
+SAMPLE = ["--prime", "ROMEO:", "--temperature", "0.8", "--seed", "1", "--length", "300"]
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def train(cell, budget, corpus, out, extra):
+    """One training process; its wall time and peak RSS go to out/quality.json."""
+    command = [sys.executable, "-m", "charrnn", "train", str(corpus), "--val-frac", "0.1",
+               "--cell", cell, "--max-time", budget, "--out", str(out), "--force", "--quiet",
+               *extra]
+    print("$", " ".join(["charrnn"] + command[3:]), flush=True)
+    started = time.perf_counter()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)  # the rusage of this child alone
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cell} {budget}: charrnn train failed")
+    (out / "quality.json").write_text(json.dumps({
+        "wall_seconds": time.perf_counter() - started,
+        "peak_rss_mb": usage.ru_maxrss / 1024, "command": command[3:]}))
+
+
+def sample(out):
+    result = subprocess.run([sys.executable, "-m", "charrnn", "sample", str(out / "best.npz"),
+                             "--json", *SAMPLE], capture_output=True, text=True, check=True)
+    generated = json.loads(result.stdout)
+    return generated["prime"] + generated["text"]
+
+
+def summary(out):
+    sys.path.insert(0, str(REPO))
+    from charrnn.checkpoint import load
+    last = load(str(out / "last.npz"), weights=False)
+    measured = json.loads((out / "quality.json").read_text())
+    return {"best": last.best_val, "steps": last.step, "chars": last.chars,
+            "seconds": last.seconds,
+            "started": os.path.getmtime(out / "last.npz") - measured["wall_seconds"],
+            **measured}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default=RUNS, help=f"CELL:BUDGET,... [{RUNS}]")
+    parser.add_argument("--corpus", default=str(CORPUS))
+    parser.add_argument("--out", default="/tmp/charrnn-quality", help="run directories go here")
+    parser.add_argument("--table-only", action="store_true",
+                        help="only print the table of the runs already in --out")
+    args, extra = parser.parse_known_args()
+    runs = [tuple(spec.split(":")) for spec in args.runs.split(",")]
+    if any(len(run) != 2 for run in runs):
+        parser.error("--runs: a list of CELL:BUDGET such as lstm:10m,gru:30m")
+    out = Path(args.out)
+    if not args.table_only:
+        for cell, budget in runs:
+            train(cell, budget, args.corpus, out / f"{cell}-{budget}", extra)
+    results = {(cell, budget): summary(out / f"{cell}-{budget}") for cell, budget in runs}
+    started = datetime.fromtimestamp(min(r["started"] for r in results.values()), timezone.utc)
+    print(f"\nruns from {started:%Y-%m-%d %H:%M} UTC; {cpu_name()}, {os.cpu_count()} CPUs; "
+          f"{args.corpus}, --val-frac 0.1{' ' + ' '.join(extra) if extra else ''}\n")
+    print("| cell | budget | best val loss | steps | training chars | chars/s | peak RSS |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for (cell, budget), r in results.items():
+        print(f"| {cell} | {budget} | {r['best']:.4f} | {r['steps']:,} | {r['chars'] / 1e6:.1f}M "
+              f"| {r['chars'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} MB |")
+    for (cell, budget), r in results.items():
+        print(f"\n{cell}, {budget} (`charrnn sample {' '.join(SAMPLE)}`):\n")
+        print("```\n" + sample(out / f"{cell}-{budget}") + "\n```")
+
+
+if __name__ == "__main__":
+    main()
