@@ -138,6 +138,11 @@ MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep'
                  default="adam", show_default=True),
     click.option("--grad-clip", default=5.0, show_default=True,
                  help="Clip the global gradient norm to this; 0: no clipping."),
+    click.option("--weight-decay", default=0.0, show_default=True,
+                 help="Adam's decoupled weight decay (AdamW): every weight shrinks by "
+                 "lr * this a step."),
+    click.option("--variational", is_flag=True,
+                 help="Dropout masks shared by all steps of a chunk (variational dropout)."),
     click.option("--schedule", type=click.Choice(SCHEDULES),
                  help="The learning rate over the run: budget (warm up, then decay to 5% of "
                  "--lr at the end of --max-time, --max-steps, --max-chars or --epochs), cosine "

@@ -90,14 +90,16 @@ class Cache:
     workspace: Workspace    # where the arrays above live
 
 
-def dropout_masks(cfg, rng, T, B, dtype=np.float32):
+def dropout_masks(cfg, rng, T, B, dtype=np.float32, shared=False):
     """(L, T, B, H) inverted-dropout masks (0 or 1/keep) for every layer's output,
-    or None without dropout."""
+    or None without dropout.  ``shared``: one mask for all T steps of a stream
+    (variational dropout, Gal and Ghahramani), else a mask for every step."""
     if cfg.dropout == 0:
         return None
     keep = 1.0 - cfg.dropout
-    draws = rng.random((cfg.layers, T, B, cfg.hidden), dtype=np.float32)
-    return (draws < keep).astype(dtype) / dtype(keep)
+    draws = rng.random((cfg.layers, 1 if shared else T, B, cfg.hidden), dtype=np.float32)
+    masks = (draws < keep).astype(dtype) / dtype(keep)
+    return np.ascontiguousarray(np.broadcast_to(masks, (cfg.layers, T, B, cfg.hidden)))
 
 
 def forward(params, cfg, inputs, targets, state0, masks=None, grad_scale=0.0, blocks=1,

@@ -50,10 +50,12 @@ def _sum_of_squares(x):
     return total
 
 
-def update(name, params, grads, state, lr, step, scale=1.0):
-    """One step; ``step`` counts from 1 (Adam's bias correction)."""
+def update(name, params, grads, state, lr, step, scale=1.0, weight_decay=0.0):
+    """One step; ``step`` counts from 1 (Adam's bias correction).
+    ``weight_decay`` (Adam only) is decoupled, as AdamW's: every weight
+    shrinks by lr * weight_decay of itself, apart from the gradient step."""
     if name == "adam":
-        _adam(params, grads, state["m"], state["v"], lr, step, scale)
+        _adam(params, grads, state["m"], state["v"], lr, step, scale, weight_decay)
     elif name == "rmsprop":
         _rmsprop(params, grads, state["mean_square"], lr, scale)
     elif name == "adagrad":
@@ -63,13 +65,14 @@ def update(name, params, grads, state, lr, step, scale=1.0):
 
 
 @parallel_kernel
-def _adam(p, g, m, v, lr, step, scale):
+def _adam(p, g, m, v, lr, step, scale, weight_decay):
     lr_t = lr * math.sqrt(1.0 - BETA2 ** step) / (1.0 - BETA1 ** step)
+    shrink = 1.0 - lr * weight_decay
     for i in prange(p.size):
         gi = g[i] * scale
         m[i] = BETA1 * m[i] + (1.0 - BETA1) * gi
         v[i] = BETA2 * v[i] + (1.0 - BETA2) * gi * gi
-        p[i] -= lr_t * m[i] / (math.sqrt(v[i]) + EPS)
+        p[i] = shrink * p[i] - lr_t * m[i] / (math.sqrt(v[i]) + EPS)
 
 
 @parallel_kernel

@@ -45,6 +45,8 @@ class TrainConfig:
     lr: float = None           # None: the optimizer's default (optim.DEFAULT_LR)
     optimizer: str = "adam"
     grad_clip: float = 5.0     # global norm; 0 turns clipping off
+    weight_decay: float = 0.0  # Adam's, decoupled (AdamW)
+    variational: bool = False  # dropout masks shared across the steps of a chunk
     lr_decay: float = 1.0      # learning rate factor applied after every epoch (schedule decay)
     schedule: str = None       # schedules.SCHEDULES; None: schedules.resolve picks
     epochs: int = 50
@@ -73,6 +75,11 @@ class TrainConfig:
             raise CharrnnError(f"--val-frac must be between 0 and 1, not {self.val_frac}")
         if self.lr is not None and not self.lr > 0:
             raise CharrnnError(f"--lr must be positive, not {self.lr}")
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise CharrnnError(f"--weight-decay must be in [0, 1), not {self.weight_decay}")
+        if self.weight_decay and self.optimizer != "adam":
+            raise CharrnnError("--weight-decay is Adam's (AdamW); not for --optimizer "
+                               f"{self.optimizer}")
         if not self.grad_clip >= 0:
             raise CharrnnError(f"--grad-clip must be >= 0, not {self.grad_clip}")
         if not 0.0 < self.lr_decay <= 1.0:
@@ -334,7 +341,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
             if schedule != "decay":
                 lr = schedules.rate(schedule, peak, budget_done())
             inputs, targets = batches[k]
-            masks = dropout_masks(model_cfg, rng, *inputs.shape)
+            masks = dropout_masks(model_cfg, rng, *inputs.shape, shared=cfg.variational)
             loss, state_next = loss_and_grad(params, model_cfg, inputs, targets, state, masks,
                                              grads, blocks, workspace)
             norm, scale = optim.clip_scale(grads, cfg.grad_clip)
@@ -344,7 +351,8 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
                            "intact; try a lower --lr or --grad-clip")
                 finish("divergence", message)
                 raise CharrnnError(message)
-            optim.update(cfg.optimizer, params, grads, opt_state, lr, step + 1, scale)
+            optim.update(cfg.optimizer, params, grads, opt_state, lr, step + 1, scale,
+                         cfg.weight_decay)
             step, k, state = step + 1, k + 1, state_next
             if k == len(batches):
                 epoch, k = epoch + 1, 0

@@ -73,6 +73,17 @@ def test_gradients_match_finite_differences(cell, layers, dropout, blocks, rng):
     np.testing.assert_allclose(dstate0, numeric_gradient(mean_loss, state0), atol=1e-7, rtol=1e-5)
 
 
+def test_variational_masks_are_shared_across_time(rng):
+    cfg = ModelConfig(vocab_size=5, hidden=400, layers=2, dropout=0.3)
+    shared = dropout_masks(cfg, rng, 6, 8, shared=True)
+    fresh = dropout_masks(cfg, rng, 6, 8)
+    assert shared.shape == fresh.shape == (2, 6, 8, 400) and shared.flags.c_contiguous
+    assert (shared == shared[:, :1]).all() and not (fresh == fresh[:, :1]).all()
+    for masks in (shared, fresh):  # inverted dropout: 0 or 1/keep, kept 70% of the time
+        assert set(np.unique(masks)) == {0.0, np.float32(1 / 0.7)}
+        assert (masks > 0).mean() == pytest.approx(0.7, abs=0.02)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_state_carries_across_chunks(cell, rng):
     """Two chunks with the state carried equal one chunk twice as long."""

@@ -21,7 +21,7 @@ from ..train import TrainConfig
 # The options a sweep may search, by TrainConfig field, with their type.
 SEARCHABLE = {"cell": str, "hidden": int, "layers": int, "dropout": float, "seq_length": int,
               "batch_size": int, "lr": float, "optimizer": str, "grad_clip": float,
-              "lr_decay": float, "schedule": str}
+              "lr_decay": float, "schedule": str, "weight_decay": float}
 
 
 def option(field):
