@@ -126,14 +126,15 @@ MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep'
                  help="The recurrent cell (see the README for their equations)."),
     click.option("--hidden", default=512, show_default=True, help="Units per layer."),
     click.option("--layers", default=2, show_default=True, help="Stacked recurrent layers."),
-    click.option("--dropout", default=0.0, show_default=True,
+    click.option("--dropout", default=0.1, show_default=True,
                  help="Drop probability between layers and before the decoder."),
     click.option("--seq-length", default=50, show_default=True,
                  help="Characters per chunk: how far back gradients flow."),
     click.option("--batch-size", default=50, show_default=True,
                  help="Streams of text trained side by side."),
-    click.option("--lr", type=float, help="Learning rate [default: 2e-3 for adam and rmsprop, "
-                 "0.1 for adagrad and sgd]."),
+    click.option("--lr", type=float, help="Learning rate, the peak of --schedule budget "
+                 "[default: 6e-3 for adam with the LSTM, 2e-3 for adam with other cells and "
+                 "for rmsprop, 0.1 for adagrad and sgd]."),
     click.option("--optimizer", type=click.Choice(["adam", "rmsprop", "adagrad", "sgd"]),
                  default="adam", show_default=True),
     click.option("--grad-clip", default=5.0, show_default=True,
