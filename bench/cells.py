@@ -2,7 +2,7 @@
 Jozefowicz et al. comparison in miniature.
 
 For each cell, one `charrnn train CORPUS --val-frac 0.1 --cell X --max-time T`
-process (the defaults otherwise: 2x512, batch 50, sequence 50, Adam 2e-3),
+process (the defaults otherwise: 2x512, batch 50, sequence 50, the budget schedule),
 one after the other, then a table from the checkpoints: the best and last
 validation loss in the time, steps, training characters per second, and the
 validation loss at an equal number of training characters (the fewest any
