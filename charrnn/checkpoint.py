@@ -55,7 +55,7 @@ class Checkpoint:
     step: int = 0                      # optimizer steps taken
     epoch: int = 0                     # whole epochs completed
     batch_index: int = 0               # batches done in the current epoch
-    lr: float = 0.0                    # the learning rate of the next step
+    lr: float = 0.0                    # of the last step (of the next with schedule decay)
     schedule: str = "{}"               # JSON: the state of a learning-rate schedule
     best_val: float = float("inf")
     seconds: float = 0.0               # training wall-clock seconds, over all resumes

@@ -11,6 +11,7 @@ def report(path):
     ckpt = checkpoint.load(path, weights=False)
     tc = ckpt.train_config
     s = runs.summary(ckpt)
+    schedule = json.loads(ckpt.schedule)
     options = {k: v for k, v in tc.items() if not k.startswith("corpus")
                and k != "steps_per_epoch"}
     return {
@@ -26,8 +27,8 @@ def report(path):
         "vocabulary": ckpt.vocab.chars,
         "position": {"step": ckpt.step, "epoch": ckpt.epoch, "batch_index": ckpt.batch_index,
                      "steps_per_epoch": tc.get("steps_per_epoch"), "epochs": s["epochs"],
-                     "lr": ckpt.lr, "schedule": json.loads(ckpt.schedule).get("name"),
-                     "budget_done": json.loads(ckpt.schedule).get("done"),
+                     "lr": ckpt.lr, "schedule": schedule.get("name"),
+                     "budget_done": schedule.get("done"),
                      "train_seconds": s["train_seconds"],
                      "train_chars": ckpt.chars if ckpt.format_version > 1 else None},
         "histories": {"train": history(ckpt.train_history), "val": history(ckpt.val_history)},
