@@ -3,7 +3,10 @@ budget, as a user would run them.
 
 For each run CELL:BUDGET, one `charrnn train CORPUS --val-frac 0.1 --cell CELL
 --max-time BUDGET` process with nothing else given (the defaults, budget
-schedule included), one after the other on the otherwise quiet machine; then
+schedule included), one after the other on the otherwise quiet machine. A
+budget that ends in "chars" is one of training characters instead
+(`lstm:8.7Mchars` runs `--max-chars 8.7M`): the budget that trains as many
+characters as a time budget on a faster machine. Then
 a table from the checkpoints: best validation loss, steps, training
 characters, characters a second (of the whole run, validation included) and
 the training process's peak resident memory, and a sample of each model
@@ -11,6 +14,7 @@ the training process's peak resident memory, and a sample of each model
 
     python bench/quality.py                            # about 2 hours: see RUNS
     python bench/quality.py --runs lstm:2m,gru:2m --out /tmp/quality
+    python bench/quality.py --runs lstm:8.7Mchars --out /tmp/quality
     python bench/quality.py --table-only               # the table of the runs in --out
 
 Arguments after the options go to every `charrnn train` (e.g. `--hidden 256`).
@@ -44,9 +48,10 @@ def cpu_name():
 
 def train(cell, budget, corpus, out, extra):
     """One training process; its wall time and peak RSS go to out/quality.json."""
+    limit = (["--max-chars", budget[:-len("chars")]] if budget.endswith("chars")
+             else ["--max-time", budget])
     command = [sys.executable, "-m", "charrnn", "train", str(corpus), "--val-frac", "0.1",
-               "--cell", cell, "--max-time", budget, "--out", str(out), "--force", "--quiet",
-               *extra]
+               "--cell", cell, *limit, "--out", str(out), "--force", "--quiet", *extra]
     print("$", " ".join(["charrnn"] + command[3:]), flush=True)
     started = time.perf_counter()
     process = subprocess.Popen(command)
@@ -98,7 +103,7 @@ def main():
     print("| cell | budget | best val loss | steps | training chars | chars/s | peak RSS |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for (cell, budget), r in results.items():
-        print(f"| {cell} | {budget} | {r['best']:.4f} | {r['steps']:,} | {r['chars'] / 1e6:.1f}M "
+        print(f"| {cell} | {budget.replace('chars', ' chars')} | {r['best']:.4f} | {r['steps']:,} | {r['chars'] / 1e6:.1f}M "
               f"| {r['chars'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} MB |")
     for (cell, budget), r in results.items():
         print(f"\n{cell}, {budget} (`charrnn sample {' '.join(SAMPLE)}`):\n")

@@ -133,8 +133,9 @@ MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep'
     click.option("--batch-size", default=50, show_default=True,
                  help="Streams of text trained side by side."),
     click.option("--lr", type=float, help="Learning rate, the peak of --schedule budget "
-                 "[default: 6e-3 for adam with the LSTM, 2e-3 for adam with other cells and "
-                 "for rmsprop, 0.1 for adagrad and sgd]."),
+                 "[default for adam: 6e-3 with the LSTM and the GRU, 4e-3 with MUT1 and MUT2, "
+                 "8e-3 with MUT3, 2e-3 with the vanilla RNN; 2e-3 for rmsprop, 0.1 for "
+                 "adagrad and sgd]."),
     click.option("--optimizer", type=click.Choice(["adam", "rmsprop", "adagrad", "sgd"]),
                  default="adam", show_default=True),
     click.option("--grad-clip", default=5.0, show_default=True,

@@ -84,6 +84,22 @@ def test_training_follows_the_schedule_of_its_budget(tmp_path, corpus_file, budg
     assert json.loads(ckpt.schedule) == {"name": "cosine", "peak_lr": PEAK, "done": 1.0}
 
 
+@pytest.mark.parametrize("cell,peak", [("gru", 6e-3), ("rnn", 2e-3), ("mut1", 4e-3),
+                                       ("mut2", 4e-3), ("mut3", 8e-3)])
+def test_each_cell_trains_from_its_measured_peak(tmp_path, corpus_file, cell, peak):
+    events = train(corpus_file, tmp_path, "--cell", cell, "--max-steps", "4", "--json",
+                   "--schedule", "constant")
+    assert [e["lr"] for e in events if e["event"] == "validation"] == [peak]
+    assert json.loads(load(str(tmp_path / "last.npz")).schedule)["peak_lr"] == peak
+    # an explicit --lr, or another optimizer, is not touched
+    events = train(corpus_file, tmp_path / "own", "--cell", cell, "--max-steps", "4", "--json",
+                   "--schedule", "constant", "--lr", "0.003")
+    assert [e["lr"] for e in events if e["event"] == "validation"] == [0.003]
+    events = train(corpus_file, tmp_path / "rmsprop", "--cell", cell, "--max-steps", "4",
+                   "--json", "--schedule", "constant", "--optimizer", "rmsprop")
+    assert [e["lr"] for e in events if e["event"] == "validation"] == [2e-3]
+
+
 def test_linear_constant_and_per_epoch_decay(tmp_path, corpus_file):
     linear = train(corpus_file, tmp_path / "linear", "--max-steps", "20", "--eval-every", "5",
                    "--json", "--schedule", "linear", "--lr", "0.01")
