@@ -159,8 +159,9 @@ def test_readers_never_see_a_torn_file(tmp_path, corpus_file):
     try:
         wait_for(out / "best.npz", process)
         first_step = load(str(out / "last.npz")).step
-        rounds, deadline = -1, None  # round 0 may compile sample's kernels: not timed
-        while deadline is None or time.time() < deadline:
+        # a fixed number of rounds, not a time window: on a busy machine a
+        # round is slow, and what matters is that files were rewritten during them
+        for _ in range(12):
             for target in ("best.npz", "last.npz"):
                 cli("sample", out / target, "--length", "20", "--seed", "1")
                 facts = json.loads(cli("info", out / target, "--json").stdout)
@@ -171,11 +172,8 @@ def test_readers_never_see_a_torn_file(tmp_path, corpus_file):
             rows = json.loads(cli("runs", root, "--json").stdout)
             assert [(r["run"], r["status"]) for r in rows] == [("live", "training")], rows
             assert rows[0]["error"] is None and rows[0]["steps"] >= first_step
-            rounds += 1
-            deadline = deadline or time.time() + 5
         assert process.poll() is None  # the run was being written all along
         assert load(str(out / "last.npz")).step > first_step
-        assert rounds >= 10, rounds
     finally:
         stop(process)
 
