@@ -103,8 +103,9 @@ def main():
     print("| cell | budget | best val loss | steps | training chars | chars/s | peak RSS |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for (cell, budget), r in results.items():
-        print(f"| {cell} | {budget.replace('chars', ' chars')} | {r['best']:.4f} | {r['steps']:,} | {r['chars'] / 1e6:.1f}M "
-              f"| {r['chars'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} MB |")
+        print(f"| {cell} | {budget.replace('chars', ' chars')} | {r['best']:.4f} "
+              f"| {r['steps']:,} | {r['chars'] / 1e6:.1f}M | {r['chars'] / r['seconds']:,.0f} "
+              f"| {r['peak_rss_mb']:,.0f} MB |")
     for (cell, budget), r in results.items():
         print(f"\n{cell}, {budget} (`charrnn sample {' '.join(SAMPLE)}`):\n")
         print("```\n" + sample(out / f"{cell}-{budget}") + "\n```")

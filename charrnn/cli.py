@@ -16,8 +16,13 @@ from .data.datasets import NAMES
 from .errors import CharrnnError, Interrupted
 from .files import finite
 from .precision import AUTO_INT8_PARAMS, PRECISIONS, resolve
-from .schedule import SCHEDULES
+from .schedule import DEFAULT_LR, SCHEDULES, default_lr
 from .sweep import PRUNERS
+
+# --lr's help, from the measured defaults themselves
+LR_DEFAULTS = "for adam, " + ", ".join(
+    f"{default_lr('adam', cell):g} with {cell}" for cell in CELLS) + "; " + ", ".join(
+    f"{rate:g} for {name}" for name, rate in DEFAULT_LR.items() if name != "adam")
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -133,9 +138,7 @@ MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep'
     click.option("--batch-size", default=50, show_default=True,
                  help="Streams of text trained side by side."),
     click.option("--lr", type=float, help="Learning rate, the peak of --schedule budget "
-                 "[default for adam: 6e-3 with the LSTM and the GRU, 4e-3 with MUT1 and MUT2, "
-                 "8e-3 with MUT3, 2e-3 with the vanilla RNN; 2e-3 for rmsprop, 0.1 for "
-                 "adagrad and sgd]."),
+                 f"[default: {LR_DEFAULTS}]."),
     click.option("--optimizer", type=click.Choice(["adam", "rmsprop", "adagrad", "sgd"]),
                  default="adam", show_default=True),
     click.option("--grad-clip", default=5.0, show_default=True,

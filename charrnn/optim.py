@@ -15,16 +15,6 @@ from .kernels.blas import block_bounds
 from .kernels.jit import parallel_kernel
 
 OPTIMIZERS = ("adam", "rmsprop", "adagrad", "sgd")
-DEFAULT_LR = {"adam": 2e-3, "rmsprop": 2e-3, "adagrad": 0.1, "sgd": 0.1}
-# Measured under the budget schedule (README: Learning-rate schedule): the
-# gated cells learn fastest from a higher peak than 2e-3. The GRU's 6e-3 is
-# below its best measured 8e-3 because 1.2e-2 already diverged.
-DEFAULT_LR_OF_CELL = {("adam", "lstm"): 6e-3, ("adam", "gru"): 6e-3, ("adam", "mut1"): 4e-3,
-                      ("adam", "mut2"): 4e-3, ("adam", "mut3"): 8e-3}
-
-
-def default_lr(optimizer, cell):
-    return DEFAULT_LR_OF_CELL.get((optimizer, cell), DEFAULT_LR[optimizer])
 STATE_NAMES = {"adam": ("m", "v"), "rmsprop": ("mean_square",), "adagrad": ("sum_square",),
                "sgd": ("velocity",)}
 BETA1, BETA2, ALPHA, MOMENTUM, EPS = 0.9, 0.999, 0.95, 0.9, 1e-8

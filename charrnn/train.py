@@ -42,7 +42,7 @@ class TrainConfig:
     dropout: float = 0.1       # measured: pays off from a few epochs on (README)
     seq_length: int = 50       # T: characters per chunk (truncated BPTT length)
     batch_size: int = 50       # B: streams trained side by side
-    lr: float = None           # None: the optimizer's default for the cell (optim.default_lr)
+    lr: float = None           # None: the optimizer's default for the cell (schedules.default_lr)
     optimizer: str = "adam"
     grad_clip: float = 5.0     # global norm; 0 turns clipping off
     weight_decay: float = 0.0  # Adam's, decoupled (AdamW)
@@ -208,7 +208,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
     else:
         schedule = schedules.resolve(cfg.schedule, cfg.lr_decay)
         params = init_params(model_cfg, rng)
-        peak = cfg.lr if cfg.lr is not None else optim.default_lr(cfg.optimizer, cfg.cell)
+        peak = cfg.lr if cfg.lr is not None else schedules.default_lr(cfg.optimizer, cfg.cell)
         ckpt = checkpoint.Checkpoint(
             model=model_cfg, vocab=vocab, params=params, optimizer=cfg.optimizer,
             optimizer_state=optim.init_state(cfg.optimizer, params.size), lr=peak)
