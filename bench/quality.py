@@ -10,7 +10,9 @@ characters as a time budget on a faster machine. Then
 a table from the checkpoints: best validation loss, steps, training
 characters, characters a second (of the whole run, validation included) and
 the training process's peak resident memory, and a sample of each model
-(`charrnn sample RUN --prime "ROMEO:" --temperature 0.8 --seed 1`).
+(`charrnn sample RUN --prime "ROMEO:" --temperature 0.8 --seed 1`). Each cell
+trains one step first, so that the peak RSS is the training's, not Numba's
+compiler's.
 
     python bench/quality.py                            # about 2 hours: see RUNS
     python bench/quality.py --runs lstm:2m,gru:2m --out /tmp/quality
@@ -63,6 +65,16 @@ def train(cell, budget, corpus, out, extra):
         "peak_rss_mb": usage.ru_maxrss / 1024, "command": command[3:]}))
 
 
+def compile_first(cells, corpus, out, extra):
+    """One step of each cell first, so that Numba compiles (and caches) its kernels
+    in a process of its own: the compile is outside --max-time already, but its
+    memory (200 MB more for the LSTM) would be the timed run's peak RSS."""
+    for cell in dict.fromkeys(cells):
+        subprocess.run([sys.executable, "-m", "charrnn", "train", str(corpus), "--val-frac", "0.1",
+                        "--cell", cell, "--max-steps", "1", "--out", str(out / f"compile-{cell}"),
+                        "--force", "--quiet", *extra], check=True)
+
+
 def sample(out):
     result = subprocess.run([sys.executable, "-m", "charrnn", "sample", str(out / "best.npz"),
                              "--json", *SAMPLE], capture_output=True, text=True, check=True)
@@ -94,6 +106,7 @@ def main():
         parser.error("--runs: a list of CELL:BUDGET such as lstm:10m,gru:30m")
     out = Path(args.out)
     if not args.table_only:
+        compile_first([cell for cell, _ in runs], args.corpus, out, extra)
         for cell, budget in runs:
             train(cell, budget, args.corpus, out / f"{cell}-{budget}", extra)
     results = {(cell, budget): summary(out / f"{cell}-{budget}") for cell, budget in runs}

@@ -13,16 +13,22 @@ import click
 
 from .cells import CELLS
 from .data.datasets import NAMES
+from .defaults import DEFAULT_DROPOUT, DEFAULT_LR, default_dropout, default_lr
 from .errors import CharrnnError, Interrupted
 from .files import finite
 from .precision import AUTO_INT8_PARAMS, PRECISIONS, resolve
-from .schedule import DEFAULT_LR, SCHEDULES, default_lr
+from .schedule import SCHEDULES
 from .sweep import PRUNERS
 
 # --lr's help, from the measured defaults themselves
 LR_DEFAULTS = "for adam, " + ", ".join(
     f"{default_lr('adam', cell):g} with {cell}" for cell in CELLS) + "; " + ", ".join(
     f"{rate:g} for {name}" for name, rate in DEFAULT_LR.items() if name != "adam")
+
+# --dropout's, likewise
+DROPOUT_DEFAULTS = "; ".join([f"{DEFAULT_DROPOUT:g}"] + [
+    f"{default_dropout(cell):g} with {cell}" for cell in CELLS
+    if default_dropout(cell) != DEFAULT_DROPOUT])
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -131,8 +137,9 @@ MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep'
                  help="The recurrent cell (see the README for their equations)."),
     click.option("--hidden", default=512, show_default=True, help="Units per layer."),
     click.option("--layers", default=2, show_default=True, help="Stacked recurrent layers."),
-    click.option("--dropout", default=0.1, show_default=True,
-                 help="Drop probability between layers and before the decoder."),
+    click.option("--dropout", type=float,
+                 help="Drop probability between layers and before the decoder "
+                      f"[default: {DROPOUT_DEFAULTS}]."),
     click.option("--seq-length", default=50, show_default=True,
                  help="Characters per chunk: how far back gradients flow."),
     click.option("--batch-size", default=50, show_default=True,

@@ -13,18 +13,6 @@ rates on every machine and resume bit for bit; seconds follow the clock.
 import math
 
 SCHEDULES = ("budget", "cosine", "linear", "constant", "decay")
-DEFAULT_LR = {"adam": 2e-3, "rmsprop": 2e-3, "adagrad": 0.1, "sgd": 0.1}
-# Measured under the budget schedule (README: Learning-rate schedule): the
-# gated cells learn fastest from a higher peak than 2e-3. The GRU's 6e-3 is
-# below its best measured 8e-3 because 1.2e-2 already diverged.
-DEFAULT_LR_OF_CELL = {("adam", "lstm"): 6e-3, ("adam", "gru"): 6e-3, ("adam", "mut1"): 4e-3,
-                      ("adam", "mut2"): 4e-3, ("adam", "mut3"): 8e-3}
-
-
-def default_lr(optimizer, cell):
-    """The peak rate when --lr is not given."""
-    return DEFAULT_LR_OF_CELL.get((optimizer, cell), DEFAULT_LR[optimizer])
-
 BUDGET_SHAPE = "cosine"  # what `budget` means: measured against linear (README)
 WARMUP = 0.02            # of the budget, rising linearly from FLOOR to the peak
 FLOOR = 0.05             # of the peak, reached at the end of the budget

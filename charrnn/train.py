@@ -21,6 +21,7 @@ from . import cells, checkpoint, files, optim, runs
 from . import schedule as schedules
 from .data.batches import StreamBatcher, split
 from .data.corpus import load_corpus
+from .defaults import default_dropout, default_lr
 from .errors import CharrnnError, Interrupted
 from .evaluate import stream_loss
 from .kernels.buffers import Workspace
@@ -39,10 +40,10 @@ class TrainConfig:
     cell: str = "lstm"         # the recurrent cell, a name in cells.CELLS
     hidden: int = 512          # units per layer
     layers: int = 2
-    dropout: float = 0.1       # measured: pays off from a few epochs on (README)
+    dropout: float = None      # None: the cell's default (defaults.default_dropout)
     seq_length: int = 50       # T: characters per chunk (truncated BPTT length)
     batch_size: int = 50       # B: streams trained side by side
-    lr: float = None           # None: the optimizer's default for the cell (schedules.default_lr)
+    lr: float = None           # None: the optimizer's default for the cell (defaults.default_lr)
     optimizer: str = "adam"
     grad_clip: float = 5.0     # global norm; 0 turns clipping off
     weight_decay: float = 0.0  # Adam's, decoupled (AdamW)
@@ -60,6 +61,10 @@ class TrainConfig:
     threads: int = field(default_factory=default_threads)  # work blocks, one per thread
     encoding: str = "utf-8"
     keep: int = 5              # newest step files kept besides best.npz and last.npz; None: all
+
+    def __post_init__(self):
+        if self.dropout is None:
+            self.dropout = default_dropout(self.cell)
 
     def check(self):
         """Reject bad values before any work, naming the option."""
@@ -208,7 +213,7 @@ def _train(corpus_path, cfg, run_dir, quiet, log, resume, on_event):
     else:
         schedule = schedules.resolve(cfg.schedule, cfg.lr_decay)
         params = init_params(model_cfg, rng)
-        peak = cfg.lr if cfg.lr is not None else schedules.default_lr(cfg.optimizer, cfg.cell)
+        peak = cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer, cfg.cell)
         ckpt = checkpoint.Checkpoint(
             model=model_cfg, vocab=vocab, params=params, optimizer=cfg.optimizer,
             optimizer_state=optim.init_state(cfg.optimizer, params.size), lr=peak)

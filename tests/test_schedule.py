@@ -100,6 +100,24 @@ def test_each_cell_trains_from_its_measured_peak(tmp_path, corpus_file, cell, pe
     assert [e["lr"] for e in events if e["event"] == "validation"] == [2e-3]
 
 
+@pytest.mark.parametrize("cell,dropout", [("lstm", 0.1), ("gru", 0.2), ("mut2", 0.1)])
+def test_each_cell_drops_out_at_its_measured_rate(tmp_path, corpus_file, cell, dropout):
+    args = [a for a in ARGS if a not in ("--dropout", "0.2")]
+
+    def run(out, *extra):
+        result = CliRunner().invoke(main, ["train", str(corpus_file), "--out", str(tmp_path / out),
+                                           "--cell", cell, *args, *extra])
+        assert result.exit_code == 0, result.output
+        return load(str(tmp_path / out / "last.npz"))
+
+    ckpt = run("default", "--max-steps", "2")
+    assert ckpt.model.dropout == ckpt.train_config["dropout"] == dropout
+    assert run("own", "--max-steps", "2", "--dropout", "0.05").model.dropout == 0.05
+    # a resume without --dropout continues with the run's, not the cell's default
+    resumed = run("own", "--resume", "--max-steps", "3")
+    assert (resumed.step, resumed.model.dropout) == (3, 0.05)
+
+
 def test_linear_constant_and_per_epoch_decay(tmp_path, corpus_file):
     linear = train(corpus_file, tmp_path / "linear", "--max-steps", "20", "--eval-every", "5",
                    "--json", "--schedule", "linear", "--lr", "0.01")
