@@ -253,8 +253,8 @@ def test_trials_that_lag_are_pruned_on_the_budgets_time_grid(tmp_path, corpus_fi
     trials = objects[-1]["trials"]
     pruned = [t for t in trials if t["state"] == "pruned"]
     # (a good trial a hair worse than the median at some point may be pruned too)
-    assert any(t["params"]["lr"] == 1e-6 for t in pruned), trials
-    assert all(t["train_seconds"] < 5.5 for t in pruned)  # stopped before its budget ran out
+    # stopped before its budget ran out (a good trial pruned at the last report need not be)
+    assert any(t["params"]["lr"] == 1e-6 and t["train_seconds"] < 5.5 for t in pruned), trials
     assert "lags the others" in stderr
     study = open_study(str(out), load_config(str(out)))
     grid = set(range(1, 7))  # seconds: the points of 6 s / 6 reports
