@@ -48,12 +48,16 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
+def train_command(cell, limit, corpus, out, extra):
+    return [sys.executable, "-m", "charrnn", "train", str(corpus), "--val-frac", "0.1",
+            "--cell", cell, *limit, "--out", str(out), "--force", "--quiet", *extra]
+
+
 def train(cell, budget, corpus, out, extra):
     """One training process; its wall time and peak RSS go to out/quality.json."""
     limit = (["--max-chars", budget[:-len("chars")]] if budget.endswith("chars")
              else ["--max-time", budget])
-    command = [sys.executable, "-m", "charrnn", "train", str(corpus), "--val-frac", "0.1",
-               "--cell", cell, *limit, "--out", str(out), "--force", "--quiet", *extra]
+    command = train_command(cell, limit, corpus, out, extra)
     print("$", " ".join(["charrnn"] + command[3:]), flush=True)
     started = time.perf_counter()
     process = subprocess.Popen(command)
@@ -70,9 +74,8 @@ def compile_first(cells, corpus, out, extra):
     in a process of its own: the compile is outside --max-time already, but its
     memory (200 MB more for the LSTM) would be the timed run's peak RSS."""
     for cell in dict.fromkeys(cells):
-        subprocess.run([sys.executable, "-m", "charrnn", "train", str(corpus), "--val-frac", "0.1",
-                        "--cell", cell, "--max-steps", "1", "--out", str(out / f"compile-{cell}"),
-                        "--force", "--quiet", *extra], check=True)
+        subprocess.run(train_command(cell, ["--max-steps", "1"], corpus, out / f"compile-{cell}",
+                                     extra), check=True)
 
 
 def sample(out):
