@@ -10,7 +10,11 @@ characters as a time budget on a faster machine. Then
 a table from the checkpoints: best validation loss, steps, training
 characters, characters a second (of the whole run, validation included) and
 the training process's peak resident memory, and a sample of each model
-(`charrnn sample RUN --prime "ROMEO:" --temperature 0.8 --seed 1`). Each cell
+(`charrnn sample RUN --prime "ROMEO:" --temperature 0.8 --seed 1`), and how
+the model fares from a zero state anywhere in the validation text, as
+sampling and evaluation start: the mean loss of 2,000 streams of 200
+characters that start from zeros at evenly spaced places, and how many of
+them run away (above 4 nats/char; a sound model has none). Each cell
 trains one step first, so that the peak RSS is the training's, not Numba's
 compiler's.
 
@@ -35,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared/corpora/tinyshakespeare.txt"
 # every cell for ten minutes; the LSTM (the default) and the GRU for thirty
 RUNS = ("lstm:10m,gru:10m,rnn:10m,mut1:10m,mut2:10m,mut3:10m,lstm:30m,gru:30m")
+ZERO_STARTS, RUNAWAY = 2000, 4.0  # streams from a zero state; nats/char of one run away
 SAMPLE = ["--prime", "ROMEO:", "--temperature", "0.8", "--seed", "1", "--length", "300"]
 
 
@@ -85,6 +90,39 @@ def sample(out):
     return generated["prime"] + generated["text"]
 
 
+def zero_starts(out, corpus, starts=ZERO_STARTS, length=200):
+    """(mean loss, streams above RUNAWAY nats/char) of ``starts`` streams of the
+    validation text, each ``length`` characters from a zero state."""
+    sys.path.insert(0, str(REPO))
+    import numpy as np
+    from charrnn.checkpoint import load
+    from charrnn.data.batches import split
+    from charrnn.kernels.threads import default_threads, use_threads
+    from charrnn.loss import softmax_cross_entropy
+    from charrnn.model import forward, views, zero_state
+
+    model = load(str(out / "best.npz"))
+    cfg, p = model.model, views(model.params, model.model)
+    val = split(model.vocab.encode(Path(corpus).read_text(encoding="utf-8")), 0.1)[1]
+    first = np.linspace(0, len(val) - length - 1, starts).astype(np.int64)
+    blocks = use_threads(default_threads())
+    state, losses = zero_state(cfg, starts), np.zeros(starts)
+    for begin in range(0, length, 50):
+        block = val[np.arange(begin, min(begin + 50, length) + 1)[:, None] + first[None, :]]
+        top = {}
+
+        def keep_top(layer, sequences):
+            if layer == cfg.layers - 1:
+                top["h"] = sequences[0][1:].copy()
+        _, state, _ = forward(model.params, cfg, block[:-1], block[1:], state, blocks=blocks,
+                              on_layer=keep_top)
+        for b in range(starts):  # the decoder, stream by stream
+            logits = top["h"][:, b] @ p["w_y"] + p["b_y"]
+            losses[b] += softmax_cross_entropy(logits, block[1:, b].copy(), 0.0)
+    losses /= length
+    return float(losses.mean()), int((losses > RUNAWAY).sum())
+
+
 def summary(out):
     sys.path.insert(0, str(REPO))
     from charrnn.checkpoint import load
@@ -116,12 +154,14 @@ def main():
     started = datetime.fromtimestamp(min(r["started"] for r in results.values()), timezone.utc)
     print(f"\nruns from {started:%Y-%m-%d %H:%M} UTC; {cpu_name()}, {os.cpu_count()} CPUs; "
           f"{args.corpus}, --val-frac 0.1{' ' + ' '.join(extra) if extra else ''}\n")
-    print("| cell | budget | best val loss | steps | training chars | chars/s | peak RSS |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| cell | budget | best val loss | steps | training chars | chars/s | peak RSS "
+          f"| from zero: loss, runaways of {ZERO_STARTS:,} |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for (cell, budget), r in results.items():
+        loss, runaways = zero_starts(out / f"{cell}-{budget}", args.corpus)
         print(f"| {cell} | {budget.replace('chars', ' chars')} | {r['best']:.4f} "
               f"| {r['steps']:,} | {r['chars'] / 1e6:.1f}M | {r['chars'] / r['seconds']:,.0f} "
-              f"| {r['peak_rss_mb']:,.0f} MB |")
+              f"| {r['peak_rss_mb']:,.0f} MB | {loss:.4f}, {runaways} |")
     for (cell, budget), r in results.items():
         print(f"\n{cell}, {budget} (`charrnn sample {' '.join(SAMPLE)}`):\n")
         print("```\n" + sample(out / f"{cell}-{budget}") + "\n```")

@@ -155,6 +155,10 @@ MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep'
                  "lr * this a step."),
     click.option("--variational", is_flag=True,
                  help="Dropout masks shared by all steps of a chunk (variational dropout)."),
+    click.option("--reset-rate", default=0.02, show_default=True,
+                 help="Chance per stream and step that its hidden state starts again from zero, "
+                 "as it does when sampling or evaluating: keeps the model sound from a zero "
+                 "state anywhere in a text."),
     click.option("--schedule", type=click.Choice(SCHEDULES),
                  help="The learning rate over the run: budget (warm up, then decay to 5% of "
                  "--lr at the end of --max-time, --max-steps, --max-chars or --epochs), cosine "
@@ -247,7 +251,7 @@ def start_run(ctx, corpus, out, force, resume, quiet, log, on_event, options):
     """The train command once its options are parsed: which run, in which directory."""
     from .checkpoint import load
     from .runs import claim, newest_run
-    from .train import TrainConfig, train as run
+    from .train import BEFORE_THE_OPTION, TrainConfig, train as run
 
     explicit = out is not None
     every = options["eval_every"]  # --eval-every is a count of steps or a time
@@ -263,8 +267,11 @@ def start_run(ctx, corpus, out, force, resume, quiet, log, on_event, options):
         saved = load(resume, weights=False).train_config
         for name in options:  # options not on the command line continue the run's
             if ctx.get_parameter_source(PARAMETER_OF.get(name, name)) is \
-                    click.core.ParameterSource.DEFAULT and name in saved:
-                options[name] = saved[name]
+                    click.core.ParameterSource.DEFAULT:
+                if name in saved:
+                    options[name] = saved[name]
+                elif name in BEFORE_THE_OPTION:
+                    options[name] = BEFORE_THE_OPTION[name]
         out = out or os.path.dirname(resume) or "."
     out = out or os.path.join("checkpoints", stem)
     if options["threads"] is None:

@@ -8,7 +8,7 @@ from charrnn.cli import main
 
 ARGS = ["--hidden", "12", "--layers", "2", "--batch-size", "8", "--seq-length", "50",
         "--eval-every", "4", "--quiet", "--seed", "5", "--dropout", "0.25", "--lr-decay", "0.9",
-        "--val-frac", "0.1"]
+        "--val-frac", "0.1", "--reset-rate", "0.25"]
 
 
 def train(corpus, out, *extra):
