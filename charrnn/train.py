@@ -2,9 +2,10 @@
 
 The hidden state is carried from each batch to the next (truncated backprop
 through time) and reset to zero at the start of every epoch and, at random, in
-a few streams at each step; those resets live here and nowhere else.  Everything the loop changes (weights, optimizer
-state, learning rate, position, hidden state, random generator) is saved in
-every checkpoint, so ``resume`` continues bit for bit.
+a few streams at each step; those resets live here and nowhere else.
+Everything the loop changes (weights, optimizer state, learning rate,
+position, hidden state, random generator) is saved in every checkpoint, so
+``resume`` continues bit for bit.
 """
 import json
 import math
