@@ -5,8 +5,9 @@ the CLI's help is written from these tables."""
 DEFAULT_LR = {"adam": 2e-3, "rmsprop": 2e-3, "adagrad": 0.1, "sgd": 0.1}
 # Under the budget schedule the gated cells learn fastest from a higher peak
 # than 2e-3. The GRU's best in short trials was 8e-3, but 1.2e-2 diverged
-# there and from 5.4e-3 a 30-minute run collapsed (loss 1.4 -> 3.4 at step
-# 1,609; resumed from step 1,500 it collapsed again at 5.4e-3, not at 4e-3).
+# there, and a 30-minute run from a 6e-3 peak collapsed at step 1,609 (its
+# rate then 5.4e-3; validation 1.61 -> 3.40). Resumed from step 1,500 it
+# collapsed again at a constant 5.4e-3, not at 5e-3 or 4e-3.
 DEFAULT_LR_OF_CELL = {("adam", "lstm"): 6e-3, ("adam", "gru"): 4e-3, ("adam", "mut1"): 4e-3,
                       ("adam", "mut2"): 4e-3, ("adam", "mut3"): 8e-3}
 
