@@ -83,3 +83,8 @@ class TrainConfig:
             raise CharrnnError(f"--optimizer must be one of {', '.join(optim.OPTIMIZERS)}")
         if self.cell not in cells.CELLS:
             raise CharrnnError(f"--cell must be one of {', '.join(cells.CELLS)}")
+
+
+def option_name(field_name):
+    """The command-line option of a configuration field: max_time -> --max-time."""
+    return "--" + field_name.replace("_", "-")

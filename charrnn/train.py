@@ -22,7 +22,7 @@ from . import checkpoint, files, optim, runs
 from . import schedule as schedules
 from .data.batches import StreamBatcher, split
 from .data.corpus import load_corpus
-from .config import TrainConfig  # noqa: F401  (charrnn.train.TrainConfig, as before)
+from .config import TrainConfig, option_name  # noqa: F401  (charrnn.train.TrainConfig, as before)
 from .defaults import default_lr
 from .errors import CharrnnError, Interrupted
 from .evaluate import stream_loss
@@ -47,10 +47,6 @@ def prepare_out_dir(out_dir):
     except OSError as e:
         raise CharrnnError(f"{out_dir}: cannot write checkpoints there ({e.strerror})") from None
     files.remove_stale_temporaries(out_dir)
-
-
-def option_name(key):
-    return "--" + key.replace("_", "-")
 
 
 def check_resumable(ckpt, cfg, corpus, resume_path, log):
