@@ -35,11 +35,15 @@ TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
         "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n\n")
 COMMON = ["--layers", 2, "--seq-length", 16, "--seed", 1, "--threads", 2, "--val-frac", 0.1,
           "--quiet"]
-# threads share the recurrence by streams when B >= 2 * threads and W_h is
-# small, by hidden units otherwise: a run of each
+# Threads share the recurrence by streams when B >= 2 * threads and W_h is
+# small, by hidden units otherwise; the recurrent products use the packed
+# tiles when H is a multiple of their panel width (32 floats), else BLAS:
+# a run of each of the four.
 RUNS = {
     "streams": ["--hidden", 16, "--batch-size", 4, "--max-steps", 12, "--eval-every", 6],
     "units": ["--hidden", 40, "--batch-size", 3, "--max-steps", 6, "--eval-every", 6],
+    "tiles-streams": ["--hidden", 32, "--batch-size", 4, "--max-steps", 8, "--eval-every", 8],
+    "tiles-units": ["--hidden", 64, "--batch-size", 3, "--max-steps", 4, "--eval-every", 4],
 }
 SAMPLES = {
     "sample": ["--seed", 3, "--length", 80, "--temperature", 0.8, "--prime", "First"],
