@@ -4,7 +4,8 @@ import numba
 import numpy as np
 import pytest
 
-from charrnn.cells.lstm import lstm_backward, lstm_forward, lstm_replay
+from charrnn.cells import recurrence
+from charrnn.cells.lstm import LSTMBackward, LSTMForward, lstm_replay
 from charrnn.kernels.buffers import aligned_empty
 from charrnn.kernels.tiles import (MR, NO_SCALES, NR, pack_columns, pack_rows, packed_product,
                                    panels_for)
@@ -69,9 +70,11 @@ def run_lstm(dtype, H, blocks, B, rng_seed=0):
     dh = rng.standard_normal((T, B, H)).astype(dtype)
     dh0, dc0, dbias = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty(G, dtype)
     numba.set_num_threads(min(blocks, numba.config.NUMBA_NUM_THREADS))
-    lstm_forward(gates, cells, hiddens, w_h, bias, blocks, panels_for(w_h, False))
+    recurrence.forward(LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)),
+                       blocks)
     out = [hiddens.copy(), cells.copy()]
-    lstm_backward(gates, dh0, dc0, dh, cells, w_h, dbias, blocks, panels_for(w_h, True))
+    recurrence.backward(LSTMBackward(gates, cells, dh, dh0, dc0, w_h, panels_for(w_h, True)),
+                        dbias, blocks)
     return out + [gates, dh0, dc0, dbias]
 
 
@@ -92,7 +95,7 @@ def test_lstm_results_are_repeatable_for_a_block_count():
         np.testing.assert_array_equal(a, b)
 
 
-# B=3 with 2 blocks: lstm_forward splits the hidden units, lstm_replay the streams.
+# B=3 with 2 blocks: the recurrence splits the hidden units, lstm_replay the streams.
 @pytest.mark.parametrize("blocks,B", [(1, 5), (2, 5), (2, 3)])
 def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, B, rng):
     T, H = 6, 2 * NR
@@ -102,7 +105,8 @@ def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, B, rng):
     cells = np.zeros((T + 1, B, H), np.float32)
     hiddens = np.zeros((T + 1, B, H), np.float32)
     cells[0], hiddens[0] = rng.standard_normal((2, B, H)).astype(np.float32)
-    lstm_forward(gates, cells, hiddens, w_h, bias, blocks, panels_for(w_h, False))
+    recurrence.forward(LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)),
+                       blocks)
     cells2, hiddens2 = np.full_like(cells, np.nan), np.full_like(hiddens, np.nan)
     cells2[0], hiddens2[0] = cells[0], hiddens[0]
     lstm_replay(gates, cells2, hiddens2, True, blocks)

@@ -19,9 +19,8 @@ Dimension key: T = time steps, B = batch streams, H = hidden, G = 3H.
 Forward keeps every layer's gates (activated r, z, h~) and, like the LSTM,
 two buffers of hiddens used by layers in turn (replay remakes them); r*h
 and tanh(h) live in scratch buffers that backward remakes as it goes.
-Threads share the work as the LSTM's do (lstm.py): by streams for a small
-W_h, else by hidden units, meeting twice per step (the second product needs
-all of r*h).
+A step is two phases of recurrence.py's schedule forward (the second
+product needs all of r*h) and three backward.
 """
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -35,9 +34,10 @@ from ..kernels.buffers import layer_buffer
 from ..kernels.embedding import embedding_backward, embedding_forward
 from ..kernels.jit import inline, inner_kernel, kernel, parallel_kernel
 from ..kernels.rows import PackedWeights, add_product, packed, packed_columns
-from ..kernels.tiles import pack, panels_shape, product, unit_bounds
+from ..kernels.tiles import pack, panels_shape, product
+from . import recurrence
 from .inputs import input_product, reads_characters
-from .lstm import split_streams
+from .recurrence import ACCUMULATE, AS_IS, OVERWRITE, TRANSPOSED, strips_product
 from .step import register_step
 
 STATES = ("h",)
@@ -86,8 +86,9 @@ def forward(spec, w_x, w_h, bias, x, state0, ws, l, blocks, keep=True):
     hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), dtype)
     hiddens[0] = state0[0]
     rh, th = _scratch(ws, T, B, H, dtype)
-    gated_forward(gates, hiddens, rh, th, w_h, bias, *spec.flags(), blocks,
-                  ws.take("panels", panels_shape(w_h, False), dtype))
+    panels = ws.take("panels", panels_shape(w_h, False), dtype)
+    recurrence.forward(GatedForward(gates, hiddens, rh, th, w_h, bias, panels, spec.n_rz,
+                                    spec.tanh_z, spec.keep_z), blocks)
     return (hiddens,)
 
 
@@ -119,8 +120,12 @@ def backward(spec, w_h, dbias, dh, dstate0, hiddens, ws, l, blocks):
     rh and th are remade for the weight gradients."""
     T, B, H = dh.shape
     rh, th = _scratch(ws, T, B, H, dh.dtype)
-    gated_backward(ws.take(f"gates{l}", (T, B, 3 * H), dh.dtype), dstate0[0], dh, hiddens, rh,
-                   th, w_h, dbias, *spec.flags(), blocks, *_transposed_panels(spec, ws, w_h, H))
+    cell = GatedBackward(ws.take(f"gates{l}", (T, B, 3 * H), dh.dtype), hiddens, rh, th, dh,
+                         dstate0[0], ws.take("drh", (B, H), dh.dtype),
+                         ws.take("dtz", (B, H), dh.dtype), w_h,
+                         *_transposed_panels(spec, ws, w_h, H), spec.n_rz, spec.tanh_z,
+                         spec.keep_z)
+    recurrence.backward(cell, dbias, blocks)
 
 
 def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
@@ -175,59 +180,48 @@ def mix(z, hc, h_prev, keep_z):
     return z * hc + (ONE - z) * h_prev
 
 
-@parallel_kernel
-def gated_forward(gates, hiddens, rh, th, w_h, bias, n_rz, tanh_z, keep_z, blocks, panels):
-    """Run the recurrence in place.
+class GatedForward(NamedTuple):
+    """A layer's arrays for recurrence.forward, and which terms its cell has (Spec)."""
+    gates: np.ndarray    # (T, B, 3H) in: the input terms of the pre-activations r, z, h~;
+                         # out: the activated r, z, h~
+    hiddens: np.ndarray  # (T+1, B, H) in: [0] = h0; out: h_t
+    rh: np.ndarray       # (T, B, H) out: r * h_{t-1}
+    th: np.ndarray       # (T, B, H) out: tanh(h_{t-1}) (tanh_z only)
+    w_h: np.ndarray      # (H, n_rz*H [+ H] + H), see the module notes
+    bias: np.ndarray     # (3H,)
+    panels: np.ndarray   # scratch for all of W_h packed (tiles.panels_shape(w_h, False))
+    n_rz: int
+    tanh_z: bool
+    keep_z: bool
+    phases: int = 2
 
-    gates   (T, B, 3H) in: the input terms of the pre-activations r, z, h~;
-            out: the activated r, z, h~
-    hiddens (T+1, B, H) in: [0] = h0; out: h_t
-    rh, th  (T, B, H) out: r * h_{t-1}; tanh(h_{t-1}) (tanh_z only)
-    w_h     (H, n_rz*H [+ H] + H), see the module notes; bias (3H,)
-    panels  scratch for all of W_h packed (tiles.panels_shape(w_h, False))
-    """
-    T, B, G = gates.shape
-    H = G // 3
-    hh = w_h.shape[1] - H  # where W_hh starts
-    rz = n_rz * H
-    for s in prange(blocks):
-        lo, hi = unit_bounds(s, blocks, H)
-        for k in range(w_h.shape[1] // H):
-            pack(w_h, panels, k * H + lo, k * H + hi, False)
-    if split_streams(w_h, B, blocks):
-        for s in prange(blocks):
-            lo, hi = block_bounds(s, blocks, B)
-            if tanh_z:
-                _tanh_rows(hiddens[0, lo:hi], th[0, lo:hi], 0, H)
-            for t in range(T):
-                g = gates[t, lo:hi]
-                product(hiddens[t, lo:hi], w_h, panels, 0, rz, g, True, False)
-                if tanh_z:
-                    product(th[t, lo:hi], w_h, panels, H, 2 * H, g, True, False)
-                _gates_forward(g, bias, hiddens[t, lo:hi], rh[t, lo:hi], 0, H)
-                product(rh[t, lo:hi], w_h, panels, hh, hh + H, g[:, 2 * H - hh:], True, False)
-                _candidate_forward(g, bias, hiddens[t, lo:hi], hiddens[t + 1, lo:hi],
-                                   th[min(t + 1, T - 1), lo:hi], keep_z, tanh_z and t + 1 < T,
-                                   0, H)
+
+@kernel
+def _forward_start(cell, r0, r1, u0, u1):
+    """tanh(h0), which MUT3's first z reads."""
+    if cell.tanh_z:
+        _tanh_rows(cell.hiddens[0, r0:r1], cell.th[0, r0:r1], u0, u1)
+
+
+@kernel
+def _forward_phase(cell, phase, t, r0, r1, u0, u1):
+    """Phase 0: r and z (and r * h); phase 1: h~ and the new state."""
+    T, H = cell.rh.shape[0], cell.rh.shape[2]
+    g, h_prev = cell.gates[t, r0:r1], cell.hiddens[t, r0:r1]
+    if phase == 0:
+        strips_product(h_prev, cell.w_h, cell.panels, 0, cell.n_rz, H, u0, u1, g, ACCUMULATE,
+                       AS_IS)
+        if cell.tanh_z:
+            strips_product(cell.th[t, r0:r1], cell.w_h, cell.panels, 1, 1, H, u0, u1, g,
+                           ACCUMULATE, AS_IS)
+        _gates_forward(g, cell.bias, h_prev, cell.rh[t, r0:r1], u0, u1)
         return
-    if tanh_z:
-        for s in prange(blocks):
-            lo, hi = unit_bounds(s, blocks, H)
-            _tanh_rows(hiddens[0], th[0], lo, hi)
-    for t in range(T):
-        g = gates[t]
-        for s in prange(blocks):
-            lo, hi = unit_bounds(s, blocks, H)
-            for k in range(n_rz):
-                product(hiddens[t], w_h, panels, k * H + lo, k * H + hi, g, True, False)
-            if tanh_z:
-                product(th[t], w_h, panels, H + lo, H + hi, g, True, False)
-            _gates_forward(g, bias, hiddens[t], rh[t], lo, hi)
-        for s in prange(blocks):
-            lo, hi = unit_bounds(s, blocks, H)
-            product(rh[t], w_h, panels, hh + lo, hh + hi, g[:, 2 * H - hh:], True, False)
-            _candidate_forward(g, bias, hiddens[t], hiddens[t + 1], th[min(t + 1, T - 1)],
-                               keep_z, tanh_z and t + 1 < T, lo, hi)
+    hh = cell.w_h.shape[1] - H  # where W_hh starts
+    strips_product(cell.rh[t, r0:r1], cell.w_h, cell.panels, hh // H, 1, H, u0, u1,
+                   g[:, 2 * H - hh:], ACCUMULATE, AS_IS)
+    _candidate_forward(g, cell.bias, h_prev, cell.hiddens[t + 1, r0:r1],
+                       cell.th[min(t + 1, T - 1), r0:r1], cell.keep_z,
+                       cell.tanh_z and t + 1 < T, u0, u1)
 
 
 @kernel
@@ -239,9 +233,9 @@ def _tanh_rows(h, th, lo, hi):
 
 @kernel
 def _gates_forward(gates, bias, h_prev, rh, lo, hi):
-    """r and z of units lo..hi-1 at one step, and r * h_{t-1}: gates (B, 3H)."""
-    B, G = gates.shape
-    H = G // 3
+    """r and z of units lo..hi-1 at one step, and r * h_{t-1}: gates (B, >= 3H)
+    the pre-activations less the bias in, activated out; the rest (B, H)."""
+    B, H = h_prev.shape
     for b in range(B):
         r, z = gates[b, lo:hi], gates[b, H + lo:H + hi]
         for j in range(hi - lo):
@@ -255,9 +249,9 @@ def _gates_forward(gates, bias, h_prev, rh, lo, hi):
 
 @kernel
 def _candidate_forward(gates, bias, h_prev, h, th_next, keep_z, with_tanh, lo, hi):
-    """h~ and the new state of units lo..hi-1; with_tanh: tanh(h_t) into th_next."""
-    B, G = gates.shape
-    H = G // 3
+    """h~ and the new state of units lo..hi-1; with_tanh: tanh(h_t) into th_next.
+    gates (B, >= 3H); h_prev may be h (generation updates in place)."""
+    B, H = h.shape
     for b in range(B):
         z, hc = gates[b, H + lo:H + hi], gates[b, 2 * H + lo:2 * H + hi]
         hp, out = h_prev[b, lo:hi], h[b, lo:hi]
@@ -286,76 +280,64 @@ def gated_replay(gates, hiddens, keep_z, blocks):
                     out[j] = mix(z[j], hc[j], hp[j], keep_z)
 
 
-@parallel_kernel
-def gated_backward(gates, dh0, dh, hiddens, rh, th, w_h, dbias, n_rz, tanh_z, keep_z, blocks,
-                   panels_h, panels_t, panels_hh):
-    """Backpropagate through the chunk, t = T-1 .. 0.
+class GatedBackward(NamedTuple):
+    """A layer's arrays for recurrence.backward."""
+    gates: np.ndarray    # (T, B, 3H) in: the activated r, z, h~; out: dL/d(their
+                         # pre-activations)
+    hiddens: np.ndarray  # (T+1, B, H) of forward (or replay)
+    rh: np.ndarray       # (T, B, H) out: r * h_{t-1} remade, for the weight gradients
+    th: np.ndarray       # (T, B, H) out: tanh(h_{t-1}) remade (tanh_z)
+    dh: np.ndarray       # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
+    dh_next: np.ndarray  # (B, H) dL/dh_t flowing back along the recurrence; out: dL/dh0
+    drh: np.ndarray      # (B, H) scratch: dL/d(r * h_{t-1})
+    dtz: np.ndarray      # (B, H) scratch: dL/d(tanh(h_{t-1})) (MUT3)
+    w_h: np.ndarray
+    panels_h: np.ndarray   # scratch for the transposes of W_h's blocks packed:
+    panels_t: np.ndarray   # by h; by tanh(h); W_hh
+    panels_hh: np.ndarray
+    n_rz: int
+    tanh_z: bool
+    keep_z: bool
+    phases: int = 3
 
-    gates   (T, B, 3H) in: the activated r, z, h~; out: dL/d(their pre-activations)
-    dh0     (B, H) out: dL/dh0
-    dh      (T, B, H) in: dL/dh_t from the layer above (or the decoder)
-    hiddens (T+1, B, H) of forward (or replay)
-    rh, th  (T, B, H) out: r * h_{t-1} and tanh(h_{t-1}) remade, for the weight gradients
-    dbias   (3H,) out
-    panels_h, panels_t, panels_hh: scratch for the transposes of W_h's blocks
-            (by h; by tanh(h); W_hh) packed
-    """
-    T, B, G = gates.shape
-    H = G // 3
-    hh = w_h.shape[1] - H
-    rz = n_rz * H
-    for s in prange(blocks):
-        lo, hi = unit_bounds(s, blocks, H)
-        pack(w_h[:, :rz], panels_h, lo, hi, True)
-        if tanh_z:
-            pack(w_h[:, H:2 * H], panels_t, lo, hi, True)
-        pack(w_h[:, hh:], panels_hh, lo, hi, True)
-    dh_next = dh0  # dL/dh_t flowing back along the recurrence
-    drh = np.empty((B, H), gates.dtype)     # dL/d(r * h_{t-1})
-    dtz = np.empty((B, H), gates.dtype)     # dL/d(tanh(h_{t-1})) (MUT3)
-    dbias_parts = np.zeros((blocks, G), gates.dtype)
-    if split_streams(w_h, B, blocks):
-        for s in prange(blocks):
-            lo, hi = block_bounds(s, blocks, B)
-            dh_next[lo:hi] = 0.0
-            for t in range(T - 1, -1, -1):
-                g = gates[t, lo:hi]
-                _candidate_backward(g, dh[t, lo:hi], dh_next[lo:hi], hiddens[t, lo:hi], keep_z,
-                                    dbias_parts[s], 0, H)
-                product(g[:, 2 * H:], w_h[:, hh:], panels_hh, 0, H, drh[lo:hi], False, True)
-                _reset_backward(g, drh[lo:hi], hiddens[t, lo:hi], rh[t, lo:hi], dh_next[lo:hi],
-                                dbias_parts[s], 0, H)
-                product(g[:, :rz], w_h[:, :rz], panels_h, 0, H, dh_next[lo:hi], True, True)
-                if tanh_z:
-                    _tanh_rows(hiddens[t, lo:hi], th[t, lo:hi], 0, H)
-                    product(g[:, H:2 * H], w_h[:, H:2 * H], panels_t, 0, H, dtz[lo:hi], False,
-                            True)
-                    _add_tanh_grad(dh_next[lo:hi], dtz[lo:hi], th[t, lo:hi], 0, H)
-        dbias[:] = 0.0
-        for s in range(blocks):  # a fixed order
-            dbias += dbias_parts[s]
-        return
-    for t in range(T - 1, -1, -1):
-        g = gates[t]
-        for s in prange(blocks):
-            lo, hi = unit_bounds(s, blocks, H)
-            if t == T - 1:
-                dh_next[:, lo:hi] = 0.0
-            _candidate_backward(g, dh[t], dh_next, hiddens[t], keep_z, dbias_parts[s], lo, hi)
-        for s in prange(blocks):
-            lo, hi = unit_bounds(s, blocks, H)
-            product(g[:, 2 * H:], w_h[:, hh:], panels_hh, lo, hi, drh, False, True)
-            _reset_backward(g, drh, hiddens[t], rh[t], dh_next, dbias_parts[s], lo, hi)
-        for s in prange(blocks):
-            lo, hi = unit_bounds(s, blocks, H)
-            product(g[:, :rz], w_h[:, :rz], panels_h, lo, hi, dh_next, True, True)
-            if tanh_z:
-                _tanh_rows(hiddens[t], th[t], lo, hi)
-                product(g[:, H:2 * H], w_h[:, H:2 * H], panels_t, lo, hi, dtz, False, True)
-                _add_tanh_grad(dh_next, dtz, th[t], lo, hi)
-            if t == 0:
-                for k in range(3):
-                    dbias[k * H + lo:k * H + hi] = dbias_parts[s, k * H + lo:k * H + hi]
+
+@kernel
+def _backward_pack(cell, lo, hi):
+    H = cell.dh.shape[2]
+    w_h, rz, hh = cell.w_h, cell.n_rz * H, cell.w_h.shape[1] - H
+    pack(w_h[:, :rz], cell.panels_h, lo, hi, TRANSPOSED)
+    if cell.tanh_z:
+        pack(w_h[:, H:2 * H], cell.panels_t, lo, hi, TRANSPOSED)
+    pack(w_h[:, hh:], cell.panels_hh, lo, hi, TRANSPOSED)
+
+
+@kernel
+def _backward_phase(cell, phase, t, r0, r1, u0, u1, dbias):
+    """Phase 0: h~'s and z's gradients; 1: r's, through W_hh; 2: dL/dh_{t-1}
+    through the products with h."""
+    T, H = cell.dh.shape[0], cell.dh.shape[2]
+    w_h, rz, hh = cell.w_h, cell.n_rz * H, cell.w_h.shape[1] - H
+    g, h_prev, dh_next = cell.gates[t, r0:r1], cell.hiddens[t, r0:r1], cell.dh_next[r0:r1]
+    if phase == 0:
+        if t == T - 1:
+            dh_next[:, u0:u1] = 0.0
+        _candidate_backward(g, cell.dh[t, r0:r1], dh_next, h_prev, cell.keep_z, dbias, u0, u1)
+    elif phase == 1:
+        drh = cell.drh[r0:r1]
+        product(g[:, 2 * H:], w_h[:, hh:], cell.panels_hh, u0, u1, drh, OVERWRITE, TRANSPOSED)
+        _reset_backward(g, drh, h_prev, cell.rh[t, r0:r1], dh_next, dbias, u0, u1)
+    else:
+        product(g[:, :rz], w_h[:, :rz], cell.panels_h, u0, u1, dh_next, ACCUMULATE, TRANSPOSED)
+        if cell.tanh_z:
+            th, dtz = cell.th[t, r0:r1], cell.dtz[r0:r1]
+            _tanh_rows(h_prev, th, u0, u1)
+            product(g[:, H:2 * H], w_h[:, H:2 * H], cell.panels_t, u0, u1, dtz, OVERWRITE,
+                    TRANSPOSED)
+            _add_tanh_grad(dh_next, dtz, th, u0, u1)
+
+
+recurrence.register(GatedForward, GatedBackward, _forward_phase, _backward_phase,
+                    forward_start_kernel=_forward_start, backward_pack_kernel=_backward_pack)
 
 
 @kernel
@@ -405,7 +387,7 @@ def _add_tanh_grad(dh_next, dtz, th, lo, hi):
 
 
 class GatedStepWeights(NamedTuple):
-    """A gated layer's weights for generation (step)."""
+    """A gated layer's weights for generation (step), and its cell's terms (Spec)."""
     lookup: np.ndarray   # (V, G) layer 0's W_x x, a row per character (embedding
                          # cells: (V, H) the embedding); (0, G) above
     w_in: PackedWeights  # W_x (above layer 0, and embedding cells at 0)
@@ -413,14 +395,19 @@ class GatedStepWeights(NamedTuple):
     w_t: PackedWeights   # W_hz by tanh(h) (MUT3); empty otherwise
     w_hh: PackedWeights  # W_hh
     bias: np.ndarray     # (3H,)
-    flags: np.ndarray    # (n_rz, tanh_z, keep_z, x_lo, x_hi, x_itself: 0 none 1 tanh 2 r,
-                         #  embeds)
+    n_rz: int
+    tanh_z: bool
+    keep_z: bool
+    x_first: int         # the first gate block that W_x x writes (Spec.x_cols[0])
+    x_tanh: bool         # Spec.x_itself == "tanh"
+    x_into_r: bool       # Spec.x_itself == "r"
+    embeds: bool         # layer 0 reads lookup's rows through W_x
     work_columns: int
 
 
 def step_weights(spec, w_x, w_h, bias, embed, l, V, H, pack=packed):
     """embed (V, H) for an embedding cell's layer 0, else None; pack as in
-    lstm.step_weights."""
+    step.dense_weights."""
     lo, hi = spec.x_cols
     if l == 0 and embed is None:  # characters straight into the gates: a lookup
         lookup = np.zeros((V, 3 * H), np.float32)
@@ -431,12 +418,11 @@ def step_weights(spec, w_x, w_h, bias, embed, l, V, H, pack=packed):
                   else np.zeros((0, 3 * H), np.float32))
         w_in = pack(w_x)
     rz, hh = spec.n_rz * H, w_h.shape[1] - H
-    flags = np.array([spec.n_rz, spec.tanh_z, spec.keep_z, lo, hi,
-                      {"": 0, "tanh": 1, "r": 2}[spec.x_itself], embed is not None], np.int64)
     w_t = pack(w_h[:, H:2 * H] if spec.tanh_z else np.zeros((H, 0), np.float32))
     return GatedStepWeights(lookup, w_in, pack(w_h[:, :rz]), w_t, pack(w_h[:, hh:]),
-                       np.asarray(bias, np.float32), flags,
-                       4 * _pre_columns(H))
+                            np.asarray(bias, np.float32), spec.n_rz, spec.tanh_z, spec.keep_z,
+                            lo, spec.x_itself == "tanh", spec.x_itself == "r",
+                            embed is not None, 4 * _pre_columns(H))
 
 
 @inline
@@ -447,54 +433,49 @@ def _pre_columns(H):
 
 
 @inner_kernel
+def _step_inputs(weights, ids, below, pre, x):
+    """pre[:, :3H] = the input terms of r, z and h~ (bias not included)."""
+    H = x.shape[1]
+    if weights.lookup.shape[0] > 0 and not weights.embeds:
+        for k in range(ids.shape[0]):
+            pre[k, :3 * H] = weights.lookup[ids[k]]
+        return
+    pre[:, :] = 0.0
+    if weights.lookup.shape[0] > 0:
+        for k in range(ids.shape[0]):
+            x[k] = weights.lookup[ids[k]]
+        inputs = x
+    else:
+        inputs = below
+    add_product(inputs, weights.w_in, pre[:, weights.x_first * H:])
+    for k in range(ids.shape[0]):
+        row, xk = pre[k], inputs[k]
+        if weights.x_tanh:
+            for j in range(H):
+                row[2 * H + j] += tanh(xk[j])
+        elif weights.x_into_r:
+            for j in range(H):
+                row[j] += xk[j]
+
+
+@inner_kernel
 def step(weights, ids, below, state, work):
-    """cells.step.cell_step for the gated cells: state (1, K, H)."""
+    """cells.step.cell_step for the gated cells: state (1, K, H); the gate
+    arithmetic is training's (_gates_forward, _candidate_forward)."""
     K, H = state.shape[1], state.shape[2]
-    flags = weights.flags
-    tanh_z, keep_z, x_lo, x_itself, embeds = flags[1], flags[2], flags[3], flags[5], flags[6]
     # Four C-contiguous parts, so that the loops over units vectorize: the
     # pre-activations r, z, h~; r * h; the embedded character; tanh(h).
     parts = work.reshape((4, K, work.shape[1] // 4))
-    pre, rh, x, th = parts[0], parts[1], parts[2], parts[3]
-    h, bias = state[0], weights.bias
-    if weights.lookup.shape[0] > 0 and not embeds:
-        for k in range(K):
-            pre[k, :3 * H] = weights.lookup[ids[k]]
-    else:
-        pre[:, :] = 0.0
-        if weights.lookup.shape[0] > 0:
-            for k in range(K):
-                x[k, :H] = weights.lookup[ids[k]]
-            inputs = x[:, :H]
-        else:
-            inputs = below
-        add_product(inputs, weights.w_in, pre[:, x_lo * H:])
-        for k in range(K):
-            row, xk = pre[k], inputs[k]
-            if x_itself == 1:
-                for j in range(H):
-                    row[2 * H + j] += tanh(xk[j])
-            elif x_itself == 2:
-                for j in range(H):
-                    row[j] += xk[j]
+    pre, rh, x, th = parts[0], parts[1], parts[2][:, :H], parts[3]
+    h = state[0]
+    _step_inputs(weights, ids, below, pre, x)
     add_product(h, weights.w_h1, pre)
-    if tanh_z:
-        for k in range(K):
-            hk, tk = h[k], th[k]
-            for j in range(H):
-                tk[j] = tanh(hk[j])
+    if weights.tanh_z:
+        _tanh_rows(h, th, 0, H)
         add_product(th[:, :H], weights.w_t, pre[:, H:])
-    for k in range(K):
-        row, hk, rk = pre[k], h[k], rh[k]
-        for j in range(H):
-            rk[j] = sigmoid(row[j] + bias[j]) * hk[j]
-        for j in range(H):
-            row[H + j] = sigmoid(row[H + j] + bias[H + j])
+    _gates_forward(pre, weights.bias, h, rh, 0, H)
     add_product(rh[:, :H], weights.w_hh, pre[:, 2 * H:])
-    for k in range(K):
-        row, hk = pre[k], h[k]
-        for j in range(H):
-            hk[j] = mix(row[H + j], tanh(row[2 * H + j] + bias[2 * H + j]), hk[j], keep_z)
+    _candidate_forward(pre, weights.bias, h, h, th, weights.keep_z, False, 0, H)
 
 
 register_step(GatedStepWeights, step)

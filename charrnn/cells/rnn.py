@@ -12,23 +12,21 @@ Dimension key: T = time steps in the chunk, B = batch streams, H = hidden.
 
 Forward keeps every layer's hiddens (the activations are the hiddens, so
 there is nothing smaller to keep); the pre-activations are one buffer
-shared by all layers, reused by backward for their gradients.  Threads
-share the recurrence as the LSTM's do (lstm.py): by streams when W_hh is
-small, else by hidden units, meeting once per step.
+shared by all layers, reused by backward for their gradients.  A step is
+one phase of recurrence.py's schedule, as the LSTM's.
 """
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
 
 from ..kernels.activations import tanh
-from ..kernels.blas import block_bounds
-from ..kernels.jit import inner_kernel, kernel, parallel_kernel
-from ..kernels.rows import PackedWeights, add_product, packed, packed_columns
-from ..kernels.tiles import pack, panels_shape, product, unit_bounds
+from ..kernels.jit import inner_kernel, kernel
+from ..kernels.rows import add_product, packed
+from ..kernels.tiles import panels_shape, product
+from . import recurrence
 from .inputs import input_gradients, input_product
-from .lstm import split_streams
-from .step import register_step
+from .recurrence import ACCUMULATE, AS_IS, OVERWRITE, TRANSPOSED
+from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
 STATES = ("h",)
 ONE = np.float32(1.0)
@@ -43,6 +41,27 @@ def init_layer(p, l, H, rng):
     p[f"b{l}"][:] = 0.0
 
 
+class RNNForward(NamedTuple):
+    """A layer's arrays for recurrence.forward."""
+    pre: np.ndarray      # (T, B, H) in: x_t @ W_xh; out: + h_{t-1} @ W_hh
+    hiddens: np.ndarray  # (T+1, B, H) in: [0] = h0; out: h_t
+    w_h: np.ndarray      # (H, H) W_hh
+    bias: np.ndarray     # (H,)
+    panels: np.ndarray   # scratch for W_hh packed, tiles.panels_shape(w_h, False)
+    phases: int = 1
+
+
+class RNNBackward(NamedTuple):
+    """A layer's arrays for recurrence.backward."""
+    dpre: np.ndarray     # (T, B, H) out: dL/d(pre-activations)
+    hiddens: np.ndarray  # (T+1, B, H) of forward
+    dh: np.ndarray       # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
+    dh_next: np.ndarray  # (B, H) dL/dh_t flowing back along the recurrence; out: dL/dh0
+    w_h: np.ndarray      # (H, H)
+    panels: np.ndarray   # scratch for W_h.T packed, tiles.panels_shape(w_h, True)
+    phases: int = 1
+
+
 def forward(p, l, x, state0, ws, blocks, keep=True):
     """Layer l over a chunk; returns (hiddens,) (T+1, B, H), [0] = state0[0].
     keep: keep every layer's hiddens for backward (else two buffers serve
@@ -54,8 +73,8 @@ def forward(p, l, x, state0, ws, blocks, keep=True):
     hiddens = ws.take(f"hiddens{l if keep else l % 2}", (T + 1, B, H), w.dtype)
     hiddens[0] = state0[0]
     w_h = w[-H:]
-    rnn_forward(pre, hiddens, w_h, p[f"b{l}"], blocks,
-                ws.take("panels", panels_shape(w_h, False), w.dtype))
+    panels = ws.take("panels", panels_shape(w_h, False), w.dtype)
+    recurrence.forward(RNNForward(pre, hiddens, w_h, p[f"b{l}"], panels), blocks)
     return (hiddens,)
 
 
@@ -66,8 +85,10 @@ def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
 def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     T, B, H = dh.shape
     w_h = p[f"w{l}"][-H:]
-    rnn_backward(ws.take("pre", (T, B, H), dh.dtype), dstate0[0], dh, hiddens, w_h, g[f"b{l}"],
-                 blocks, ws.take("panels", panels_shape(w_h, True), dh.dtype))
+    panels = ws.take("panels", panels_shape(w_h, True), dh.dtype)
+    cell = RNNBackward(ws.take("pre", (T, B, H), dh.dtype), hiddens, dh, dstate0[0], w_h,
+                       panels)
+    recurrence.backward(cell, g[f"b{l}"], blocks)
 
 
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
@@ -78,81 +99,47 @@ def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
                     also=(hiddens[:-1].reshape(T * B, H), dpre.reshape(T * B, H), dw[-H:]))
 
 
-@parallel_kernel
-def rnn_forward(pre, hiddens, w_h, bias, blocks, panels):
-    """hiddens[t+1] = tanh(pre[t] + hiddens[t] @ w_h + bias) for t < T.
+@kernel
+def _forward_phase(cell, phase, t, r0, r1, u0, u1):
+    """hiddens[t+1] = tanh(pre[t] + hiddens[t] @ w_h + bias), units u0..u1."""
+    pre = cell.pre[t, r0:r1]
+    product(cell.hiddens[t, r0:r1], cell.w_h, cell.panels, u0, u1, pre, ACCUMULATE, AS_IS)
+    _activate(pre, cell.bias, cell.hiddens[t + 1, r0:r1], u0, u1)
 
-    pre (T, B, H) in: x_t @ W_xh (written over); hiddens (T+1, B, H), [0] = h0;
-    panels: scratch for W_hh packed, tiles.panels_shape(w_h, False)."""
-    T, B, H = pre.shape
-    for s in prange(blocks):
-        lo, hi = unit_bounds(s, blocks, H)
-        pack(w_h, panels, lo, hi, False)
-    if split_streams(w_h, B, blocks):
-        for s in prange(blocks):
-            lo, hi = block_bounds(s, blocks, B)
-            for t in range(T):
-                product(hiddens[t, lo:hi], w_h, panels, 0, H, pre[t, lo:hi], True, False)
-                _activate(pre[t, lo:hi], bias, hiddens[t + 1, lo:hi], 0, H)
-        return
-    for t in range(T):
-        for s in prange(blocks):
-            lo, hi = unit_bounds(s, blocks, H)
-            product(hiddens[t], w_h, panels, lo, hi, pre[t], True, False)
-            _activate(pre[t], bias, hiddens[t + 1], lo, hi)
+
+@kernel
+def _backward_phase(cell, phase, t, r0, r1, u0, u1, dbias):
+    """dL/dh_t through W_hh from step t+1's gradients, then step t's."""
+    if t == cell.dh.shape[0] - 1:
+        cell.dh_next[r0:r1, u0:u1] = 0.0
+    else:
+        _through_w_h(cell, t + 1, r0, r1, u0, u1)
+    _through_tanh(cell.dpre[t, r0:r1], cell.dh_next[r0:r1], cell.dh[t, r0:r1],
+                  cell.hiddens[t + 1, r0:r1], dbias, u0, u1)
+
+
+@kernel
+def _through_w_h(cell, t, r0, r1, u0, u1):
+    """dh_next (units u0..u1) = dpre[t] @ W_hh.T."""
+    product(cell.dpre[t, r0:r1], cell.w_h, cell.panels, u0, u1, cell.dh_next[r0:r1], OVERWRITE,
+            TRANSPOSED)
+
+
+@kernel
+def _backward_end(cell, r0, r1, u0, u1):
+    _through_w_h(cell, 0, r0, r1, u0, u1)
+
+
+recurrence.register(RNNForward, RNNBackward, _forward_phase, _backward_phase, _backward_end)
 
 
 @kernel
 def _activate(pre, bias, h, lo, hi):
     """h[:, lo:hi] = tanh(pre + bias), units lo..hi-1 of (B, H) rows."""
-    for b in range(pre.shape[0]):
+    for b in range(h.shape[0]):
         z, out = pre[b], h[b]
         for j in range(lo, hi):
             out[j] = tanh(z[j] + bias[j])
-
-
-@parallel_kernel
-def rnn_backward(dpre, dh0, dh, hiddens, w_h, dbias, blocks, panels):
-    """Backpropagate through the chunk, t = T-1 .. 0.
-
-    dpre    (T, B, H) out: dL/d(pre-activations)
-    dh0     (B, H) out: dL/dh0
-    dh      (T, B, H) in: dL/dh_t from the layer above (or the decoder)
-    hiddens (T+1, B, H) of rnn_forward
-    dbias   (H,) out
-    panels  scratch for W_hh.T packed, tiles.panels_shape(w_h, True)
-    """
-    T, B, H = dpre.shape
-    for s in prange(blocks):
-        lo, hi = unit_bounds(s, blocks, H)
-        pack(w_h, panels, lo, hi, True)
-    dh_next = dh0  # dL/dh_t flowing back along the recurrence
-    dbias_parts = np.zeros((blocks, H), dpre.dtype)
-    if split_streams(w_h, B, blocks):
-        for s in prange(blocks):
-            lo, hi = block_bounds(s, blocks, B)
-            dh_next[lo:hi] = 0.0
-            for t in range(T - 1, -1, -1):
-                if t < T - 1:
-                    product(dpre[t + 1, lo:hi], w_h, panels, 0, H, dh_next[lo:hi], False, True)
-                _through_tanh(dpre[t, lo:hi], dh_next[lo:hi], dh[t, lo:hi],
-                              hiddens[t + 1, lo:hi], dbias_parts[s], 0, H)
-            product(dpre[0, lo:hi], w_h, panels, 0, H, dh_next[lo:hi], False, True)
-        dbias[:] = 0.0
-        for s in range(blocks):  # a fixed order
-            dbias += dbias_parts[s]
-        return
-    for t in range(T - 1, -2, -1):
-        for s in prange(blocks):
-            lo, hi = unit_bounds(s, blocks, H)
-            if t == T - 1:
-                dh_next[:, lo:hi] = 0.0
-            else:
-                product(dpre[t + 1], w_h, panels, lo, hi, dh_next, False, True)
-            if t >= 0:
-                _through_tanh(dpre[t], dh_next, dh[t], hiddens[t + 1], dbias_parts[s], lo, hi)
-            else:
-                dbias[lo:hi] = dbias_parts[s, lo:hi]
 
 
 @kernel
@@ -165,43 +152,21 @@ def _through_tanh(dpre, dh_next, dh, h, dbias, lo, hi):
             dbias[j] += d[j]
 
 
-class RNNStepWeights(NamedTuple):
-    """A layer's weights for generation (step), as lstm.LSTMStepWeights."""
-    lookup: np.ndarray
-    w_in: PackedWeights
-    w_h: PackedWeights
-    bias: np.ndarray
-    work_columns: int
+RNNStepWeights = dense_weights_class("RNNStepWeights", __name__)
 
 
 def step_weights(p, l, V, H, pack=packed):
-    """As lstm.step_weights."""
-    w = p[f"w{l}"]
-    lookup = np.ascontiguousarray(w[:V], np.float32) if l == 0 else np.zeros((0, H), np.float32)
-    w_in = pack(w[:H] if l > 0 else np.zeros((0, H), np.float32))
-    return RNNStepWeights(lookup, w_in, pack(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
-                       packed_columns(H))
+    """Layer l's RNNStepWeights (step.dense_weights)."""
+    return dense_weights(RNNStepWeights, p, l, V, H, H, pack)
 
 
 @inner_kernel
 def step(weights, ids, below, state, work):
     """cells.step.cell_step for the vanilla RNN: state (1, K, H)."""
-    K, H = state.shape[1], state.shape[2]
-    pre, bias = work, weights.bias
-    if weights.lookup.shape[0] > 0:
-        for k in range(K):
-            row = weights.lookup[ids[k]]
-            for j in range(H):
-                pre[k, j] = row[j] + bias[j]
-    else:
-        for k in range(K):
-            pre[k, :H] = bias
-        add_product(below, weights.w_in, pre)
-    h = state[0]
-    add_product(h, weights.w_h, pre)
-    for k in range(K):
-        for j in range(H):
-            h[k, j] = tanh(pre[k, j])
+    H = state.shape[2]
+    dense_inputs(weights, ids, below, work, H)
+    add_product(state[0], weights.w_h, work)
+    _activate(work, weights.bias, state[0], 0, H)
 
 
 register_step(RNNStepWeights, step)
