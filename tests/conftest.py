@@ -1,10 +1,21 @@
+import os
+
 import numpy as np
 import pytest
 
+import reference
+from texts import TEXT
+
+from charrnn.cells import CELLS
 from charrnn.train import TrainConfig, train
 
-TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
-        "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n\n")
+# tests/test_registry.py runs the suite with a throwaway eighth cell added as
+# a new cell is (one line in CELLS, a reference beside its equations), to
+# show that every per-cell test reaches it.
+if os.environ.get("CHARRNN_TEST_EIGHTH_CELL"):
+    import eighth_cell
+    CELLS["sgu"] = "eighth_cell"
+    reference.STEPS["sgu"] = eighth_cell.reference_step
 
 
 @pytest.fixture(scope="session")

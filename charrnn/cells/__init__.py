@@ -20,21 +20,24 @@ its arithmetic (lstm.py is the fullest example):
   and a compiled ``step`` registered with step.register_step for that
   class: one character, for generation.
 
-Adding a cell is one module and one line in CELLS.
+Adding a cell is one module, one line in CELLS and its NumPy reference in
+tests/reference.py (the tests take their cells from CELLS, and fail for a
+cell without a reference).  Every cell module satisfies the protocol that
+tests/cells/test_protocol.py checks.
 """
 import importlib
 
 from ..errors import CharrnnError
 
-# name -> module; imported when first used, so that the command line knows
-# the names without loading Numba.
+# name -> module (relative to this package, or absolute); imported when
+# first used, so that the command line knows the names without loading Numba.
 CELLS = {
-    "lstm": "lstm",
-    "gru": "gru",
-    "rnn": "rnn",
-    "mut1": "mut1",
-    "mut2": "mut2",
-    "mut3": "mut3",
+    "lstm": ".lstm",
+    "gru": ".gru",
+    "rnn": ".rnn",
+    "mut1": ".mut1",
+    "mut2": ".mut2",
+    "mut3": ".mut3",
 }
 
 
@@ -42,4 +45,4 @@ def get(name):
     """The module of the cell called ``name``."""
     if name not in CELLS:
         raise CharrnnError(f"unknown cell {name!r}; the cells are {', '.join(CELLS)}")
-    return importlib.import_module(f"{__name__}.{CELLS[name]}")
+    return importlib.import_module(CELLS[name], __name__)

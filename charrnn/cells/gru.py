@@ -16,5 +16,7 @@ from . import gated
 STATES = gated.STATES
 SPEC = gated.Spec(n_rz=2, tanh_z=False, keep_z=True, x_cols=(0, 3))
 
-(layer_shapes, init_layer, forward, replay, backward, weight_grads,
- step_weights) = gated.cell_functions(SPEC)
+LAYERS = gated.GatedLayers(SPEC)
+layer_shapes, init_layer = LAYERS.layer_shapes, LAYERS.init_layer
+forward, replay, backward = LAYERS.forward, LAYERS.replay, LAYERS.backward
+weight_grads, step_weights = LAYERS.weight_grads, LAYERS.step_weights

@@ -17,5 +17,7 @@ STATES = gated.STATES
 SPEC = gated.Spec(n_rz=1, tanh_z=False, keep_z=False, x_cols=(0, 2), x_itself="tanh",
                   embeds=True)
 
-(layer_shapes, init_layer, forward, replay, backward, weight_grads,
- step_weights) = gated.cell_functions(SPEC)
+LAYERS = gated.GatedLayers(SPEC)
+layer_shapes, init_layer = LAYERS.layer_shapes, LAYERS.init_layer
+forward, replay, backward = LAYERS.forward, LAYERS.replay, LAYERS.backward
+weight_grads, step_weights = LAYERS.weight_grads, LAYERS.step_weights

@@ -32,10 +32,15 @@ def cell_step(weights, ids, below, state, work):
     raise NotImplementedError("only callable from compiled code")
 
 
+STEP_CLASSES = set()  # the step weights classes registered
+
+
 def register_step(weights_class, step):
     """Make ``cell_step`` run the compiled ``step`` for weights of ``weights_class``.
     Its name must be unique among the cells: Numba names compiled code by the
     names of the argument types, and two cells' loops must not share a name."""
+    STEP_CLASSES.add(weights_class)
+
     @overload(cell_step)
     def _typed(weights, ids, below, state, work):
         if isinstance(weights, types.BaseNamedTuple) and weights.instance_class is weights_class:

@@ -27,7 +27,7 @@ def unigram_entropy(text):
     return float(-(p * np.log(p)).sum())
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_every_cell_learns_samples_and_evaluates(cell, tmp_path, corpus_file, text):
     run("train", corpus_file, "--cell", cell, "--max-steps", 150, "--eval-every", 75,
         "--lr", "1e-2", "--out", tmp_path, *SMALL)
@@ -58,7 +58,7 @@ def test_the_minimal_rnn_of_the_lectures_learns(tmp_path, corpus_file, text):
     assert last < 0.5 * uniform and ckpt.val_history[-1, 1] < 0.6 * uniform  # ... and learns
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_stopped_and_resumed_equals_straight_for_every_cell(cell, tmp_path, corpus_file):
     # a constant rate: the budget's would change with --max-steps (test_schedule
     # resumes across a budget)

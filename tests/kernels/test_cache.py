@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "charrnn"
+PACKAGE = Path(__file__).resolve().parents[2] / "charrnn"
 KEYED = re.compile(r"charrnn-[0-9a-f]{16}")
 DAY = 24 * 3600
 

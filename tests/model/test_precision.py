@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from charrnn import cells
 from charrnn.checkpoint import Checkpoint, save
 from charrnn.cli import main
 from charrnn.data.corpus import Vocabulary
@@ -22,7 +23,7 @@ from charrnn.model import ModelConfig, init_params, zero_state
 from charrnn.precision import (AUTO_INT8_PARAMS, PRECISIONS, bfloat16_bits, from_bfloat16,
                                int8_columns, resolve, round_trip)
 
-CELLS = ["lstm", "gru", "rnn", "mut1", "mut2", "mut3"]
+CELLS = list(cells.CELLS)
 
 
 def test_bfloat16_rounds_to_nearest_ties_to_even():

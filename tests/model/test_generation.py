@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from charrnn import cells
 from charrnn.checkpoint import Checkpoint
 from charrnn.data.corpus import Vocabulary
 from charrnn.errors import CharrnnError
@@ -16,7 +17,7 @@ from charrnn.kernels.rows import add_product, packed, packed_columns
 from charrnn.model import ModelConfig, forward, init_params, zero_state
 from charrnn.sample import beam_text, primed_state, sample_text
 
-CELLS = ["lstm", "gru", "rnn", "mut1", "mut2", "mut3"]
+CELLS = list(cells.CELLS)
 
 
 def random_checkpoint(rng, chars="abc", hidden=8, layers=2, scale=3.0, cell="lstm"):
