@@ -20,6 +20,9 @@ its arithmetic (lstm.py is the fullest example):
   and a compiled ``step`` registered with step.register_step for that
   class: one character, for generation.
 
+A module of gated cells (gru.py, mut1-3.py) holds instead one ``CELL``, a
+gated.GatedLayers of its Spec, which has the same names.
+
 Adding a cell is one module, one line in CELLS and its NumPy reference in
 tests/reference.py (the tests take their cells from CELLS, and fail for a
 cell without a reference).  Every cell module satisfies the protocol that
@@ -45,4 +48,5 @@ def get(name):
     """The module of the cell called ``name``."""
     if name not in CELLS:
         raise CharrnnError(f"unknown cell {name!r}; the cells are {', '.join(CELLS)}")
-    return importlib.import_module(CELLS[name], __name__)
+    module = importlib.import_module(CELLS[name], __name__)
+    return getattr(module, "CELL", module)

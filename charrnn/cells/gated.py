@@ -33,10 +33,10 @@ from ..kernels.embedding import embedding_backward, embedding_forward
 from ..kernels.rows import packed
 from ..kernels.tiles import panels_shape
 from . import gated_step, recurrence
-from .gated_kernels import GatedBackward, GatedForward, add_through_tanh, gated_replay, tanh_rows
+from .gated_kernels import (GatedBackward, GatedForward, GatedReplay, add_through_tanh,
+                            tanh_rows)
 from .inputs import input_product, reads_characters
 
-STATES = ("h",)
 ONE = np.float32(1.0)
 
 
@@ -104,8 +104,8 @@ def replay(spec, state0, hiddens, with_hiddens, ws, l, blocks):
         return
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
     hiddens[0] = state0[0]
-    gated_replay(ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype), hiddens, spec.keep_z,
-                 blocks)
+    recurrence.replay(GatedReplay(ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype), hiddens,
+                                  spec.keep_z), blocks)
 
 
 def backward(spec, w_h, dbias, dh, dstate0, hiddens, ws, l, blocks):
@@ -163,6 +163,8 @@ class GatedLayers:
     stores them fused, ``w<l>`` (D + H, 3H) = [W_x; W_h] (D = V at layer 0,
     row v the input weight of character v); an embedding cell stores
     ``embed`` (V, H) at layer 0 and ``wx<l>``, ``wh<l>``.  Both have ``b<l>`` (3H)."""
+
+    STATES = ("h",)
 
     def __init__(self, spec):
         self.spec = spec

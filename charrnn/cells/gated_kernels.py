@@ -7,11 +7,9 @@ Dimension key: T = time steps, B = batch streams, H = hidden, G = 3H.
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
 
 from ..kernels.activations import sigmoid, tanh
-from ..kernels.blas import block_bounds
-from ..kernels.jit import inline, kernel, parallel_kernel
+from ..kernels.jit import inline, kernel
 from ..kernels.tiles import pack, product
 from . import recurrence
 from .recurrence import ACCUMULATE, AS_IS, OVERWRITE, TRANSPOSED, strips_product
@@ -122,19 +120,23 @@ def candidate_forward(gates, bias, h_prev, h, th_next, keep_z, with_tanh, lo, hi
                 nt[j] = tanh(out[j])
 
 
-@parallel_kernel
-def gated_replay(gates, hiddens, keep_z, blocks):
-    """Remake hiddens[1:] from the activated gates and hiddens[0]; threads split the streams."""
-    T, B, G = gates.shape
-    H = G // 3
-    for s in prange(blocks):
-        lo, hi = block_bounds(s, blocks, B)
-        for t in range(T):
-            for b in range(lo, hi):
-                z, hc = gates[t, b, H:2 * H], gates[t, b, 2 * H:]
-                hp, out = hiddens[t, b], hiddens[t + 1, b]
-                for j in range(H):
-                    out[j] = mix(z[j], hc[j], hp[j], keep_z)
+class GatedReplay(NamedTuple):
+    """What replay reads and writes: the hiddens from the gates."""
+    gates: np.ndarray    # (T, B, 3H) the activated gates of forward
+    hiddens: np.ndarray  # (T+1, B, H) in: hiddens[0]; out: the rest
+    keep_z: bool
+
+
+@kernel
+def _replay_row(cell, t, b):
+    H = cell.hiddens.shape[2]
+    z, hc = cell.gates[t, b, H:2 * H], cell.gates[t, b, 2 * H:]
+    hp, out = cell.hiddens[t, b], cell.hiddens[t + 1, b]
+    for j in range(H):
+        out[j] = mix(z[j], hc[j], hp[j], cell.keep_z)
+
+
+recurrence.register_replay(GatedReplay, _replay_row)
 
 
 class GatedBackward(NamedTuple):

@@ -13,7 +13,7 @@ The input projection of all T steps (x @ W_x) does not depend on the
 recurrence, so it is one large GEMM (inputs.py) written into ``gates``;
 lstm_forward adds h_{t-1} @ W_h one step at a time, with W_h packed once per
 chunk for the register tiles of tiles.py, and fuses the bias and all gate
-arithmetic.  lstm_replay remakes a layer's cells and hiddens from its gates,
+arithmetic.  Replay remakes a layer's cells and hiddens from its gates,
 so that forward need not keep them for every layer: it keeps every layer's
 gates, one buffer of cells and two of hiddens, used by layers in turn.
 
@@ -24,17 +24,15 @@ of the same gate arithmetic.
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
 
 from ..kernels.activations import sigmoid, tanh
-from ..kernels.blas import block_bounds
 from ..kernels.buffers import layer_buffer
-from ..kernels.jit import inner_kernel, kernel, parallel_kernel
+from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
-from ..kernels.tiles import panels_shape, product
+from ..kernels.tiles import panels_shape
 from . import recurrence
 from .inputs import input_gradients, input_product
-from .recurrence import ACCUMULATE, AS_IS, OVERWRITE, TRANSPOSED, strips_product
+from .recurrence import ACCUMULATE, AS_IS, strips_product
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
 STATES = ("h", "c")
@@ -69,7 +67,7 @@ class LSTMBackward(NamedTuple):
     gates: np.ndarray    # (T, B, G) in: the activated gates; out: dL/d(their
                          # pre-activations), written over them (each step's gates
                          # are last read where their gradient is written)
-    cells: np.ndarray    # (T+1, B, H) of forward (or of lstm_replay, the same)
+    cells: np.ndarray    # (T+1, B, H) of forward (or of replay, the same)
     dh: np.ndarray       # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
     dh_next: np.ndarray  # (B, H) dL/dh_t flowing back along the recurrence; out: dL/dh0
     dc_next: np.ndarray  # (B, H) likewise dL/dc_t; out: dL/dc0
@@ -100,8 +98,8 @@ def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
     cells = ws.take("cells", (T + 1, B, H), hiddens.dtype)
     hiddens[0], cells[0] = state0
-    lstm_replay(ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype), cells, hiddens,
-                with_hiddens, blocks)
+    recurrence.replay(LSTMReplay(ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype), cells,
+                                 hiddens, with_hiddens), blocks)
 
 
 def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
@@ -145,26 +143,14 @@ def _backward_phase(cell, phase, t, r0, r1, u0, u1, dbias):
         cell.dh_next[r0:r1, u0:u1] = 0.0
         cell.dc_next[r0:r1, u0:u1] = 0.0
     else:
-        _through_w_h(cell, t + 1, r0, r1, u0, u1)
+        recurrence.through_w_h(cell, t + 1, r0, r1, u0, u1)
     _cells_backward(cell.gates[t, r0:r1], cell.dh_next[r0:r1], cell.dc_next[r0:r1],
                     cell.dh[t, r0:r1], cell.cells[t, r0:r1], cell.cells[t + 1, r0:r1], dbias,
                     u0, u1)
 
 
-@kernel
-def _through_w_h(cell, t, r0, r1, u0, u1):
-    """dh_next (units u0..u1) = dgates[t] @ W_h.T."""
-    product(cell.gates[t, r0:r1], cell.w_h, cell.panels, u0, u1, cell.dh_next[r0:r1], OVERWRITE,
-            TRANSPOSED)
-
-
-@kernel
-def _backward_end(cell, r0, r1, u0, u1):
-    """dL/dh0 from step 0's gate gradients."""
-    _through_w_h(cell, 0, r0, r1, u0, u1)
-
-
-recurrence.register(LSTMForward, LSTMBackward, _forward_phase, _backward_phase, _backward_end)
+recurrence.register(LSTMForward, LSTMBackward, _forward_phase, _backward_phase,
+                    recurrence.through_w_h_at_start)
 
 
 @kernel(inline="always")
@@ -197,7 +183,7 @@ def _cells_forward(gates, bias, c_prev, c, h, lo, hi):
             hb[j] = lstm_hidden(o[j], cb[j])
 
 
-# The cell and hidden values, in one place: lstm_replay must remake them
+# The cell and hidden values, in one place: replay must remake them
 # bit for bit, which holds as long as the kernels that inline these are
 # compiled without fastmath (which would let LLVM fuse or reorder them).
 @kernel(inline="always")
@@ -210,26 +196,28 @@ def lstm_hidden(o, c):
     return o * tanh(c)
 
 
-@parallel_kernel
-def lstm_replay(gates, cells, hiddens, with_hiddens, blocks):
-    """Remake a layer's cells[1:], and with_hiddens its hiddens[1:], exactly
-    as forward made them, from its activated gates (T, B, G) and cells[0]
-    (the caller restores hiddens[0] too if it needs it): cheaper than keeping
-    them for every layer (model.backward).  Threads split the streams."""
-    T, B, G = gates.shape
-    H = G // 4
-    for s in prange(blocks):
-        lo, hi = block_bounds(s, blocks, B)
-        for t in range(T):
-            for b in range(lo, hi):
-                i, f, o, g = _strips(gates[t, b], H, 0, H)
-                cp, cb = cells[t, b], cells[t + 1, b]
-                for j in range(H):
-                    cb[j] = lstm_cell(i[j], f[j], g[j], cp[j])
-                if with_hiddens:
-                    hb = hiddens[t + 1, b]
-                    for j in range(H):
-                        hb[j] = lstm_hidden(o[j], cb[j])
+class LSTMReplay(NamedTuple):
+    """What replay reads and writes: cells (and with_hiddens hiddens) from the gates."""
+    gates: np.ndarray    # (T, B, G) the activated gates of forward
+    cells: np.ndarray    # (T+1, B, H) in: cells[0]; out: the rest
+    hiddens: np.ndarray  # (T+1, B, H) out, with_hiddens: hiddens[1:]
+    with_hiddens: bool
+
+
+@kernel
+def _replay_row(cell, t, b):
+    H = cell.cells.shape[2]
+    i, f, o, g = _strips(cell.gates[t, b], H, 0, H)
+    cp, cb = cell.cells[t, b], cell.cells[t + 1, b]
+    for j in range(H):
+        cb[j] = lstm_cell(i[j], f[j], g[j], cp[j])
+    if cell.with_hiddens:
+        hb = cell.hiddens[t + 1, b]
+        for j in range(H):
+            hb[j] = lstm_hidden(o[j], cb[j])
+
+
+recurrence.register_replay(LSTMReplay, _replay_row)
 
 
 @kernel

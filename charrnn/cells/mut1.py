@@ -13,11 +13,5 @@ the layers above the layer below's h.  Parameters of layer l: ``wx<l>``
 """
 from . import gated
 
-STATES = gated.STATES
-SPEC = gated.Spec(n_rz=1, tanh_z=False, keep_z=False, x_cols=(0, 2), x_itself="tanh",
-                  embeds=True)
-
-LAYERS = gated.GatedLayers(SPEC)
-layer_shapes, init_layer = LAYERS.layer_shapes, LAYERS.init_layer
-forward, replay, backward = LAYERS.forward, LAYERS.replay, LAYERS.backward
-weight_grads, step_weights = LAYERS.weight_grads, LAYERS.step_weights
+SPEC = gated.Spec(n_rz=1, tanh_z=False, keep_z=False, x_cols=(0, 2), x_itself="tanh", embeds=True)
+CELL = gated.GatedLayers(SPEC)

@@ -13,11 +13,5 @@ the layers above the layer below's h.  Parameters of layer l: ``wx<l>``
 """
 from . import gated
 
-STATES = gated.STATES
-SPEC = gated.Spec(n_rz=2, tanh_z=False, keep_z=False, x_cols=(1, 3), x_itself="r",
-                  embeds=True)
-
-LAYERS = gated.GatedLayers(SPEC)
-layer_shapes, init_layer = LAYERS.layer_shapes, LAYERS.init_layer
-forward, replay, backward = LAYERS.forward, LAYERS.replay, LAYERS.backward
-weight_grads, step_weights = LAYERS.weight_grads, LAYERS.step_weights
+SPEC = gated.Spec(n_rz=2, tanh_z=False, keep_z=False, x_cols=(1, 3), x_itself="r", embeds=True)
+CELL = gated.GatedLayers(SPEC)

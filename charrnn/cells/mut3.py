@@ -12,10 +12,5 @@ recurrence is gated.py's.
 """
 from . import gated
 
-STATES = gated.STATES
 SPEC = gated.Spec(n_rz=1, tanh_z=True, keep_z=False, x_cols=(0, 3))
-
-LAYERS = gated.GatedLayers(SPEC)
-layer_shapes, init_layer = LAYERS.layer_shapes, LAYERS.init_layer
-forward, replay, backward = LAYERS.forward, LAYERS.replay, LAYERS.backward
-weight_grads, step_weights = LAYERS.weight_grads, LAYERS.step_weights
+CELL = gated.GatedLayers(SPEC)

@@ -165,6 +165,48 @@ def forward(cell, blocks):
 
 
 @kernel
+def through_w_h(cell, t, r0, r1, u0, u1):
+    """dh_next (units u0..u1) = cell.gates[t] @ W_h.T: dL/dh_{t-1} through the
+    recurrent product, for a cell whose backward tuple keeps its
+    pre-activation gradients in ``gates`` and W_h.T packed in ``panels``."""
+    product(cell.gates[t, r0:r1], cell.w_h, cell.panels, u0, u1, cell.dh_next[r0:r1], OVERWRITE,
+            TRANSPOSED)
+
+
+@kernel
+def through_w_h_at_start(cell, r0, r1, u0, u1):
+    """dL/dh0 for the carried-in state (a backward_end for such cells)."""
+    through_w_h(cell, 0, r0, r1, u0, u1)
+
+
+def replay_row(cell, t, b):
+    """Remake stream b's state at step t+1 (compiled only)."""
+    raise NotImplementedError("only callable from compiled code")
+
+
+def register_replay(replay_class, replay_row_kernel):
+    """Bind a cell's replay NamedTuple class (fields ``gates`` (T, B, G) first
+    among what it reads) to its ``replay_row_kernel(cell, t, b)``."""
+    @overload(replay_row)
+    def _row(cell, t, b):
+        if isinstance(cell, types.BaseNamedTuple) and cell.instance_class is replay_class:
+            return lambda cell, t, b: replay_row_kernel(cell, t, b)
+
+
+@parallel_kernel
+def replay(cell, blocks):
+    """Remake what forward did not keep (model.backward asks before a layer's
+    output is read again), exactly as forward made it: the same arithmetic,
+    row by row.  Threads split the streams."""
+    T, B = cell.gates.shape[0], cell.gates.shape[1]
+    for s in prange(blocks):
+        lo, hi = block_bounds(s, blocks, B)
+        for t in range(T):
+            for b in range(lo, hi):
+                replay_row(cell, t, b)
+
+
+@kernel
 def _pack_transposed(cell, lo, hi):
     pack(cell.w_h, cell.panels, lo, hi, TRANSPOSED)
 

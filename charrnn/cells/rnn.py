@@ -25,7 +25,7 @@ from ..kernels.rows import add_product, packed
 from ..kernels.tiles import panels_shape, product
 from . import recurrence
 from .inputs import input_gradients, input_product
-from .recurrence import ACCUMULATE, AS_IS, OVERWRITE, TRANSPOSED
+from .recurrence import ACCUMULATE, AS_IS
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
 STATES = ("h",)
@@ -53,7 +53,7 @@ class RNNForward(NamedTuple):
 
 class RNNBackward(NamedTuple):
     """A layer's arrays for recurrence.backward."""
-    dpre: np.ndarray     # (T, B, H) out: dL/d(pre-activations)
+    gates: np.ndarray    # (T, B, H) out: dL/d(pre-activations)
     hiddens: np.ndarray  # (T+1, B, H) of forward
     dh: np.ndarray       # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
     dh_next: np.ndarray  # (B, H) dL/dh_t flowing back along the recurrence; out: dL/dh0
@@ -113,24 +113,13 @@ def _backward_phase(cell, phase, t, r0, r1, u0, u1, dbias):
     if t == cell.dh.shape[0] - 1:
         cell.dh_next[r0:r1, u0:u1] = 0.0
     else:
-        _through_w_h(cell, t + 1, r0, r1, u0, u1)
-    _through_tanh(cell.dpre[t, r0:r1], cell.dh_next[r0:r1], cell.dh[t, r0:r1],
+        recurrence.through_w_h(cell, t + 1, r0, r1, u0, u1)
+    _through_tanh(cell.gates[t, r0:r1], cell.dh_next[r0:r1], cell.dh[t, r0:r1],
                   cell.hiddens[t + 1, r0:r1], dbias, u0, u1)
 
 
-@kernel
-def _through_w_h(cell, t, r0, r1, u0, u1):
-    """dh_next (units u0..u1) = dpre[t] @ W_hh.T."""
-    product(cell.dpre[t, r0:r1], cell.w_h, cell.panels, u0, u1, cell.dh_next[r0:r1], OVERWRITE,
-            TRANSPOSED)
-
-
-@kernel
-def _backward_end(cell, r0, r1, u0, u1):
-    _through_w_h(cell, 0, r0, r1, u0, u1)
-
-
-recurrence.register(RNNForward, RNNBackward, _forward_phase, _backward_phase, _backward_end)
+recurrence.register(RNNForward, RNNBackward, _forward_phase, _backward_phase,
+                    recurrence.through_w_h_at_start)
 
 
 @kernel

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from charrnn.cells import recurrence
-from charrnn.cells.lstm import LSTMBackward, LSTMForward, lstm_replay
+from charrnn.cells.lstm import LSTMBackward, LSTMForward, LSTMReplay
 from charrnn.kernels.buffers import aligned_empty
 from charrnn.kernels.tiles import (MR, NO_SCALES, NR, pack_columns, pack_rows, packed_product,
                                    panels_for)
@@ -95,7 +95,7 @@ def test_lstm_results_are_repeatable_for_a_block_count():
         np.testing.assert_array_equal(a, b)
 
 
-# B=3 with 2 blocks: the recurrence splits the hidden units, lstm_replay the streams.
+# B=3 with 2 blocks: the recurrence splits the hidden units, replay the streams.
 @pytest.mark.parametrize("blocks,B", [(1, 5), (2, 5), (2, 3)])
 def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, B, rng):
     T, H = 6, 2 * NR
@@ -109,11 +109,11 @@ def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, B, rng):
                        blocks)
     cells2, hiddens2 = np.full_like(cells, np.nan), np.full_like(hiddens, np.nan)
     cells2[0], hiddens2[0] = cells[0], hiddens[0]
-    lstm_replay(gates, cells2, hiddens2, True, blocks)
+    recurrence.replay(LSTMReplay(gates, cells2, hiddens2, True), blocks)
     np.testing.assert_array_equal(cells2, cells)
     np.testing.assert_array_equal(hiddens2, hiddens)
     cells3, untouched = np.full_like(cells, np.nan), np.full_like(hiddens, 7.0)
     cells3[0] = cells[0]
-    lstm_replay(gates, cells3, untouched, False, blocks)
+    recurrence.replay(LSTMReplay(gates, cells3, untouched, False), blocks)
     np.testing.assert_array_equal(cells3, cells)
     np.testing.assert_array_equal(untouched, 7.0)
