@@ -129,6 +129,22 @@ def load(path, weights=True):
     """The checkpoint at ``path``; any problem is a CharrnnError naming the file.
     Without ``weights``, the weights and optimizer state are not read (params
     is None, optimizer_state empty): a quick look for ``runs`` and ``info``."""
+    arrays = _read_arrays(path, weights)
+    try:
+        ckpt = _from_arrays(arrays, weights)
+    except KeyError as e:
+        raise CharrnnError(f"{path}: checkpoint is missing the field {e.args[0]!r}") from None
+    except (TypeError, ValueError) as e:
+        raise CharrnnError(f"{path}: checkpoint has a malformed field ({e})") from None
+    except CharrnnError as e:
+        raise CharrnnError(f"{path}: {e}") from None
+    _check_consistent(ckpt, path, weights)
+    return ckpt
+
+
+def _read_arrays(path, weights):
+    """The arrays of the .npz file at ``path`` (without ``weights``: params None,
+    no optimizer state)."""
     if os.path.isdir(path):
         raise CharrnnError(f"{path}: is a directory, not a checkpoint")
     try:
@@ -144,59 +160,57 @@ def load(path, weights=True):
         with np.load(path, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files
                       if weights or not (key == "params" or key.startswith("optimizer_"))}
-            if not weights:
-                arrays["params"] = None
     except FileNotFoundError:
         raise CharrnnError(f"{path}: no such checkpoint") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise CharrnnError(f"{path}: not a readable charrnn checkpoint ({e})") from None
-    try:
-        if str(arrays.get("magic")) != MAGIC:
-            raise CharrnnError(f"{path}: not a charrnn checkpoint")
-        version = int(arrays["format_version"])
-        if version not in READABLE_VERSIONS:
-            raise CharrnnError(f"{path}: checkpoint format {version}, this charrnn reads "
-                               f"formats {READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
-                               + ("; a newer charrnn wrote it" if version > FORMAT_VERSION
-                                  else ""))
-        if version == 1:
-            arrays = _from_version_1(arrays)
-        model = ModelConfig(**json.loads(str(arrays["model_config"])))
-        vocab = Vocabulary.from_codepoints(arrays["vocab"])
-        ckpt = Checkpoint(model=model, vocab=vocab, params=arrays["params"],
-                          train_config=json.loads(str(arrays["train_config"])),
-                          optimizer_state={k.removeprefix("optimizer_"): v
-                                           for k, v in arrays.items()
-                                           if k.startswith("optimizer_")})
-        ckpt.format_version = version
-        for key in SCALARS:
-            setattr(ckpt, key, type(getattr(ckpt, key))(arrays[key][()]))
-        for key in ARRAYS[1:]:
-            setattr(ckpt, key, arrays[key])
-        n_params = param_count(model)  # also checks the cell's name
-        if not weights:
-            ckpt.optimizer_state = {}
-            ckpt.params = None
-    except KeyError as e:
-        raise CharrnnError(f"{path}: checkpoint is missing the field {e.args[0]!r}") from None
-    except (TypeError, ValueError) as e:
-        raise CharrnnError(f"{path}: checkpoint has a malformed field ({e})") from None
-    except CharrnnError as e:
-        raise CharrnnError(f"{path}: {e}") from None
-    params = ckpt.params
-    if len(vocab) != model.vocab_size or (weights and (params.shape != (n_params,)
-                                                       or params.dtype != np.float32)):
+    if not weights:
+        arrays["params"] = None
+    return arrays
+
+
+def _from_arrays(arrays, weights):
+    """A Checkpoint from a file's arrays, of any readable format version."""
+    if str(arrays.get("magic")) != MAGIC:
+        raise CharrnnError("not a charrnn checkpoint")
+    version = int(arrays["format_version"])
+    if version not in READABLE_VERSIONS:
+        raise CharrnnError(f"checkpoint format {version}, this charrnn reads formats "
+                           f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
+                           + ("; a newer charrnn wrote it" if version > FORMAT_VERSION else ""))
+    if version == 1:
+        arrays = _from_version_1(arrays)
+    model = ModelConfig(**json.loads(str(arrays["model_config"])))
+    ckpt = Checkpoint(model=model, vocab=Vocabulary.from_codepoints(arrays["vocab"]),
+                      params=arrays["params"],
+                      train_config=json.loads(str(arrays["train_config"])),
+                      optimizer_state={k.removeprefix("optimizer_"): v
+                                       for k, v in arrays.items() if k.startswith("optimizer_")})
+    ckpt.format_version = version
+    for key in SCALARS:
+        setattr(ckpt, key, type(getattr(ckpt, key))(arrays[key][()]))
+    for key in ARRAYS[1:]:
+        setattr(ckpt, key, arrays[key])
+    param_count(model)  # checks the cell's name
+    if not weights:
+        ckpt.optimizer_state = {}
+    return ckpt
+
+
+def _check_consistent(ckpt, path, weights):
+    """Refuse a checkpoint whose parts do not fit together."""
+    model, params, state = ckpt.model, ckpt.params, ckpt.state
+    if len(ckpt.vocab) != model.vocab_size or (weights and (
+            params.shape != (param_count(model),) or params.dtype != np.float32)):
         raise CharrnnError(f"{path}: the weights do not match the model configuration")
     if any(v.shape != params.shape for v in ckpt.optimizer_state.values()):
         raise CharrnnError(f"{path}: the optimizer state does not match the weights")
-    state = ckpt.state
     if state.ndim != 4 or (state.size and (state.shape[:2] != (model.layers, state_size(model))
                                            or state.shape[3] != model.hidden)):
         raise CharrnnError(f"{path}: the saved hidden state does not match the model")
     if any(len(getattr(ckpt, f"{h}_{k}")) != len(getattr(ckpt, f"{h}_history"))
            for h in ("train", "val") for k in ("seconds", "chars")):
         raise CharrnnError(f"{path}: the histories do not match their times")
-    return ckpt
 
 
 def _from_version_1(arrays):

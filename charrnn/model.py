@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import cells
-from .kernels.blas import split_gemm, split_gemm_two
+from .kernels.blas import AS_IS, TRANSPOSED, split_gemm, split_gemm_two
 from .kernels.buffers import Workspace, aligned_empty
 from .loss import softmax_cross_entropy
 
@@ -112,11 +112,11 @@ def forward(params, cfg, inputs, targets, state0, masks=None, grad_scale=0.0, bl
     (summed loss over the T*B positions, final state (L, S, B, H), cache or
     None).  Buffers come from ``workspace``: the cache lasts until its next
     use.  Without grad_scale nothing is kept for backward: the layers take
-    turns in one set of buffers (those of layer 0 in training).  ``blocks``: work blocks shared among the threads
-    (threads.use_threads); results depend on it only through the order of
-    floating-point sums.  ``on_layer(l, sequences)``, if given, sees every
-    step's state of each layer (S arrays (T+1, B, H)) before its buffers are
-    reused.
+    turns in one set of buffers (those of layer 0 in training).  ``blocks``:
+    work blocks shared among the threads (threads.use_threads); results
+    depend on it only through the order of floating-point sums.
+    ``on_layer(l, sequences)``, if given, sees every step's state of each
+    layer (S arrays (T+1, B, H)) before its buffers are reused.
     """
     ws = workspace or Workspace()
     cell = cells.get(cfg.cell)
@@ -145,7 +145,7 @@ def forward(params, cfg, inputs, targets, state0, masks=None, grad_scale=0.0, bl
     decoder_in = x.reshape(T * B, H)
     logits = ws.take("logits", (T * B, V), dtype)
     logits[:] = p["b_y"]
-    split_gemm(decoder_in, p["w_y"], logits, False, False, 1.0, blocks)
+    split_gemm(decoder_in, p["w_y"], logits, AS_IS, AS_IS, 1.0, blocks)
     loss = softmax_cross_entropy(logits, np.ascontiguousarray(targets).reshape(-1), grad_scale)
     if grad_scale > 0:
         cache.decoder_in, cache.dlogits = decoder_in, logits
@@ -166,8 +166,8 @@ def backward(params, cfg, cache, grads, blocks=1):
     ws = cache.workspace
     cache.dlogits.sum(axis=0, out=g["b_y"])
     dx = ws.take("dx", (T, B, H), params.dtype)  # dL/d(output of the layer at hand)
-    split_gemm_two(cache.decoder_in, cache.dlogits, g["w_y"], True, False,
-                   cache.dlogits, p["w_y"], dx.reshape(N, H), False, True, blocks)
+    split_gemm_two(cache.decoder_in, cache.dlogits, g["w_y"], TRANSPOSED, AS_IS,
+                   cache.dlogits, p["w_y"], dx.reshape(N, H), AS_IS, TRANSPOSED, blocks)
     dstate0 = aligned_empty(cache.state0.shape, params.dtype)
     for l in reversed(range(cfg.layers)):
         if cache.masks is not None:

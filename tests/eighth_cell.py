@@ -20,13 +20,14 @@ import numpy as np
 
 from charrnn.cells import recurrence
 from charrnn.cells.inputs import input_gradients, input_product
-from charrnn.cells.recurrence import ACCUMULATE, AS_IS, OVERWRITE, TRANSPOSED, strips_product
+from charrnn.cells.recurrence import strips_product
 from charrnn.cells.step import dense_inputs, dense_weights, dense_weights_class, register_step
 from charrnn.kernels.activations import sigmoid, tanh
+from charrnn.kernels.blas import AS_IS, TRANSPOSED
 from charrnn.kernels.buffers import layer_buffer
 from charrnn.kernels.jit import inner_kernel, kernel
 from charrnn.kernels.rows import add_product, packed
-from charrnn.kernels.tiles import panels_shape, product
+from charrnn.kernels.tiles import ACCUMULATE, OVERWRITE, panels_shape, product
 
 STATES = ("h",)
 ONE = np.float32(1.0)
@@ -68,8 +69,8 @@ def forward(p, l, x, state0, ws, blocks, keep=True):
     hiddens = ws.take(f"hiddens{l if keep else l % 2}", (T + 1, B, H), w.dtype)
     hiddens[0] = state0[0]
     w_h = w[-H:]
-    panels = ws.take("panels", panels_shape(w_h, False), w.dtype)
-    recurrence.forward(SGUForward(gates, hiddens, w_h, p[f"b{l}"], panels), blocks)
+    panels = ws.take("panels", panels_shape(w_h, transposed=False), w.dtype)
+    recurrence.run_forward(SGUForward(gates, hiddens, w_h, p[f"b{l}"], panels), blocks)
     return (hiddens,)
 
 
@@ -82,8 +83,8 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     w_h = p[f"w{l}"][-H:]
     cell = SGUBackward(ws.take(f"gates{l}", (T, B, 2 * H), dh.dtype), hiddens, dh, dstate0[0],
                        ws.take("carry", (B, H), dh.dtype), w_h,
-                       ws.take("panels", panels_shape(w_h, True), dh.dtype))
-    recurrence.backward(cell, g[f"b{l}"], blocks)
+                       ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype))
+    recurrence.run_backward(cell, g[f"b{l}"], blocks)
 
 
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..kernels.blas import split_gemm, split_gemm_two
+from ..kernels.blas import AS_IS, TRANSPOSED, split_gemm, split_gemm_two
 from ..kernels.buffers import layer_buffer
 from ..kernels.embedding import embedding_backward, embedding_forward
 from ..kernels.rows import packed
@@ -79,8 +79,8 @@ def forward(spec, w_x, w_h, bias, x, state0, ws, l, blocks, keep=True):
     hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), dtype)
     hiddens[0] = state0[0]
     rh, th = _scratch(ws, T, B, H, dtype)
-    panels = ws.take("panels", panels_shape(w_h, False), dtype)
-    recurrence.forward(GatedForward(gates, hiddens, rh, th, w_h, bias, panels, spec.n_rz,
+    panels = ws.take("panels", panels_shape(w_h, transposed=False), dtype)
+    recurrence.run_forward(GatedForward(gates, hiddens, rh, th, w_h, bias, panels, spec.n_rz,
                                     spec.tanh_z, spec.keep_z), blocks)
     return (hiddens,)
 
@@ -94,7 +94,7 @@ def _transposed_panels(spec, ws, w_h, H):
     """Packing buffers for the transposes of W_h's blocks, each packed alone:
     (by h, by tanh(h), W_hh).  (Forward packs all of W_h at once.)"""
     widths = (spec.n_rz * H, H if spec.tanh_z else 0, H)
-    return tuple(ws.take(f"panels{i}", panels_shape(w_h[:, :k], True), w_h.dtype)
+    return tuple(ws.take(f"panels{i}", panels_shape(w_h[:, :k], transposed=True), w_h.dtype)
                  for i, k in enumerate(widths))
 
 
@@ -104,7 +104,7 @@ def replay(spec, state0, hiddens, with_hiddens, ws, l, blocks):
         return
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
     hiddens[0] = state0[0]
-    recurrence.replay(GatedReplay(ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype), hiddens,
+    recurrence.run_replay(GatedReplay(ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype), hiddens,
                                   spec.keep_z), blocks)
 
 
@@ -118,7 +118,7 @@ def backward(spec, w_h, dbias, dh, dstate0, hiddens, ws, l, blocks):
                          ws.take("dtz", (B, H), dh.dtype), w_h,
                          *_transposed_panels(spec, ws, w_h, H), spec.n_rz, spec.tanh_z,
                          spec.keep_z)
-    recurrence.backward(cell, dbias, blocks)
+    recurrence.run_backward(cell, dbias, blocks)
 
 
 def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
@@ -134,10 +134,10 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
     dx_cols = dgates[:, lo * H:hi * H]
     rz = spec.n_rz * H
     # the W_h blocks: by h, by tanh(h) (MUT3), and W_hh by r * h
-    split_gemm_two(h_prev, dgates[:, :rz], dw_h[:, :rz], True, False,
-                   rh, dgates[:, 2 * H:], dw_h[:, -H:], True, False, blocks)
+    split_gemm_two(h_prev, dgates[:, :rz], dw_h[:, :rz], TRANSPOSED, AS_IS,
+                   rh, dgates[:, 2 * H:], dw_h[:, -H:], TRANSPOSED, AS_IS, blocks)
     if spec.tanh_z:
-        split_gemm(th, dgates[:, H:2 * H], dw_h[:, H:2 * H], True, False, 0.0, blocks)
+        split_gemm(th, dgates[:, H:2 * H], dw_h[:, H:2 * H], TRANSPOSED, AS_IS, 0.0, blocks)
     embedded = spec.embeds and reads_characters(x)
     if reads_characters(x) and not embedded:
         embedding_backward(dw_x, dgates3[:, :, lo * H:hi * H], x, blocks)
@@ -145,8 +145,8 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
     x_in = ws.take("embedded", (T, B, H), hiddens.dtype) if embedded else x
     if embedded:
         dx = ws.take("dembedded", (T, B, H), hiddens.dtype)
-    split_gemm(x_in.reshape(N, -1), dx_cols, dw_x, True, False, 0.0, blocks)
-    split_gemm(dx_cols, w_x, dx.reshape(N, -1), False, True, 0.0, blocks)
+    split_gemm(x_in.reshape(N, -1), dx_cols, dw_x, TRANSPOSED, AS_IS, 0.0, blocks)
+    split_gemm(dx_cols, w_x, dx.reshape(N, -1), AS_IS, TRANSPOSED, 0.0, blocks)
     if spec.x_itself == "tanh":
         add_through_tanh(dx.reshape(N, H), dgates[:, 2 * H:], x_in.reshape(N, H))
     elif spec.x_itself == "r":

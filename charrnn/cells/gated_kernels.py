@@ -9,10 +9,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ..kernels.activations import sigmoid, tanh
+from ..kernels.blas import AS_IS, TRANSPOSED
 from ..kernels.jit import inline, kernel
-from ..kernels.tiles import pack, product
+from ..kernels.tiles import ACCUMULATE, OVERWRITE, pack, product
 from . import recurrence
-from .recurrence import ACCUMULATE, AS_IS, OVERWRITE, TRANSPOSED, strips_product
+from .recurrence import strips_product
 
 ONE = np.float32(1.0)
 
@@ -36,7 +37,7 @@ def mix(z, hc, h_prev, keep_z):
 
 
 class GatedForward(NamedTuple):
-    """A layer's arrays for recurrence.forward, and which terms its cell has (Spec)."""
+    """A layer's arrays for recurrence.run_forward, and which terms its cell has (Spec)."""
     gates: np.ndarray    # (T, B, 3H) in: the input terms of the pre-activations r, z, h~;
                          # out: the activated r, z, h~
     hiddens: np.ndarray  # (T+1, B, H) in: [0] = h0; out: h_t
@@ -140,7 +141,7 @@ recurrence.register_replay(GatedReplay, _replay_row)
 
 
 class GatedBackward(NamedTuple):
-    """A layer's arrays for recurrence.backward."""
+    """A layer's arrays for recurrence.run_backward."""
     gates: np.ndarray    # (T, B, 3H) in: the activated r, z, h~; out: dL/d(their
                          # pre-activations)
     hiddens: np.ndarray  # (T+1, B, H) of forward (or replay)

@@ -100,7 +100,7 @@ def step(weights, ids, below, state, work):
         add_product(th[:, :H], weights.w_t, pre[:, H:])
     gates_forward(pre, weights.bias, h, rh, 0, H)
     add_product(rh[:, :H], weights.w_hh, pre[:, 2 * H:])
-    candidate_forward(pre, weights.bias, h, h, th, weights.keep_z, False, 0, H)
+    candidate_forward(pre, weights.bias, h, h, th, weights.keep_z, with_tanh=False, lo=0, hi=H)
 
 
 register_step(GatedStepWeights, step)

@@ -5,7 +5,7 @@ with W_x is a lookup of rows of W_x) or the hidden states of the layer below
 (x (T, B, D)), whose product is one large GEMM for the whole chunk.
 Dimension key as in model.py: T time, B streams, N = T*B, G pre-activations.
 """
-from ..kernels.blas import split_gemm, split_gemm_two
+from ..kernels.blas import AS_IS, TRANSPOSED, split_gemm, split_gemm_two
 from ..kernels.embedding import embedding_backward, embedding_forward
 
 
@@ -20,7 +20,8 @@ def input_product(x, w_x, out, blocks):
         embedding_forward(out, w_x, x)
     else:
         T, B, D = x.shape
-        split_gemm(x.reshape(T * B, D), w_x, out.reshape(T * B, -1), False, False, 0.0, blocks)
+        split_gemm(x.reshape(T * B, D), w_x, out.reshape(T * B, -1), AS_IS, AS_IS, 0.0,
+                   blocks)
 
 
 def input_gradients(x, dout, w_x, dw_x, dx, blocks, also=None):
@@ -31,12 +32,13 @@ def input_gradients(x, dout, w_x, dw_x, dx, blocks, also=None):
     d2 = dout.reshape(T * B, G)
     if reads_characters(x):
         if also is not None:
-            split_gemm(also[0], also[1], also[2], True, False, 0.0, blocks)
+            split_gemm(also[0], also[1], also[2], TRANSPOSED, AS_IS, 0.0, blocks)
         embedding_backward(dw_x, dout, x, blocks)
         return
     x2 = x.reshape(T * B, -1)
     if also is not None:
-        split_gemm_two(x2, d2, dw_x, True, False, also[0], also[1], also[2], True, False, blocks)
+        split_gemm_two(x2, d2, dw_x, TRANSPOSED, AS_IS, also[0], also[1], also[2], TRANSPOSED,
+                       AS_IS, blocks)
     else:
-        split_gemm(x2, d2, dw_x, True, False, 0.0, blocks)
-    split_gemm(d2, w_x, dx.reshape(T * B, -1), False, True, 0.0, blocks)
+        split_gemm(x2, d2, dw_x, TRANSPOSED, AS_IS, 0.0, blocks)
+    split_gemm(d2, w_x, dx.reshape(T * B, -1), AS_IS, TRANSPOSED, 0.0, blocks)

@@ -26,13 +26,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..kernels.activations import sigmoid, tanh
+from ..kernels.blas import AS_IS
 from ..kernels.buffers import layer_buffer
 from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
-from ..kernels.tiles import panels_shape
+from ..kernels.tiles import ACCUMULATE, panels_shape
 from . import recurrence
 from .inputs import input_gradients, input_product
-from .recurrence import ACCUMULATE, AS_IS, strips_product
+from .recurrence import strips_product
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
 STATES = ("h", "c")
@@ -52,18 +53,18 @@ def init_layer(p, l, H, rng):
 
 
 class LSTMForward(NamedTuple):
-    """A layer's arrays for recurrence.forward."""
+    """A layer's arrays for recurrence.run_forward."""
     gates: np.ndarray    # (T, B, G) in: x_t @ W_x; out: the activated gates i, f, o, g
     cells: np.ndarray    # (T+1, B, H) in: cells[0] = c0; out: cells[t+1] = c_t
     hiddens: np.ndarray  # (T+1, B, H) in: hiddens[0] = h0; out: hiddens[t+1] = h_t
     w_h: np.ndarray      # (H, G)
     bias: np.ndarray     # (G,) added to the gate pre-activations
-    panels: np.ndarray   # scratch for W_h packed, tiles.panels_shape(w_h, False)
+    panels: np.ndarray   # scratch for W_h packed, tiles.panels_shape(w_h, transposed=False)
     phases: int = 1
 
 
 class LSTMBackward(NamedTuple):
-    """A layer's arrays for recurrence.backward."""
+    """A layer's arrays for recurrence.run_backward."""
     gates: np.ndarray    # (T, B, G) in: the activated gates; out: dL/d(their
                          # pre-activations), written over them (each step's gates
                          # are last read where their gradient is written)
@@ -72,7 +73,7 @@ class LSTMBackward(NamedTuple):
     dh_next: np.ndarray  # (B, H) dL/dh_t flowing back along the recurrence; out: dL/dh0
     dc_next: np.ndarray  # (B, H) likewise dL/dc_t; out: dL/dc0
     w_h: np.ndarray      # (H, G)
-    panels: np.ndarray   # scratch for W_h.T packed, tiles.panels_shape(w_h, True)
+    panels: np.ndarray   # scratch for W_h.T packed, tiles.panels_shape(w_h, transposed=True)
     phases: int = 1
 
 
@@ -88,8 +89,8 @@ def forward(p, l, x, state0, ws, blocks, keep=True):
     hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), w.dtype)
     hiddens[0], cells[0] = state0
     w_h = w[-H:]
-    panels = ws.take("panels", panels_shape(w_h, False), w.dtype)
-    recurrence.forward(LSTMForward(gates, cells, hiddens, w_h, p[f"b{l}"], panels), blocks)
+    panels = ws.take("panels", panels_shape(w_h, transposed=False), w.dtype)
+    recurrence.run_forward(LSTMForward(gates, cells, hiddens, w_h, p[f"b{l}"], panels), blocks)
     return hiddens, cells
 
 
@@ -98,7 +99,7 @@ def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
     cells = ws.take("cells", (T + 1, B, H), hiddens.dtype)
     hiddens[0], cells[0] = state0
-    recurrence.replay(LSTMReplay(ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype), cells,
+    recurrence.run_replay(LSTMReplay(ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype), cells,
                                  hiddens, with_hiddens), blocks)
 
 
@@ -108,11 +109,11 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     the gates."""
     T, B, H = dh.shape
     w_h = p[f"w{l}"][-H:]
-    panels = ws.take("panels", panels_shape(w_h, True), dh.dtype)
+    panels = ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype)
     cell = LSTMBackward(ws.take(f"gates{l}", (T, B, 4 * H), dh.dtype),
                         ws.take("cells", (T + 1, B, H), dh.dtype), dh, dstate0[0], dstate0[1],
                         w_h, panels)
-    recurrence.backward(cell, g[f"b{l}"], blocks)
+    recurrence.run_backward(cell, g[f"b{l}"], blocks)
 
 
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):

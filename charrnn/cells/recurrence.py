@@ -32,13 +32,11 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ..kernels.blas import block_bounds
+from ..kernels.blas import AS_IS, TRANSPOSED, block_bounds
 from ..kernels.jit import kernel, parallel_kernel
-from ..kernels.tiles import pack, product, unit_bounds
+from ..kernels.tiles import OVERWRITE, pack, product, unit_bounds
 
 STREAM_SPLIT_BYTES = 1 << 20  # W_h up to this size: threads split the streams
-ACCUMULATE, OVERWRITE = True, False      # product: add to its output, or replace it
-TRANSPOSED, AS_IS = True, False          # product: by W.T, or by W
 
 
 @kernel
@@ -138,7 +136,7 @@ def _nothing(cell, r0, r1, u0, u1):
 
 
 @parallel_kernel
-def forward(cell, blocks):
+def run_forward(cell, blocks):
     """Run a layer's recurrence over the chunk, in place in the cell's arrays."""
     hiddens, w_h = cell.hiddens, cell.w_h
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
@@ -194,7 +192,7 @@ def register_replay(replay_class, replay_row_kernel):
 
 
 @parallel_kernel
-def replay(cell, blocks):
+def run_replay(cell, blocks):
     """Remake what forward did not keep (model.backward asks before a layer's
     output is read again), exactly as forward made it: the same arithmetic,
     row by row.  Threads split the streams."""
@@ -212,7 +210,7 @@ def _pack_transposed(cell, lo, hi):
 
 
 @parallel_kernel
-def backward(cell, dbias, blocks):
+def run_backward(cell, dbias, blocks):
     """Backpropagate a layer's recurrence through the chunk, t = T-1 .. 0;
     writes the bias gradient dbias (G,)."""
     T, B, H = cell.dh.shape

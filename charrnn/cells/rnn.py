@@ -20,12 +20,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..kernels.activations import tanh
+from ..kernels.blas import AS_IS
 from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
-from ..kernels.tiles import panels_shape, product
+from ..kernels.tiles import ACCUMULATE, panels_shape, product
 from . import recurrence
 from .inputs import input_gradients, input_product
-from .recurrence import ACCUMULATE, AS_IS
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
 STATES = ("h",)
@@ -42,23 +42,23 @@ def init_layer(p, l, H, rng):
 
 
 class RNNForward(NamedTuple):
-    """A layer's arrays for recurrence.forward."""
+    """A layer's arrays for recurrence.run_forward."""
     pre: np.ndarray      # (T, B, H) in: x_t @ W_xh; out: + h_{t-1} @ W_hh
     hiddens: np.ndarray  # (T+1, B, H) in: [0] = h0; out: h_t
     w_h: np.ndarray      # (H, H) W_hh
     bias: np.ndarray     # (H,)
-    panels: np.ndarray   # scratch for W_hh packed, tiles.panels_shape(w_h, False)
+    panels: np.ndarray   # scratch for W_hh packed, tiles.panels_shape(w_h, transposed=False)
     phases: int = 1
 
 
 class RNNBackward(NamedTuple):
-    """A layer's arrays for recurrence.backward."""
+    """A layer's arrays for recurrence.run_backward."""
     gates: np.ndarray    # (T, B, H) out: dL/d(pre-activations)
     hiddens: np.ndarray  # (T+1, B, H) of forward
     dh: np.ndarray       # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
     dh_next: np.ndarray  # (B, H) dL/dh_t flowing back along the recurrence; out: dL/dh0
     w_h: np.ndarray      # (H, H)
-    panels: np.ndarray   # scratch for W_h.T packed, tiles.panels_shape(w_h, True)
+    panels: np.ndarray   # scratch for W_h.T packed, tiles.panels_shape(w_h, transposed=True)
     phases: int = 1
 
 
@@ -73,8 +73,8 @@ def forward(p, l, x, state0, ws, blocks, keep=True):
     hiddens = ws.take(f"hiddens{l if keep else l % 2}", (T + 1, B, H), w.dtype)
     hiddens[0] = state0[0]
     w_h = w[-H:]
-    panels = ws.take("panels", panels_shape(w_h, False), w.dtype)
-    recurrence.forward(RNNForward(pre, hiddens, w_h, p[f"b{l}"], panels), blocks)
+    panels = ws.take("panels", panels_shape(w_h, transposed=False), w.dtype)
+    recurrence.run_forward(RNNForward(pre, hiddens, w_h, p[f"b{l}"], panels), blocks)
     return (hiddens,)
 
 
@@ -85,10 +85,10 @@ def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
 def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     T, B, H = dh.shape
     w_h = p[f"w{l}"][-H:]
-    panels = ws.take("panels", panels_shape(w_h, True), dh.dtype)
+    panels = ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype)
     cell = RNNBackward(ws.take("pre", (T, B, H), dh.dtype), hiddens, dh, dstate0[0], w_h,
                        panels)
-    recurrence.backward(cell, g[f"b{l}"], blocks)
+    recurrence.run_backward(cell, g[f"b{l}"], blocks)
 
 
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):

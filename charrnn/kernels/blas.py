@@ -20,6 +20,7 @@ from numba.extending import overload
 from .jit import CACHED, inline, kernel, parallel_kernel
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+TRANSPOSED, AS_IS = True, False  # an operand of a product, by its transpose or as it is
 
 
 def _signature(real):
@@ -171,9 +172,9 @@ def split_gemm_two(a1, b1, c1, trans_a1, trans_b1, a2, b2, c2, trans_a2, trans_b
 def _rows(a, b, c, trans_a, trans_b, beta, lo, hi):
     """Rows lo..hi-1 of c = op(a) @ op(b) + beta * c."""
     if trans_a:
-        gemm(a[:, lo:hi], b, c[lo:hi], True, trans_b, 1.0, beta)
+        gemm(a[:, lo:hi], b, c[lo:hi], TRANSPOSED, trans_b, 1.0, beta)
     else:
-        gemm(a[lo:hi], b, c[lo:hi], False, trans_b, 1.0, beta)
+        gemm(a[lo:hi], b, c[lo:hi], AS_IS, trans_b, 1.0, beta)
 
 
 @inline

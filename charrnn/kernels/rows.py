@@ -13,7 +13,7 @@ from numba import prange
 
 from .. import precision as precisions
 from .jit import inner_kernel, inner_parallel_kernel, kernel
-from .tiles import NR, packed_product
+from .tiles import ACCUMULATE, NR, packed_product
 
 PARALLEL_MIN = 1 << 17  # multiply-adds (rows x weights) from which blocks pay
 OUTPUT_BLOCKS = 4       # blocks of panels shared among Numba's threads
@@ -67,7 +67,7 @@ def add_product(x, w, out):
     if x.shape[0] * w.panels.size >= PARALLEL_MIN:
         _split_outputs(x, w, out)
     else:
-        packed_product(x, w.panels, w.scales, 0, w.panels.shape[0], out, True)
+        packed_product(x, w.panels, w.scales, 0, w.panels.shape[0], out, ACCUMULATE)
 
 
 @inner_parallel_kernel
@@ -75,4 +75,4 @@ def _split_outputs(x, w, out):
     P = w.panels.shape[0]
     for b in prange(OUTPUT_BLOCKS):
         packed_product(x, w.panels, w.scales, P * b // OUTPUT_BLOCKS,
-                       P * (b + 1) // OUTPUT_BLOCKS, out, True)
+                       P * (b + 1) // OUTPUT_BLOCKS, out, ACCUMULATE)

@@ -31,7 +31,7 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
-from .blas import block_bounds, gemm
+from .blas import AS_IS, TRANSPOSED, block_bounds, gemm
 from .jit import inline, kernel
 
 _features = llvm.get_host_cpu_features()
@@ -49,6 +49,7 @@ else:
 # AVX-512): then 25 rows take two passes (12 + 13), not three (12 + 12 + 1).
 TALL = MR + 1 if VEC == 16 else MR
 NR = 2 * VEC  # columns per panel: two vectors
+ACCUMULATE, OVERWRITE = True, False  # a product adds to its output, or replaces it
 
 
 # Panel element types: what a loaded vector of them is widened from.
@@ -62,7 +63,8 @@ def _tile(typingctx, rows, accumulate, a, panels, scales, q, c, r0):
     rows; ``rows`` and ``accumulate`` are compile-time constants.  panels of
     float32, of bfloat16 bits (uint16), or of int8 with ``scales`` (P, NR)
     float32 multiplying the columns; scales is not read for the others."""
-    if not isinstance(rows, types.IntegerLiteral) or not isinstance(accumulate, types.BooleanLiteral):
+    if not (isinstance(rows, types.IntegerLiteral)
+            and isinstance(accumulate, types.BooleanLiteral)):
         return None
     if panels.layout != "C" or panels.ndim != 3 or panels.dtype not in PANEL_TYPES:
         raise TypingError("panels must be a C-contiguous (P, K, NR) array of float32, "
@@ -130,7 +132,8 @@ def _tile(typingctx, rows, accumulate, a, panels, scales, q, c, r0):
                  for v in range(2)]
             for r in range(n_rows):
                 a_rk = builder.load(builder.gep(a_rows[r], [loop.index]))
-                one = builder.insert_element(ir.Constant(vec, ir.Undefined), a_rk, ir.Constant(i32, 0))
+                one = builder.insert_element(ir.Constant(vec, ir.Undefined), a_rk,
+                                             ir.Constant(i32, 0))
                 broadcast = builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), splat)
                 for v in range(2):
                     slot = acc[2 * r + v]
@@ -247,9 +250,9 @@ def _product_typed(a, w, panels, j0, j1, c, accumulate, transposed):
         if packed and panels.shape[0] > 0:
             packed_product(a, panels, NO_SCALES, j0 // NR, j1 // NR, c, accumulate)
         elif transposed:
-            gemm(a, w[j0:j1], c[:, j0:j1], False, True, 1.0, 1.0 if accumulate else 0.0)
+            gemm(a, w[j0:j1], c[:, j0:j1], AS_IS, TRANSPOSED, 1.0, 1.0 if accumulate else 0.0)
         else:
-            gemm(a, w[:, j0:j1], c[:, j0:j1], False, False, 1.0, 1.0 if accumulate else 0.0)
+            gemm(a, w[:, j0:j1], c[:, j0:j1], AS_IS, AS_IS, 1.0, 1.0 if accumulate else 0.0)
     return impl
 
 

@@ -70,10 +70,10 @@ def run_lstm(dtype, H, blocks, B, rng_seed=0):
     dh = rng.standard_normal((T, B, H)).astype(dtype)
     dh0, dc0, dbias = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty(G, dtype)
     numba.set_num_threads(min(blocks, numba.config.NUMBA_NUM_THREADS))
-    recurrence.forward(LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)),
+    recurrence.run_forward(LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)),
                        blocks)
     out = [hiddens.copy(), cells.copy()]
-    recurrence.backward(LSTMBackward(gates, cells, dh, dh0, dc0, w_h, panels_for(w_h, True)),
+    recurrence.run_backward(LSTMBackward(gates, cells, dh, dh0, dc0, w_h, panels_for(w_h, True)),
                         dbias, blocks)
     return out + [gates, dh0, dc0, dbias]
 
@@ -105,15 +105,15 @@ def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, B, rng):
     cells = np.zeros((T + 1, B, H), np.float32)
     hiddens = np.zeros((T + 1, B, H), np.float32)
     cells[0], hiddens[0] = rng.standard_normal((2, B, H)).astype(np.float32)
-    recurrence.forward(LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)),
+    recurrence.run_forward(LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)),
                        blocks)
     cells2, hiddens2 = np.full_like(cells, np.nan), np.full_like(hiddens, np.nan)
     cells2[0], hiddens2[0] = cells[0], hiddens[0]
-    recurrence.replay(LSTMReplay(gates, cells2, hiddens2, True), blocks)
+    recurrence.run_replay(LSTMReplay(gates, cells2, hiddens2, True), blocks)
     np.testing.assert_array_equal(cells2, cells)
     np.testing.assert_array_equal(hiddens2, hiddens)
     cells3, untouched = np.full_like(cells, np.nan), np.full_like(hiddens, 7.0)
     cells3[0] = cells[0]
-    recurrence.replay(LSTMReplay(gates, cells3, untouched, False), blocks)
+    recurrence.run_replay(LSTMReplay(gates, cells3, untouched, False), blocks)
     np.testing.assert_array_equal(cells3, cells)
     np.testing.assert_array_equal(untouched, 7.0)
