@@ -9,26 +9,16 @@ import re
 import sys
 import time
 
+from dataclasses import MISSING
+
 import click
 
-from .cells import CELLS
+from .config import MODEL, RUN, option_fields, option_name
 from .data.datasets import NAMES
-from .defaults import DEFAULT_DROPOUT, DEFAULT_LR, default_dropout, default_lr
 from .errors import CharrnnError, Interrupted
 from .files import finite
-from .precision import AUTO_INT8_PARAMS, PRECISIONS, resolve
-from .schedule import SCHEDULES
+from .precision import AUTO_INT8_PARAMS, CHOICES, PRECISIONS, resolve
 from .sweep import PRUNERS
-
-# --lr's help, from the measured defaults themselves
-LR_DEFAULTS = "for adam, " + ", ".join(
-    f"{default_lr('adam', cell):g} with {cell}" for cell in CELLS) + "; " + ", ".join(
-    f"{rate:g} for {name}" for name, rate in DEFAULT_LR.items() if name != "adam")
-
-# --dropout's, likewise
-DROPOUT_DEFAULTS = "; ".join([f"{DEFAULT_DROPOUT:g}"] + [
-    f"{default_dropout(cell):g} with {cell}" for cell in CELLS
-    if default_dropout(cell) != DEFAULT_DROPOUT])
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -132,71 +122,40 @@ def main():
     follow_parent()  # a sweep's trial: dies with the sweep or worker that started it
 
 
-MODEL_OPTIONS = (  # what shapes a model and its training: train's, and a sweep's
-    click.option("--cell", type=click.Choice(list(CELLS)), default="lstm", show_default=True,
-                 help="The recurrent cell (see the README for their equations)."),
-    click.option("--hidden", default=512, show_default=True, help="Units per layer."),
-    click.option("--layers", default=2, show_default=True, help="Stacked recurrent layers."),
-    click.option("--dropout", type=float,
-                 help="Drop probability between layers and before the decoder "
-                      f"[default: {DROPOUT_DEFAULTS}]."),
-    click.option("--seq-length", default=50, show_default=True,
-                 help="Characters per chunk: how far back gradients flow."),
-    click.option("--batch-size", default=50, show_default=True,
-                 help="Streams of text trained side by side."),
-    click.option("--lr", type=float, help="Learning rate, the peak of --schedule budget "
-                 f"[default: {LR_DEFAULTS}]."),
-    click.option("--optimizer", type=click.Choice(["adam", "rmsprop", "adagrad", "sgd"]),
-                 default="adam", show_default=True),
-    click.option("--grad-clip", default=5.0, show_default=True,
-                 help="Clip the global gradient norm to this; 0: no clipping."),
-    click.option("--weight-decay", default=0.0, show_default=True,
-                 help="Adam's decoupled weight decay (AdamW): every weight shrinks by "
-                 "lr * this a step."),
-    click.option("--variational", is_flag=True,
-                 help="Dropout masks shared by all steps of a chunk (variational dropout)."),
-    click.option("--reset-rate", default=0.02, show_default=True,
-                 help="Chance per stream and step that its hidden state starts again from zero, "
-                 "as it does when sampling or evaluating: keeps the model sound from a zero "
-                 "state anywhere in a text."),
-    click.option("--schedule", type=click.Choice(SCHEDULES),
-                 help="The learning rate over the run: budget (warm up, then decay to 5% of "
-                 "--lr at the end of --max-time, --max-steps, --max-chars or --epochs), cosine "
-                 "or linear (budget's shapes; budget is cosine), constant, or decay (times "
-                 "--lr-decay after every epoch) [default: decay if --lr-decay is given, "
-                 "else budget]."),
-    click.option("--lr-decay", default=1.0, show_default=True,
-                 help="Multiply the learning rate by this after every epoch (--schedule decay)."),
-    click.option("--val-frac", default=0.05, show_default=True,
-                 help="The last fraction of the text held out for validation."),
-    click.option("--seed", default=0, show_default=True, help="Seed for weights and dropout."),
-    click.option("--threads", type=int, help="CPU threads [default: 2, or fewer CPUs if "
-                 "fewer are available]."),
-    click.option("--encoding", default="utf-8", show_default=True,
-                 help="Text encoding of CORPUS."),
-)
+# The options whose values are not plain numbers or words, by TrainConfig field.
+PARSERS = {"max_time": Duration(), "max_chars": Count(), "eval_every": Every(), "keep": Keep()}
 
 
-def model_options(command):
-    for decorate in reversed(MODEL_OPTIONS):
-        command = decorate(command)
-    return command
+def config_option(f):
+    """The option of the TrainConfig field ``f``: its name, default, type and help."""
+    help_text = f.metadata["help"]
+    if "default_text" in f.metadata:  # decided when the run starts
+        help_text += f" [default: {f.metadata['default_text']}]."
+    if f.type is bool:
+        return click.option(option_name(f.name), is_flag=True, help=help_text)
+    choices = f.metadata.get("choices")
+    default = None if f.default is MISSING else f.default
+    return click.option(option_name(f.name), default=default, show_default=default is not None,
+                        type=click.Choice(list(choices)) if choices else
+                        PARSERS.get(f.name, f.type), help=help_text)
+
+
+def config_options(group):
+    """A decorator: the options of TrainConfig's fields of ``group`` (config.MODEL, RUN)."""
+    def decorate(command):
+        for f in reversed(option_fields(group)):
+            command = config_option(f)(command)
+        return command
+    return decorate
+
+
+model_options = config_options(MODEL)  # what shapes a model and its training: train's, a sweep's
 
 
 @main.command()
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
 @model_options
-@click.option("--epochs", default=50, show_default=True)
-@click.option("--max-steps", type=int, help="Stop after this many steps.")
-@click.option("--max-time", type=Duration(), help="Stop after training this long in all (over "
-              "resumes), e.g. 10m or 1h30m.")
-@click.option("--max-chars", type=Count(), help="Stop after training on this many characters "
-              "in all (over resumes), e.g. 20M: the same budget on any machine.")
-@click.option("--eval-every", type=Every(), default=250, show_default=True,
-              help="Steps between validation runs (each writes checkpoints), or the training "
-              "time between them with its unit (30s, 2m).")
-@click.option("--keep", type=Keep(), default="5", show_default=True,
-              help="Step files kept besides best.npz and last.npz (the newest); 'all' or 0.")
+@config_options(RUN)
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run directory [default: checkpoints/<corpus name>, or -2, -3, ... when "
               "that holds another run].")
@@ -298,9 +257,11 @@ def start_run(ctx, corpus, out, force, resume, quiet, log, on_event, options):
 @click.option("--greedy", is_flag=True, help="Always take the most likely character.")
 @click.option("--beam", type=int, help="Beam search of this width: the most probable text.")
 @click.option("--stop", help="Stop after this string first appears in the output.")
-@click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default="auto",
-              show_default=True, help="Of the weights generation multiplies by: auto is int8 "
-              f"from {AUTO_INT8_PARAMS:,} parameters on, float32 below (README: Precision).")
+@click.option("--precision", type=click.Choice(CHOICES), default="auto", show_default=True,
+              help="Of the weights generation multiplies by: " + ", ".join(
+                  f"{name} ({what})" for name, what in PRECISIONS.items())
+              + f"; auto is int8 from {AUTO_INT8_PARAMS:,} parameters on, float32 below "
+              "(README: Precision).")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object: the text, its settings and the seed used.")
 def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop, precision,
@@ -371,7 +332,7 @@ def sweep_best(directory):
 @click.option("--unknown", type=click.Choice(["error", "skip"]), default="error",
               show_default=True, help="Characters the model never saw: an error, or "
               "dropped from the text (and counted).")
-@click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default="auto",
+@click.option("--precision", type=click.Choice(CHOICES), default="auto",
               show_default=True, help="Score the model as `sample` runs it in this precision "
               "(auto: as `sample` chooses).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
