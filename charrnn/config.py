@@ -127,6 +127,32 @@ class TrainConfig:
             raise CharrnnError(f"--max-chars must be at least 1, not {self.max_chars}")
 
 
+def config_of(given, saved=None):
+    """The TrainConfig of a run: the options ``given`` (by field); the others
+    continue the run being resumed (``saved``: its checkpoint's train_config),
+    else take their defaults.  A field set by another option and that option
+    (eval_seconds and eval_every: --eval-every) are given together; a run saved
+    before an option existed trained with what BEFORE_THE_OPTION says."""
+    from .train import BEFORE_THE_OPTION  # Numba: only when a run starts
+
+    unknown = sorted(set(given) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise CharrnnError(f"train has no option {unknown[0]!r}")
+    together = set(given)
+    for f in fields(TrainConfig):
+        if f.metadata.get("set_by") in given or f.name in given:
+            together |= {f.name, f.metadata.get("set_by", f.name)}
+    options = dict(given)
+    for f in fields(TrainConfig):
+        if saved is None or f.name in together:
+            continue
+        if f.name in saved:
+            options[f.name] = saved[f.name]
+        elif f.name in BEFORE_THE_OPTION:
+            options[f.name] = BEFORE_THE_OPTION[f.name]
+    return TrainConfig(**options)
+
+
 def option_fields(group=None):
     """The fields of TrainConfig that are options (of ``group``, MODEL or RUN), in order."""
     return [f for f in fields(TrainConfig) if "help" in f.metadata

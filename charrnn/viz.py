@@ -15,9 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data.corpus import read_blocks
+from .errors import CharrnnError
+from .files import write_atomically
 from .model import forward, views, zero_state
 
 CHUNK = 256  # characters per forward call
+MIN_FIND = 200  # characters: fewer, and every correlation is noise
 SPEAKER = re.compile(r"[A-Z][A-Za-z' ]{0,30}:")  # "ROMEO:", "First Citizen:" at a line's start
 FEATURES = {
     "line_position": "position in the line",
@@ -262,6 +266,90 @@ def find(ckpt, text, top=3, keep=0):
     return findings, constant, acts, probs
 
 
+@dataclass
+class View:
+    """What ``charrnn viz`` shows of a text."""
+    text: str                  # the characters shown
+    units: list                # [(layer, unit, label)]: the unit asked for, or each feature's best
+    activations: np.ndarray    # (len(text), L, H): every unit's value after each character
+    probabilities: np.ndarray  # (len(text), V): the next character's, after each
+    vocabulary: str            # the model's characters, in the order of the V columns
+    findings: list = None      # without a unit: the top units of each feature, [Finding]
+    constant: list = None      # without a unit: the features constant in the text scanned
+    scanned: int = 0           # without a unit: the characters the correlations cover
+
+
+def read_text(path, length, encoding="utf-8"):
+    """The first ``length`` characters of the text file ``path``, carriage returns dropped."""
+    text = ""
+    for block in read_blocks(path, encoding):
+        text += block[:length - len(text)]
+        if len(text) >= length:
+            break
+    return text.replace("\r", "")
+
+
+def view_file(ckpt, path, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
+              encoding="utf-8"):
+    """``view`` of the start of the text file ``path``."""
+    text = read_text(path, length if unit is not None else max(length, scan), encoding)
+    return view(ckpt, text, layer=layer, unit=unit, length=length, scan=scan, top=top,
+                what=path)
+
+
+def view(ckpt, text, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
+         what="the text"):
+    """The View of ``unit`` of ``layer`` (default: the last) over the first
+    ``length`` characters of ``text`` (``what``, for messages); without a unit,
+    of the ``top`` units of each feature (find), measured over its first
+    ``scan`` characters (those shown among them)."""
+    check_view(ckpt.model, layer, unit, length, scan, top)
+    if unit is None and len(text) < MIN_FIND:
+        raise CharrnnError(f"{what}: {len(text):,} characters; --find needs at least "
+                           f"{MIN_FIND:,} for correlations that mean something")
+    if not text:
+        raise CharrnnError(f"{what}: the file is empty")
+    ckpt.vocab.encode(text, what=what)  # unknown characters: one message naming them
+    shown = text[:length]
+    if unit is not None:
+        layer = ckpt.model.layers - 1 if layer is None else layer
+        acts, probs = run(ckpt, ckpt.vocab.encode(shown), keep=len(shown))
+        return View(shown, [(layer, unit, f"layer {layer} unit {unit}")], acts, probs,
+                    ckpt.vocab.chars)
+    scanned = text[:max(scan, len(shown))]
+    findings, constant, acts, probs = find(ckpt, scanned, top, len(shown))
+    units = [(f.layer, f.unit, f"layer {f.layer} unit {f.unit}: {f.feature} "
+              f"(r = {f.correlation:+.2f})") for f in best_per_feature(findings)]
+    if not units:
+        raise CharrnnError(f"{what}: no feature varies in its first {len(text):,} characters")
+    return View(shown, units, acts, probs, ckpt.vocab.chars, findings, constant, len(scanned))
+
+
+def check_view(m, layer, unit, length, scan, top):
+    """Refuse what ``view`` cannot show of the model ``m``, naming the option."""
+    for name, value in (("--length", length), ("--scan", scan), ("--top", top)):
+        if value < 1:
+            raise CharrnnError(f"{name} must be at least 1, not {value}")
+    if unit is not None or layer is not None:
+        layer = m.layers - 1 if layer is None else layer
+        if not 0 <= layer < m.layers:
+            raise CharrnnError(f"--layer must be in 0..{m.layers - 1}: the model has "
+                               f"{m.layers} layers")
+        if unit is None or not 0 <= unit < m.hidden:
+            raise CharrnnError(f"--unit must be in 0..{m.hidden - 1} (the layer's units)")
+
+
+def write_page(path, shown, title):
+    """Write the HTML page of the View ``shown`` to ``path``."""
+    values = [shown.activations[:, layer, unit] for layer, unit, _ in shown.units]
+    text = page(shown.text, [label for _, _, label in shown.units], values,
+                shown.probabilities, shown.vocabulary, title)
+    try:
+        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+    except OSError as e:
+        raise CharrnnError(f"cannot write {path} ({e.strerror})") from None
+
+
 # Red (-1) through white (0) to blue (+1), as in the char-rnn visualizations.
 def colour(value):
     v = max(-1.0, min(1.0, float(value)))
@@ -353,7 +441,9 @@ document.getElementById("text").addEventListener("mouseover", (event) => {{
   tip.style.left = (event.clientX + 12) + "px";
   tip.style.top = (event.clientY + 12) + "px";
 }});
-document.getElementById("text").addEventListener("mouseout", () => {{ tip.style.display = "none"; }});
+document.getElementById("text").addEventListener("mouseout", () => {{
+  tip.style.display = "none";
+}});
 </script>
 </body></html>
 """
