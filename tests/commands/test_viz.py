@@ -7,14 +7,13 @@ import os
 import random
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from charrnn import viz
-from charrnn.checkpoint import Checkpoint, load, save
+from charrnn.checkpoint import Checkpoint
 from charrnn.cli import main
 from charrnn.data.corpus import Vocabulary
 from charrnn.model import ModelConfig, init_params, views
