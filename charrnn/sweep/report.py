@@ -5,6 +5,7 @@ import math
 import os
 
 from .. import files
+from ..config import option_name
 from ..tables import aligned, clock, number
 
 SUMMARY = "summary.json"
@@ -61,7 +62,7 @@ def table(found, names):
         return format(v, ".4g") if isinstance(v, float) else str(v)
 
     header = ["trial", "state", "best val", "time", "steps", "char/s"] + \
-        [n.replace("_", "-") for n in names]
+        [option_name(n).removeprefix("--") for n in names]
     lines = [header]
     for r in found:
         lines.append([str(r["trial"]), r["state"], number(r["best_val_loss"], ".4f"),
