@@ -42,7 +42,8 @@ def test_text_features_by_hand():
     assert at[text.index("hi")]["after_blank_line"] == 0
     assert at[text.index("ROMEO") + 1]["in_word"] == 1 and at[text.index(":")]["in_word"] == 0
     single = viz.text_features("a 'q' it's\n'")
-    assert single[3, FEATURE["in_single_quotes"]] == 1 and single[5, FEATURE["in_single_quotes"]] == 0
+    assert single[3, FEATURE["in_single_quotes"]] == 1
+    assert single[5, FEATURE["in_single_quotes"]] == 0
     assert single[9, FEATURE["in_single_quotes"]] == 1  # an apostrophe opens one, to the line's end
     assert single[-1, FEATURE["in_single_quotes"]] == 1  # the line's end closed it; this opens
     code = 'x = "a\'b" + \'c"d\'\n"""doc\nstring""" y ("(")\n'
