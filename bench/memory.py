@@ -2,9 +2,11 @@
 
 Builds synthetic corpora of 1 MB and --big MB (random words), trains a few
 steps on each in a fresh process, and prints RssAnon (anonymous resident
-memory, from /proc/self/status) at its peak, sampled through the run.
+memory, from /proc/self/status) at its peak, sampled through the run.  Exits
+with status 1 when the growth is over --limit.
 
     python bench/memory.py --big 200
+    python bench/memory.py --big 40 --limit 12   # tests/bench/test_memory.py
 """
 import argparse
 import os
@@ -60,6 +62,8 @@ def peak_anon_kb(corpus, out, megabytes):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", type=int, default=200, help="size of the big corpus in MB")
+    parser.add_argument("--limit", type=float, default=50,
+                        help="the growth allowed from 1 MB to --big MB, in MiB")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
@@ -70,7 +74,10 @@ def main():
             os.unlink(corpus)
             print(f"{mb:>5} MB corpus: peak RssAnon {results[mb] / 1024:8.1f} MiB")
         growth = (results[args.big] - results[1]) / 1024
-        print(f"growth: {growth:.1f} MiB (limit 50 MiB): {'ok' if growth <= 50 else 'TOO MUCH'}")
+        print(f"growth: {growth:.1f} MiB (limit {args.limit:g} MiB): "
+              f"{'ok' if growth <= args.limit else 'TOO MUCH'}")
+    if growth > args.limit:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ rate against the machine's float32 matmul peak.
 Wraps the kernels that model.loss_and_grad and the optimizer call from
 Python (the cells' recurrences, the GEMMs of the inputs, decoder and weight
 gradients, the softmax, clipping and Adam) with timers, runs timed steps of
-a real training loop on tinyshakespeare, and prints a table per
+a real training loop on tinyshakespeare (--corpus), and prints a table per
 configuration.  The matmul peak is NumPy's float32 GEMM on the same threads.
 
     python bench/phases.py                  # 2x512 and 3x256, 2 threads
@@ -22,12 +22,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
-from run import CONFIGS, load_ids, measure_peak  # noqa: E402  (bench/run.py)
+from settings import DEFAULT_CORPUS, load_ids, missing_corpus, parse_config  # noqa: E402
+from timing import matmul_peak  # noqa: E402
 
 from charrnn import optim  # noqa: E402
-from charrnn.cells import inputs as cell_inputs, lstm  # noqa: E402
+from charrnn.cells import lstm  # noqa: E402
 from charrnn.data.batches import StreamBatcher  # noqa: E402
 from charrnn.kernels.buffers import Workspace  # noqa: E402
 from charrnn.kernels.threads import use_threads  # noqa: E402
@@ -83,8 +83,8 @@ def phase_flops(cfg, V):
     }
 
 
-def profile(cfg, threads, steps, peak):
-    chars, ids = load_ids()
+def profile(cfg, threads, steps, peak, corpus):
+    chars, ids = load_ids(corpus)
     V = len(chars)
     m = model.ModelConfig(vocab_size=V, hidden=cfg.hidden, layers=cfg.layers)
     params = model.init_params(m, np.random.default_rng(0))
@@ -136,11 +136,14 @@ def main():
     parser.add_argument("--configs", default="2x512,3x256")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     args = parser.parse_args()
+    if not Path(args.corpus).is_file():
+        sys.exit(missing_corpus(args.corpus))
     instrument()
-    peak = max(measure_peak(args.threads, 2048, 7)["gflops"] for _ in range(3))
+    peak = max(matmul_peak(2048, 7)["gflops"] for _ in range(3))
     for name in args.configs.split(","):
-        profile(CONFIGS[name], args.threads, args.steps, peak)
+        profile(parse_config(name), args.threads, args.steps, peak, args.corpus)
 
 
 if __name__ == "__main__":

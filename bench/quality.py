@@ -35,8 +35,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared/corpora/tinyshakespeare.txt"
+from settings import DEFAULT_CORPUS, REPO, missing_corpus
+
 # every cell for ten minutes; the LSTM (the default) and the GRU for thirty
 RUNS = ("lstm:10m,gru:10m,rnn:10m,mut1:10m,mut2:10m,mut3:10m,lstm:30m,gru:30m")
 ZERO_STARTS, RUNAWAY = 2000, 4.0  # streams from a zero state; nats/char of one run away
@@ -137,7 +137,7 @@ def summary(out):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=RUNS, help=f"CELL:BUDGET,... [{RUNS}]")
-    parser.add_argument("--corpus", default=str(CORPUS))
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     parser.add_argument("--out", default="/tmp/charrnn-quality", help="run directories go here")
     parser.add_argument("--table-only", action="store_true",
                         help="only print the table of the runs already in --out")
@@ -146,6 +146,8 @@ def main():
     if any(len(run) != 2 for run in runs):
         parser.error("--runs: a list of CELL:BUDGET such as lstm:10m,gru:30m")
     out = Path(args.out)
+    if not Path(args.corpus).is_file():
+        sys.exit(missing_corpus(args.corpus))
     if not args.table_only:
         compile_first([cell for cell, _ in runs], args.corpus, out, extra)
         for cell, budget in runs:

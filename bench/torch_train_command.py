@@ -2,17 +2,17 @@
 script a careful PyTorch user writes for the job `charrnn train` does.
 
 Reads the corpus (ASCII: its bytes are its characters), holds out the last
---val-frac for validation, trains the model of run.py's torch_model (nn.LSTM,
-nn.GRU or nn.RNN over one-hot inputs, then nn.Linear) on --batch-size
-contiguous streams with the hidden state carried across steps, Adam and
-global-norm clipping as in run.py.  Every --eval-every steps (and after the
-last step, unless it just did) it computes the loss over the whole
-validation split under torch.no_grad() -- the split cut into --batch-size
-streams run in chunks of --seq-length steps with the state carried, the few
-positions left over as one more stream, so every position counts once, as
-charrnn's validation does -- and torch.save()s the model's and the
-optimizer's state_dicts to last.pt in --out (and best.pt when the loss
-improved).  Prints one JSON object per validation run and one at the end,
+--val-frac for validation, trains the model of torch_side.torch_model (the
+cell's peer, nn.LSTM, nn.GRU or nn.RNN, over one-hot inputs, then nn.Linear)
+on --batch-size contiguous streams with the hidden state carried across
+steps, Adam and global-norm clipping as in settings.py.  Every --eval-every
+steps (and after the last step, unless it just did) it computes the loss
+over the whole validation split under torch.no_grad() -- the split cut into
+--batch-size streams run in chunks of --seq-length steps with the state
+carried, the few positions left over as one more stream, so every position
+counts once, as charrnn's validation does -- and torch.save()s the model's
+and the optimizer's state_dicts to last.pt in --out (and best.pt when the
+loss improved).  Prints one JSON object per validation run and one at the end,
 like `charrnn train --json`.
 
     python bench/torch_train_command.py CORPUS --hidden 512 --layers 2 --max-steps 15 \\
@@ -24,13 +24,14 @@ import math
 import os
 import time
 
-from run import CLIP, LR, Config, import_torch, map_state, torch_model
+from settings import CLIP, LR
+from torch_side import PEERS, import_torch, map_state, torch_model, zero_state
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus")
-    parser.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn"))
+    parser.add_argument("--cell", default="lstm", choices=tuple(PEERS))
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=50)
@@ -53,55 +54,57 @@ def streams(torch, ids, B):
     return inputs, targets, rest
 
 
+def read_ids(torch, corpus):
+    """(V, ids): the corpus's bytes as ids into its sorted byte values."""
+    import numpy as np
+    with open(corpus, "rb") as f:
+        data = np.frombuffer(f.read(), np.uint8)
+    chars, ids = np.unique(data, return_inverse=True)
+    return len(chars), torch.from_numpy(ids.astype(np.int64))
+
+
+def validation_loss(torch, model, args, val_ids, V):
+    """Mean loss per character over the whole validation split, under no_grad."""
+    T = args.seq_length
+    val_in, val_out, val_rest = streams(torch, val_ids, args.batch_size)
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for inputs, targets in ((val_in, val_out), val_rest):
+            state = zero_state(torch, args.cell, args.layers, inputs.shape[1], args.hidden)
+            for s in range(0, len(inputs), T):
+                logits, state = model(inputs[s:s + T], state)
+                total += torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, V), targets[s:s + T].reshape(-1), reduction="sum").item()
+    model.train()
+    return total / (len(val_ids) - 1)
+
+
 def main():
     args = parse_args()
     started = time.perf_counter()
     torch = import_torch(args.threads)  # also torch.manual_seed(0)
-    import numpy as np
-    with open(args.corpus, "rb") as f:
-        data = np.frombuffer(f.read(), np.uint8)
-    chars, ids = np.unique(data, return_inverse=True)
-    ids = torch.from_numpy(ids.astype(np.int64))
-    V, B, T = len(chars), args.batch_size, args.seq_length
+    V, ids = read_ids(torch, args.corpus)
+    B, T = args.batch_size, args.seq_length
     n_val = max(2, round(len(ids) * args.val_frac))
     train_ids, val_ids = ids[:-n_val], ids[-n_val:]
 
-    cfg = Config("cmd", hidden=args.hidden, layers=args.layers, batch=B, seq=T)
-    model = torch_model(torch, cfg, args.cell, V)
+    model = torch_model(torch, args.cell, args.hidden, args.layers, V)
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=LR)
-    loss_fn = torch.nn.functional.cross_entropy
-
-    def zero_state(batch):
-        zeros = torch.zeros(args.layers, batch, args.hidden)
-        return (zeros, zeros.clone()) if args.cell == "lstm" else zeros
-
     train_in, train_out, _ = streams(torch, train_ids, B)
     per_epoch = -(-len(train_in) // T)  # the last batch of an epoch may be shorter
-    val_in, val_out, val_rest = streams(torch, val_ids, B)
-
-    def validate():
-        model.eval()
-        total = 0.0
-        with torch.no_grad():
-            for inputs, targets in ((val_in, val_out), val_rest):
-                state = zero_state(inputs.shape[1])
-                for s in range(0, len(inputs), T):
-                    logits, state = model(inputs[s:s + T], state)
-                    total += loss_fn(logits.reshape(-1, V), targets[s:s + T].reshape(-1),
-                                     reduction="sum").item()
-        model.train()
-        return total / (len(val_ids) - 1)
 
     os.makedirs(args.out, exist_ok=True)
     best = last = math.inf
-    step, state = 0, zero_state(B)
+    step = 0
     while step < args.max_steps:
         k = step % per_epoch
-        if k == 0:
-            state = zero_state(B)  # each epoch starts from zero, as charrnn's does
+        if k == 0:  # each epoch starts from zero, as charrnn's does
+            state = zero_state(torch, args.cell, args.layers, B, args.hidden)
         logits, state = model(train_in[k * T:(k + 1) * T], state)
-        loss = loss_fn(logits.reshape(-1, V), train_out[k * T:(k + 1) * T].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V),
+                                                 train_out[k * T:(k + 1) * T].reshape(-1))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
@@ -109,7 +112,7 @@ def main():
         state = map_state(state, lambda s: s.detach())
         step += 1
         if step % args.eval_every == 0 or step == args.max_steps:
-            last = validate()
+            last = validation_loss(torch, model, args, val_ids, V)
             checkpoint = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                           "step": step, "val_loss": last}
             torch.save(checkpoint, os.path.join(args.out, "last.pt"))

@@ -1,10 +1,35 @@
-"""charrnn: character-level recurrent language models on the CPU, with a Numba core."""
-import os
+"""charrnn: character-level recurrent language models on the CPU, with a Numba core.
 
-# Numba's threads (GNU OpenMP) wait for work by spinning, 300,000 rounds by
-# default.  When another program holds a core, a thread spinning at a step's
-# barrier steals the time its partner needs: measured, 2-thread training of
-# a 2x128 model fell from 66k to 21k chars/s.  10,000 rounds (microseconds)
-# still bridge the gaps between a sampling step's products, then sleep: 31k.
-# Set before the OpenMP library loads (the first parallel kernel).
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+The library the command line is built on (docs/api.md):
+
+    import charrnn
+    run = charrnn.train("shakespeare.txt", hidden=128, max_time=600)
+    model = charrnn.load(run.best_checkpoint)
+    print(model.sample(300, temperature=0.8, seed=1))
+    print(model.loss(open("held_out.txt").read()).bits_per_char)
+
+Importing charrnn loads no Numba and changes no setting of the process
+(docs/api.md: Threads, for the one the command line makes).
+"""
+import sys
+import types
+
+from .api import Beam, Model, Run, info, list_runs, load, train
+from .errors import CharrnnError, Interrupted
+
+__all__ = ["Beam", "CharrnnError", "Interrupted", "Model", "Run", "info", "list_runs", "load",
+           "train"]
+VERBS = ("train", "info")  # also the names of modules: charrnn/train.py, charrnn/info.py
+
+
+class Package(types.ModuleType):
+    """charrnn itself.  Python sets a module as an attribute of its package when
+    it is first imported; charrnn.train and charrnn.info stay the verbs when
+    their modules load (import those by their full names: charrnn.train.train)."""
+
+    def __setattr__(self, name, value):
+        if not (name in VERBS and isinstance(value, types.ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = Package

@@ -1,54 +1,102 @@
 """The configuration of a training run: every option of ``charrnn train``, its
-default and its check, in one dataclass that checkpoints store."""
-from dataclasses import dataclass, field
+default, its help and its check, in one dataclass that checkpoints store.
 
-from . import cells, optim
+The command line's options are made from these fields (cli.py): a field with
+``help`` in its metadata is an option, named by ``option_name``; ``choices``
+names the registry its values come from; ``default_text`` says in words a
+default that is decided when the run starts.  Numba-free, for the help.
+"""
+from dataclasses import dataclass, field, fields
+
+from . import cells, defaults, optimizers
 from . import schedule as schedules
-from .defaults import default_dropout
 from .errors import CharrnnError
-from .kernels.threads import default_threads
+
+MODEL = "model"  # options that shape a model and its training: train's, and a sweep's
+RUN = "run"      # how long one run trains and what it keeps: train's (a sweep sets its trials')
+
+
+def option(default, help, group=MODEL, factory=None, **more):
+    """A field that is an option of ``charrnn train``; ``factory`` makes its default."""
+    metadata = {"help": help, "group": group, **more}
+    if factory:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def machine_threads():
+    """The default of --threads: this machine's (kernels.threads)."""
+    from .kernels.threads import default_threads  # loads Numba: not for the command line's help
+    return default_threads()
 
 
 @dataclass
 class TrainConfig:
-    cell: str = "lstm"         # the recurrent cell, a name in cells.CELLS
-    hidden: int = 512          # units per layer
-    layers: int = 2
-    dropout: float = None      # None: the cell's default (defaults.default_dropout)
-    seq_length: int = 50       # T: characters per chunk (truncated BPTT length)
-    batch_size: int = 50       # B: streams trained side by side
-    lr: float = None           # None: the optimizer's default for the cell (defaults.default_lr)
-    optimizer: str = "adam"
-    grad_clip: float = 5.0     # global norm; 0 turns clipping off
-    weight_decay: float = 0.0  # Adam's, decoupled (AdamW)
-    variational: bool = False  # dropout masks shared across the steps of a chunk
-    reset_rate: float = 0.02   # chance per stream and step that its state starts from zero
-    lr_decay: float = 1.0      # learning rate factor applied after every epoch (schedule decay)
-    schedule: str = None       # schedules.SCHEDULES; None: schedules.resolve picks
-    epochs: int = 50
-    max_steps: int = None
-    max_time: float = None     # training seconds over the whole run, resumes included
-    max_chars: int = None      # training characters over the whole run (the same on any machine)
-    val_frac: float = 0.05     # the last fraction of the text is validation
-    eval_every: int = 250      # steps between validation runs and checkpoints
-    eval_seconds: float = None  # instead: training seconds between them (sweeps compare on time)
-    seed: int = 0
-    threads: int = field(default_factory=default_threads)  # work blocks, one per thread
-    encoding: str = "utf-8"
-    keep: int = 5              # newest step files kept besides best.npz and last.npz; None: all
+    cell: str = option("lstm", "The recurrent cell (see the README for their equations).",
+                       choices=cells.CELLS)
+    hidden: int = option(512, "Units per layer.")
+    layers: int = option(2, "Stacked recurrent layers.")
+    # None: the cell's default (defaults.default_dropout)
+    dropout: float = option(None, "Drop probability between layers and before the decoder",
+                            default_text=defaults.dropout_defaults())
+    # T: characters per chunk (truncated BPTT length)
+    seq_length: int = option(50, "Characters per chunk: how far back gradients flow.")
+    batch_size: int = option(50, "Streams of text trained side by side.")  # B
+    # None: the optimizer's default for the cell (defaults.default_lr)
+    lr: float = option(None, "Learning rate, the peak of --schedule budget",
+                       default_text=defaults.lr_defaults())
+    optimizer: str = option("adam", "The optimizer: " + ", ".join(
+        f"{name} ({o.help})" for name, o in optimizers.OPTIMIZERS.items()) + ".",
+        choices=optimizers.OPTIMIZERS)
+    grad_clip: float = option(5.0, "Clip the global gradient norm to this; 0: no clipping.")
+    weight_decay: float = option(0.0, "Adam's decoupled weight decay (AdamW): every weight "
+                                 "shrinks by lr * this a step.")
+    variational: bool = option(False, "Dropout masks shared by all steps of a chunk "
+                               "(variational dropout).")
+    reset_rate: float = option(0.02, "Chance per stream and step that its hidden state starts "
+                               "again from zero, as it does when sampling or evaluating: keeps "
+                               "the model sound from a zero state anywhere in a text.")
+    lr_decay: float = option(1.0, "Multiply the learning rate by this after every epoch "
+                             "(--schedule decay).")
+    # None: schedules.resolve picks
+    schedule: str = option(None, "The learning rate over the run: " + ", ".join(
+        f"{name} ({what})" for name, what in schedules.SCHEDULES.items()),
+        default_text=schedules.DEFAULT, choices=schedules.SCHEDULES)
+    epochs: int = option(50, "Stop after this many passes over the training text.", RUN)
+    max_steps: int = option(None, "Stop after this many steps.", RUN)
+    max_time: float = option(None, "Stop after training this long in all (over resumes), e.g. "
+                             "10m or 1h30m.", RUN)  # seconds
+    max_chars: int = option(None, "Stop after training on this many characters in all (over "
+                            "resumes), e.g. 20M: the same budget on any machine.", RUN)
+    val_frac: float = option(0.05, "The last fraction of the text held out for validation.")
+    eval_every: int = option(250, "Steps between validation runs (each writes checkpoints), or "
+                             "the training time between them with its unit (30s, 2m).", RUN)
+    # Instead: training seconds between them (sweeps compare on time); --eval-every sets it.
+    eval_seconds: float = field(default=None, metadata={"set_by": "eval_every"})
+    seed: int = option(0, "Seed for weights and dropout.")
+    threads: int = option(None, "CPU threads", factory=machine_threads,  # work blocks, one a thread
+                          default_text="2, or fewer CPUs if fewer are available")
+    encoding: str = option("utf-8", "Text encoding of CORPUS.")
+    # newest step files kept besides best.npz and last.npz; None: all
+    keep: int = option(5, "Step files kept besides best.npz and last.npz (the newest); 'all' or "
+                       "0.", RUN)
 
     def __post_init__(self):
         if self.dropout is None:
-            self.dropout = default_dropout(self.cell)
+            self.dropout = defaults.default_dropout(self.cell)
 
     def check(self):
         """Reject bad values before any work, naming the option."""
-        positive = {"hidden": self.hidden, "layers": self.layers, "seq-length": self.seq_length,
-                    "batch-size": self.batch_size, "epochs": self.epochs,
-                    "eval-every": self.eval_every, "threads": self.threads}
+        for f in fields(self):
+            choices, value = f.metadata.get("choices"), getattr(self, f.name)
+            if choices is not None and value is not None and value not in choices:
+                raise CharrnnError(f"{option_name(f.name)} must be one of {', '.join(choices)}")
+        positive = {"hidden": self.hidden, "layers": self.layers, "seq_length": self.seq_length,
+                    "batch_size": self.batch_size, "epochs": self.epochs,
+                    "eval_every": self.eval_every, "threads": self.threads}
         for name, value in positive.items():
             if value < 1:
-                raise CharrnnError(f"--{name} must be at least 1, not {value}")
+                raise CharrnnError(f"{option_name(name)} must be at least 1, not {value}")
         if not 0.0 <= self.dropout < 1.0:
             raise CharrnnError(f"--dropout must be in [0, 1), not {self.dropout}")
         if not 0.0 < self.val_frac < 1.0:
@@ -66,8 +114,6 @@ class TrainConfig:
             raise CharrnnError(f"--grad-clip must be >= 0, not {self.grad_clip}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise CharrnnError(f"--lr-decay must be in (0, 1], not {self.lr_decay}")
-        if self.schedule is not None and self.schedule not in schedules.SCHEDULES:
-            raise CharrnnError(f"--schedule must be one of {', '.join(schedules.SCHEDULES)}")
         if self.lr_decay != 1.0 and self.schedule not in (None, "decay"):
             raise CharrnnError(f"--lr-decay is a factor of --schedule decay; --schedule "
                                f"{self.schedule} sets the rate itself")
@@ -79,10 +125,38 @@ class TrainConfig:
             raise CharrnnError(f"--max-steps must be at least 1, not {self.max_steps}")
         if self.max_chars is not None and self.max_chars < 1:
             raise CharrnnError(f"--max-chars must be at least 1, not {self.max_chars}")
-        if self.optimizer not in optim.OPTIMIZERS:
-            raise CharrnnError(f"--optimizer must be one of {', '.join(optim.OPTIMIZERS)}")
-        if self.cell not in cells.CELLS:
-            raise CharrnnError(f"--cell must be one of {', '.join(cells.CELLS)}")
+
+
+def config_of(given, saved=None):
+    """The TrainConfig of a run: the options ``given`` (by field); the others
+    continue the run being resumed (``saved``: its checkpoint's train_config),
+    else take their defaults.  A field set by another option and that option
+    (eval_seconds and eval_every: --eval-every) are given together; a run saved
+    before an option existed trained with what BEFORE_THE_OPTION says."""
+    from .train import BEFORE_THE_OPTION  # Numba: only when a run starts
+
+    unknown = sorted(set(given) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise CharrnnError(f"train has no option {unknown[0]!r}")
+    together = set(given)
+    for f in fields(TrainConfig):
+        if f.metadata.get("set_by") in given or f.name in given:
+            together |= {f.name, f.metadata.get("set_by", f.name)}
+    options = dict(given)
+    for f in fields(TrainConfig):
+        if saved is None or f.name in together:
+            continue
+        if f.name in saved:
+            options[f.name] = saved[f.name]
+        elif f.name in BEFORE_THE_OPTION:
+            options[f.name] = BEFORE_THE_OPTION[f.name]
+    return TrainConfig(**options)
+
+
+def option_fields(group=None):
+    """The fields of TrainConfig that are options (of ``group``, MODEL or RUN), in order."""
+    return [f for f in fields(TrainConfig) if "help" in f.metadata
+            and group in (None, f.metadata["group"])]
 
 
 def option_name(field_name):

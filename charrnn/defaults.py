@@ -1,8 +1,9 @@
 """The training options whose best value depends on the cell, as measured
 (README: Learning-rate schedule, and Ten minutes of each cell).  Numba-free:
-the CLI's help is written from these tables."""
+the help of --lr and --dropout is written from these tables."""
+from .cells import CELLS
+from .optimizers import OPTIMIZERS
 
-DEFAULT_LR = {"adam": 2e-3, "rmsprop": 2e-3, "adagrad": 0.1, "sgd": 0.1}
 # Under the budget schedule the gated cells learn fastest from a higher peak
 # than 2e-3. The GRU's best in short trials was 8e-3, but 1.2e-2 diverged
 # there, and a 30-minute run from a 6e-3 peak collapsed at step 1,609 (its
@@ -20,9 +21,25 @@ DEFAULT_DROPOUT_OF_CELL = {"gru": 0.2}
 
 def default_lr(optimizer, cell):
     """The peak rate when --lr is not given."""
-    return DEFAULT_LR_OF_CELL.get((optimizer, cell), DEFAULT_LR[optimizer])
+    return DEFAULT_LR_OF_CELL.get((optimizer, cell), OPTIMIZERS[optimizer].lr)
 
 
 def default_dropout(cell):
     """The drop probability when --dropout is not given."""
     return DEFAULT_DROPOUT_OF_CELL.get(cell, DEFAULT_DROPOUT)
+
+
+def lr_defaults():
+    """The defaults of --lr in words, for its help: per cell where they differ by cell."""
+    by_cell = dict.fromkeys(optimizer for optimizer, _ in DEFAULT_LR_OF_CELL)
+    per_cell = [f"for {name}, " + ", ".join(f"{default_lr(name, cell):g} with {cell}"
+                                            for cell in CELLS) for name in by_cell]
+    others = [f"{o.lr:g} for {name}" for name, o in OPTIMIZERS.items() if name not in by_cell]
+    return "; ".join(per_cell + [", ".join(others)])
+
+
+def dropout_defaults():
+    """The defaults of --dropout in words, for its help."""
+    return "; ".join([f"{DEFAULT_DROPOUT:g}"] + [
+        f"{default_dropout(cell):g} with {cell}" for cell in CELLS
+        if default_dropout(cell) != DEFAULT_DROPOUT])

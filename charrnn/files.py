@@ -27,21 +27,20 @@ import sys
 import tempfile
 import time
 
-from .errors import CharrnnError
 
 TMP_PREFIX = ".charrnn-tmp-"
 LOCK_NAME = ".lock"
 STARTING_SECONDS = 10  # a lock file still empty after this was left by a killed process
 
 
-def finite(obj):
+def json_safe(obj):
     """``obj`` for JSON, which has no infinities or NaN: None for them."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 

@@ -3,11 +3,16 @@ import json
 import math
 import os
 
-from . import checkpoint, runs
+from . import checkpoint, files, runs
+from .config import option_name
+from .errors import CharrnnError
 
 
 def report(path):
     """Everything in the checkpoint at ``path`` a user may want (the weights aside)."""
+    if os.path.isdir(path):
+        raise CharrnnError(f"{path}: is a directory; name a checkpoint in it (best.npz, "
+                           "last.npz), or list its runs with charrnn runs")
     ckpt = checkpoint.load(path, weights=False)
     tc = ckpt.train_config
     s = runs.summary(ckpt)
@@ -43,7 +48,7 @@ def history(rows):
         return {"rows": 0, "first": None, "best": None, "last": None}
 
     def point(row):
-        return {"step": int(row[0]), "loss": runs.finite(row[1])}
+        return {"step": int(row[0]), "loss": files.json_safe(float(row[1]))}
 
     finite = [r for r in rows if math.isfinite(r[1])]
     return {"rows": len(rows), "first": point(rows[0]),
@@ -85,7 +90,7 @@ def describe(facts):
         + (f", {p['train_chars']:,} characters seen" if p["train_chars"] else ""),
         f"train loss  {h('train')}",
         f"val loss    {h('val')}",
-        "options     " + " ".join(f"--{k.replace('_', '-')} {option_text(k, v)}"
+        "options     " + " ".join(f"{option_name(k)} {option_text(k, v)}"
                                   for k, v in command_line(t).items()
                                   if v is not None or k == "keep"),
     ]

@@ -13,17 +13,17 @@ from numba import prange
 
 from .kernels.blas import block_bounds
 from .kernels.jit import parallel_kernel
+from .optimizers import OPTIMIZERS
 
-OPTIMIZERS = ("adam", "rmsprop", "adagrad", "sgd")
-STATE_NAMES = {"adam": ("m", "v"), "rmsprop": ("mean_square",), "adagrad": ("sum_square",),
-               "sgd": ("velocity",)}
+# Each optimizer's state arrays, by name (training's estimate of a checkpoint's size).
+STATE_NAMES = {name: optimizer.state for name, optimizer in OPTIMIZERS.items()}
 BETA1, BETA2, ALPHA, MOMENTUM, EPS = 0.9, 0.999, 0.95, 0.9, 1e-8
 CHUNKS = 8
 
 
 def init_state(name, n, dtype=np.float32):
     """Optimizer state: named arrays the size of the parameter buffer."""
-    return {key: np.zeros(n, dtype) for key in STATE_NAMES[name]}
+    return {key: np.zeros(n, dtype) for key in OPTIMIZERS[name].state}
 
 
 def clip_scale(grads, max_norm):
@@ -53,14 +53,7 @@ def update(name, params, grads, state, lr, step, scale=1.0, weight_decay=0.0):
     """One step; ``step`` counts from 1 (Adam's bias correction).
     ``weight_decay`` (Adam only) is decoupled, as AdamW's: every weight
     shrinks by lr * weight_decay of itself, apart from the gradient step."""
-    if name == "adam":
-        _adam(params, grads, state["m"], state["v"], lr, step, scale, weight_decay)
-    elif name == "rmsprop":
-        _rmsprop(params, grads, state["mean_square"], lr, scale)
-    elif name == "adagrad":
-        _adagrad(params, grads, state["sum_square"], lr, scale)
-    else:
-        _sgd(params, grads, state["velocity"], lr, scale)
+    UPDATES[name](params, grads, state, lr, step, scale, weight_decay)
 
 
 @parallel_kernel
@@ -95,3 +88,18 @@ def _sgd(p, g, vel, lr, scale):
     for i in prange(p.size):
         vel[i] = MOMENTUM * vel[i] - lr * g[i] * scale
         p[i] += vel[i]
+
+
+
+# The kernel of each optimizer in optimizers.OPTIMIZERS, called as
+# update(params, grads, state, lr, step, scale, weight_decay).
+UPDATES = {
+    "adam": lambda p, g, state, lr, step, scale, decay:
+        _adam(p, g, state["m"], state["v"], lr, step, scale, decay),
+    "rmsprop": lambda p, g, state, lr, step, scale, decay:
+        _rmsprop(p, g, state["mean_square"], lr, scale),
+    "adagrad": lambda p, g, state, lr, step, scale, decay:
+        _adagrad(p, g, state["sum_square"], lr, scale),
+    "sgd": lambda p, g, state, lr, step, scale, decay:
+        _sgd(p, g, state["velocity"], lr, scale),
+}

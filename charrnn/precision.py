@@ -20,7 +20,14 @@ import numpy as np
 
 from .errors import CharrnnError
 
-PRECISIONS = ("float32", "bfloat16", "int8")
+# The precisions by name, with what each keeps (the help of --precision).
+PRECISIONS = {
+    "float32": "the weights as trained",
+    "bfloat16": "half the bytes, 8 bits of mantissa",
+    "int8": "a quarter of the bytes, a scale per column",
+}
+AUTO = "auto"  # a precision by the model's size: see resolve
+CHOICES = (AUTO, *PRECISIONS)  # what --precision takes
 # ``auto``: int8 for models of at least this many parameters, float32 below.
 # A fixed size, not this host's cache size, so that ``sample --seed`` writes
 # the same text on every machine.  Measured (README, "Precision"): int8
@@ -31,7 +38,7 @@ AUTO_INT8_PARAMS = 1_000_000
 
 def resolve(precision, n_params):
     """The precision ``precision`` means for a model of n_params parameters."""
-    if precision == "auto":
+    if precision == AUTO:
         return "int8" if n_params >= AUTO_INT8_PARAMS else "float32"
     check(precision)
     return precision
@@ -78,5 +85,4 @@ def round_trip(w, precision):
 
 def check(precision):
     if precision not in PRECISIONS:
-        raise CharrnnError(f"--precision must be auto or one of {', '.join(PRECISIONS)}, "
-                           f"not {precision!r}")
+        raise CharrnnError(f"--precision must be one of {', '.join(CHOICES)}, not {precision!r}")

@@ -8,7 +8,6 @@ run goes into a directory that holds no checkpoints, and a second process is
 kept out of a directory by the lock.
 """
 import datetime
-import math
 import os
 import re
 import shutil
@@ -17,9 +16,11 @@ from dataclasses import dataclass, field
 from . import checkpoint, files
 from .errors import CharrnnError
 from .model import param_count
+from .tables import ASCENDING, SORT_KEYS
 
 STEP_FILE = re.compile(r"^step(\d+)_val[^/]*\.npz$")
 RUN_FILES = ("best.npz", "last.npz")
+ROOT = "checkpoints"  # where runs go when no directory is named
 
 
 def checkpoint_files(directory):
@@ -200,7 +201,40 @@ def newest_run(root, stem):
     return max(found)[1] if found else None
 
 
-def latest_best(root="checkpoints"):
+def checkpoint_to_resume(out, stem):
+    """What a bare --resume continues: last.npz in ``out`` when it is given, else
+    of the newest run of the corpus ``stem`` under ROOT."""
+    if out is not None:
+        return os.path.join(out, "last.npz")
+    found = newest_run(ROOT, stem)
+    if found is None:
+        raise CharrnnError(f"--resume: no run of {stem} under {ROOT}/ to continue; "
+                           "name its checkpoint or --out")
+    return found
+
+
+def checkpoint_in(path=None):
+    """The checkpoint ``path`` names: a file as it is; a sweep's directory: its best
+    trial's best.npz; another directory (None: ROOT): best.npz of its newest run."""
+    if path is not None and not os.path.isdir(path):
+        return path
+    return sweep_best(path) or latest_best(path or ROOT)
+
+
+def sweep_best(directory):
+    """best.npz of the best trial when ``directory`` is a sweep's, else None."""
+    from .sweep.report import best_checkpoint
+    from .sweep.search import CONFIG
+
+    if directory is None or not os.path.isfile(os.path.join(directory, CONFIG)):
+        return None
+    found = best_checkpoint(directory)
+    if found is None:
+        raise CharrnnError(f"{directory}: the sweep has no complete trial yet")
+    return found
+
+
+def latest_best(root=ROOT):
     """best.npz of the most recently written run under ``root`` (what ``sample``
     uses when no checkpoint is named)."""
     found = [os.path.join(d, "best.npz") for d in find_run_dirs(root)
@@ -234,17 +268,12 @@ def summary(ckpt):
         "cell": m.cell, "layers": m.layers, "hidden": m.hidden, "vocab_size": m.vocab_size,
         "parameters": param_count(m), "steps": ckpt.step,
         "epochs": None if epochs is None else round(epochs, 4),
-        "best_val_loss": finite(ckpt.best_val),
-        "last_val_loss": finite(val[-1, 1]) if len(val) else None,
-        "train_seconds": finite(ckpt.seconds) if ckpt.seconds else None,
+        "best_val_loss": files.json_safe(float(ckpt.best_val)),
+        "last_val_loss": files.json_safe(float(val[-1, 1])) if len(val) else None,
+        "train_seconds": files.json_safe(float(ckpt.seconds)) if ckpt.seconds else None,
         "corpus": os.path.basename(corpus) if corpus else None,
         "corpus_sha256": tc.get("corpus_file_sha256"),
     }
-
-
-def finite(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 RUN_FIELDS = ("run", "status", "cell", "layers", "hidden", "parameters", "steps", "epochs",
@@ -252,36 +281,60 @@ RUN_FIELDS = ("run", "status", "cell", "layers", "hidden", "parameters", "steps"
               "written", "checkpoint", "best_checkpoint", "holder", "error")
 
 
-def list_runs(root):
-    """One dict per run directory under ``root`` (RUN_FIELDS); a run being trained
-    or whose files do not load is reported as such, never an exception."""
-    rows = []
-    for directory in find_run_dirs(root):
-        row = dict.fromkeys(RUN_FIELDS)
-        row["run"] = os.path.relpath(directory, root) if directory != root else "."
-        live = files.holder(directory)
-        row["status"] = "ok" if live is None else "training"
-        row["holder"] = None if live is None else files.describe(live)
-        path = next((os.path.join(directory, n) for n in ("last.npz", "best.npz")
-                     if os.path.isfile(os.path.join(directory, n))), None)
-        best = os.path.join(directory, "best.npz")
-        row["best_checkpoint"] = best if os.path.isfile(best) else None
-        if path is None:
-            steps = step_files(directory)
-            path = os.path.join(directory, steps[-1]) if steps else None
-        if path is None:
-            row["status"] = "training" if live is not None else "empty"
-        else:
-            row["checkpoint"] = path
-            try:
-                ckpt = checkpoint.load(path, weights=False)
-                if row["best_checkpoint"] and row["best_checkpoint"] != path:
-                    checkpoint.load(row["best_checkpoint"], weights=False)  # both must load
-                row.update(summary(ckpt))
-                row["written"] = datetime.datetime.fromtimestamp(
-                    os.path.getmtime(path)).astimezone().isoformat(timespec="seconds")
-            except (CharrnnError, OSError) as e:
-                row["status"], row["error"] = "damaged", str(e)
-        row.pop("vocab_size", None)
-        rows.append(row)
-    return rows
+def list_runs(root=ROOT, sort="best"):
+    """One dict per run directory under ``root`` (RUN_FIELDS), sorted by the
+    column ``sort`` (SORT_KEYS; the runs it does not know last, by name).  A run
+    being trained or whose files do not load is reported as such, never an
+    exception.  No ROOT yet: no runs."""
+    if not os.path.isdir(root) and (os.path.exists(root) or root != ROOT):
+        raise CharrnnError(f"{root}: no such directory")
+    if sort not in SORT_KEYS:
+        raise CharrnnError(f"--sort must be one of {', '.join(SORT_KEYS)}, not {sort!r}")
+    rows = [run_row(root, directory) for directory in find_run_dirs(root)]
+    key = SORT_KEYS[sort]
+    known = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key],
+                   reverse=sort not in ASCENDING)
+    return known + sorted((r for r in rows if r[key] is None), key=lambda r: r["run"])
+
+
+def run_row(root, directory):
+    """The RUN_FIELDS of the run in ``directory``, under ``root``."""
+    row = dict.fromkeys(RUN_FIELDS)
+    row["run"] = os.path.relpath(directory, root) if directory != root else "."
+    live = files.holder(directory)
+    row["status"] = "ok" if live is None else "training"
+    row["holder"] = None if live is None else files.describe(live)
+    path = next((os.path.join(directory, n) for n in ("last.npz", "best.npz")
+                 if os.path.isfile(os.path.join(directory, n))), None)
+    best = os.path.join(directory, "best.npz")
+    row["best_checkpoint"] = best if os.path.isfile(best) else None
+    if path is None:
+        steps = step_files(directory)
+        path = os.path.join(directory, steps[-1]) if steps else None
+    if path is None:
+        row["status"] = "training" if live is not None else "empty"
+    else:
+        row["checkpoint"] = path
+        try:
+            ckpt = checkpoint.load(path, weights=False)
+            if row["best_checkpoint"] and row["best_checkpoint"] != path:
+                checkpoint.load(row["best_checkpoint"], weights=False)  # both must load
+            row.update(summary(ckpt))
+            row["written"] = datetime.datetime.fromtimestamp(
+                os.path.getmtime(path)).astimezone().isoformat(timespec="seconds")
+        except (CharrnnError, OSError) as e:
+            row["status"], row["error"] = "damaged", str(e)
+    row.pop("vocab_size", None)
+    return row
+
+
+def expand_runs(paths):
+    """Run directories and checkpoints as given; a directory holding no
+    checkpoint of its own but runs under it (a sweep's): those, best first."""
+    found = []
+    for path in paths:
+        own = os.path.isdir(path) and any(os.path.isfile(os.path.join(path, n))
+                                          for n in RUN_FILES)
+        rows = list_runs(path, sort="best") if os.path.isdir(path) and not own else []
+        found += [os.path.join(path, r["run"]) for r in rows if r["status"] == "ok"] or [path]
+    return found

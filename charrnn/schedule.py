@@ -12,10 +12,19 @@ rates on every machine and resume bit for bit; seconds follow the clock.
 """
 import math
 
-SCHEDULES = ("budget", "cosine", "linear", "constant", "decay")
 BUDGET_SHAPE = "cosine"  # what `budget` means: measured against linear (README)
 WARMUP = 0.02            # of the budget, rising linearly from FLOOR to the peak
 FLOOR = 0.05             # of the peak, reached at the end of the budget
+# The schedules by name, with what each does (the help of --schedule).
+SCHEDULES = {
+    "budget": f"warm up, then decay to {FLOOR:.0%} of --lr at the end of --max-time, "
+              "--max-steps, --max-chars or --epochs",
+    "cosine": f"budget's shape; budget is {BUDGET_SHAPE}",
+    "linear": "budget's warm-up, then a straight line down",
+    "constant": "--lr throughout",
+    "decay": "times --lr-decay after every epoch",
+}
+DEFAULT = "decay if --lr-decay is given, else budget"  # what resolve picks, in words
 
 
 def resolve(schedule, lr_decay, resumed_without_schedule=False):

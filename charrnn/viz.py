@@ -15,9 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data.corpus import read_blocks
+from .errors import CharrnnError
+from .files import write_atomically
 from .model import forward, views, zero_state
 
 CHUNK = 256  # characters per forward call
+MIN_FIND = 200  # characters: fewer, and every correlation is noise
 SPEAKER = re.compile(r"[A-Z][A-Za-z' ]{0,30}:")  # "ROMEO:", "First Citizen:" at a line's start
 FEATURES = {
     "line_position": "position in the line",
@@ -44,79 +48,104 @@ def text_features(text):
     brackets inside strings.
     """
     out = np.zeros((len(text), len(FEATURES)), np.float32)
-    column = depth = indent = 0
-    double = single = triple = ""  # triple: the open triple quote's character, or ""
-    leading = True        # still in the line's leading whitespace
-    previous_blank = False  # this line follows a blank line
-    line_has_text = False
-    operand = False       # the line's last non-space character ends an operand: a // b
-    line_comment = block_comment = False
-    speaker = bool(SPEAKER.match(text))
-    prev = ""
-    skip = 0              # the rest of a triple quote, already counted
-    escaped = False       # the previous character was a backslash inside a string
+    scan = TextScan(text)
     for i, ch in enumerate(text):
-        if ch == "\n":
-            blank = not line_has_text  # the line that ends here was empty or blank
-            if blank:
-                double = ""
-            previous_blank = blank
-            column, single, indent, leading, line_comment = 0, "", 0, True, False
-            line_has_text = operand = escaped = False
-            speaker = bool(SPEAKER.match(text, i + 1))
-            out[i] = (0, bool(double or triple == '"'), triple == "'", depth, 0, 0, 0,
-                      block_comment, 0)
-            prev = ch
-            continue
-        column += 1
-        in_string = bool(double or single or triple)
-        if skip:
-            skip -= 1
-        elif escaped:
-            escaped = False
-        elif in_string and ch == "\\":
-            escaped = True
-        elif not (in_string or line_comment or block_comment):
-            if ch == "#" or (ch == "/" and prev == "/" and not operand and
-                             not text.startswith("=", i + 1)):
-                line_comment = True
-            elif ch == "*" and prev == "/":
-                block_comment = True
-            elif ch in "\"'":
-                if text.startswith(ch * 3, i):
-                    triple, skip = ch, 2
-                elif ch == '"':
-                    double = ch
-                else:
-                    single = ch
-            elif ch in "([{":
-                depth += 1
-            elif ch in ")]}":
-                depth = max(depth - 1, 0)
-        elif block_comment:
-            if ch == "/" and prev == "*":
-                block_comment = False
-        elif triple:
-            if ch == triple and text.startswith(ch * 3, i):
-                triple, skip = "", 2
-        elif double and ch == '"':
-            double = ""
-        elif single and ch == "'":
-            single = ""
-        if leading and ch in " \t":
-            indent += 1
-        else:
-            leading = False
-        if not ch.isspace():
-            line_has_text = True
-            if ch != "/":  # what stands before a // decides: operand (a // b) or not
-                operand = ch.isalnum() or ch in "_)]}\"'"
-        out[i] = (column, bool(double or triple == '"' or skip and ch == '"'),
-                  bool(single or triple == "'" or skip and ch == "'"), depth, indent,
-                  ch.isalnum() or ch == "_", previous_blank,
-                  line_comment or block_comment or (ch == "/" and prev == "*"), speaker)
-        prev = ch
+        out[i] = scan.newline(i) if ch == "\n" else scan.character(i, ch)
     return out
+
+
+class TextScan:
+    """text_features' reading of a text, a character at a time: what the
+    features depend on, as it stands after the character read last."""
+
+    def __init__(self, text):
+        self.text = text
+        self.column = self.depth = self.indent = 0
+        # the open string's quote character, or ""; triple: of a triple quote
+        self.double = self.single = self.triple = ""
+        self.leading = True          # still in the line's leading whitespace
+        self.previous_blank = False  # this line follows a blank line
+        self.line_has_text = False
+        self.operand = False  # the line's last non-space character ends an operand: a // b
+        self.line_comment = self.block_comment = False
+        self.speaker = bool(SPEAKER.match(text))
+        self.prev = ""
+        self.skip = 0          # the rest of a triple quote, already counted
+        self.escaped = False   # the previous character was a backslash inside a string
+
+    def newline(self, i):
+        """Read the newline text[i]; the features there."""
+        blank = not self.line_has_text  # the line that ends here was empty or blank
+        if blank:
+            self.double = ""
+        self.previous_blank = blank
+        self.column, self.single, self.indent, self.leading = 0, "", 0, True
+        self.line_comment = self.line_has_text = self.operand = self.escaped = False
+        self.speaker = bool(SPEAKER.match(self.text, i + 1))
+        self.prev = "\n"
+        return (0, bool(self.double or self.triple == '"'), self.triple == "'", self.depth, 0, 0,
+                0, self.block_comment, 0)
+
+    def character(self, i, ch):
+        """Read text[i], ``ch``, not a newline; the features there."""
+        self.column += 1
+        self.strings_and_comments(i, ch)
+        if self.leading and ch in " \t":
+            self.indent += 1
+        else:
+            self.leading = False
+        if not ch.isspace():
+            self.line_has_text = True
+            if ch != "/":  # what stands before a // decides: operand (a // b) or not
+                self.operand = ch.isalnum() or ch in "_)]}\"'"
+        features = (self.column, bool(self.double or self.triple == '"' or self.skip and ch == '"'),
+                    bool(self.single or self.triple == "'" or self.skip and ch == "'"),
+                    self.depth, self.indent, ch.isalnum() or ch == "_", self.previous_blank,
+                    self.line_comment or self.block_comment or (ch == "/" and self.prev == "*"),
+                    self.speaker)
+        self.prev = ch
+        return features
+
+    def strings_and_comments(self, i, ch):
+        """Where ``ch`` opens or closes a string or a comment."""
+        in_string = bool(self.double or self.single or self.triple)
+        if self.skip:
+            self.skip -= 1
+        elif self.escaped:
+            self.escaped = False
+        elif in_string and ch == "\\":
+            self.escaped = True
+        elif not (in_string or self.line_comment or self.block_comment):
+            self.code(i, ch)
+        elif self.block_comment:
+            if ch == "/" and self.prev == "*":
+                self.block_comment = False
+        elif self.triple:
+            if ch == self.triple and self.text.startswith(ch * 3, i):
+                self.triple, self.skip = "", 2
+        elif self.double and ch == '"':
+            self.double = ""
+        elif self.single and ch == "'":
+            self.single = ""
+
+    def code(self, i, ch):
+        """A character outside strings and comments: one may open, or a bracket."""
+        if ch == "#" or (ch == "/" and self.prev == "/" and not self.operand and
+                         not self.text.startswith("=", i + 1)):
+            self.line_comment = True
+        elif ch == "*" and self.prev == "/":
+            self.block_comment = True
+        elif ch in "\"'":
+            if self.text.startswith(ch * 3, i):
+                self.triple, self.skip = ch, 2
+            elif ch == '"':
+                self.double = ch
+            else:
+                self.single = ch
+        elif ch in "([{":
+            self.depth += 1
+        elif ch in ")]}":
+            self.depth = max(self.depth - 1, 0)
 
 
 @dataclass
@@ -237,6 +266,90 @@ def find(ckpt, text, top=3, keep=0):
     return findings, constant, acts, probs
 
 
+@dataclass
+class View:
+    """What ``charrnn viz`` shows of a text."""
+    text: str                  # the characters shown
+    units: list                # [(layer, unit, label)]: the unit asked for, or each feature's best
+    activations: np.ndarray    # (len(text), L, H): every unit's value after each character
+    probabilities: np.ndarray  # (len(text), V): the next character's, after each
+    vocabulary: str            # the model's characters, in the order of the V columns
+    findings: list = None      # without a unit: the top units of each feature, [Finding]
+    constant: list = None      # without a unit: the features constant in the text scanned
+    scanned: int = 0           # without a unit: the characters the correlations cover
+
+
+def read_text(path, length, encoding="utf-8"):
+    """The first ``length`` characters of the text file ``path``, carriage returns dropped."""
+    text = ""
+    for block in read_blocks(path, encoding):
+        text += block[:length - len(text)]
+        if len(text) >= length:
+            break
+    return text.replace("\r", "")
+
+
+def view_file(ckpt, path, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
+              encoding="utf-8"):
+    """``view`` of the start of the text file ``path``."""
+    text = read_text(path, length if unit is not None else max(length, scan), encoding)
+    return view(ckpt, text, layer=layer, unit=unit, length=length, scan=scan, top=top,
+                what=path)
+
+
+def view(ckpt, text, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
+         what="the text"):
+    """The View of ``unit`` of ``layer`` (default: the last) over the first
+    ``length`` characters of ``text`` (``what``, for messages); without a unit,
+    of the ``top`` units of each feature (find), measured over its first
+    ``scan`` characters (those shown among them)."""
+    check_view(ckpt.model, layer, unit, length, scan, top)
+    if unit is None and len(text) < MIN_FIND:
+        raise CharrnnError(f"{what}: {len(text):,} characters; --find needs at least "
+                           f"{MIN_FIND:,} for correlations that mean something")
+    if not text:
+        raise CharrnnError(f"{what}: the file is empty")
+    ckpt.vocab.encode(text, what=what)  # unknown characters: one message naming them
+    shown = text[:length]
+    if unit is not None:
+        layer = ckpt.model.layers - 1 if layer is None else layer
+        acts, probs = run(ckpt, ckpt.vocab.encode(shown), keep=len(shown))
+        return View(shown, [(layer, unit, f"layer {layer} unit {unit}")], acts, probs,
+                    ckpt.vocab.chars)
+    scanned = text[:max(scan, len(shown))]
+    findings, constant, acts, probs = find(ckpt, scanned, top, len(shown))
+    units = [(f.layer, f.unit, f"layer {f.layer} unit {f.unit}: {f.feature} "
+              f"(r = {f.correlation:+.2f})") for f in best_per_feature(findings)]
+    if not units:
+        raise CharrnnError(f"{what}: no feature varies in its first {len(text):,} characters")
+    return View(shown, units, acts, probs, ckpt.vocab.chars, findings, constant, len(scanned))
+
+
+def check_view(m, layer, unit, length, scan, top):
+    """Refuse what ``view`` cannot show of the model ``m``, naming the option."""
+    for name, value in (("--length", length), ("--scan", scan), ("--top", top)):
+        if value < 1:
+            raise CharrnnError(f"{name} must be at least 1, not {value}")
+    if unit is not None or layer is not None:
+        layer = m.layers - 1 if layer is None else layer
+        if not 0 <= layer < m.layers:
+            raise CharrnnError(f"--layer must be in 0..{m.layers - 1}: the model has "
+                               f"{m.layers} layers")
+        if unit is None or not 0 <= unit < m.hidden:
+            raise CharrnnError(f"--unit must be in 0..{m.hidden - 1} (the layer's units)")
+
+
+def write_page(path, shown, title):
+    """Write the HTML page of the View ``shown`` to ``path``."""
+    values = [shown.activations[:, layer, unit] for layer, unit, _ in shown.units]
+    text = page(shown.text, [label for _, _, label in shown.units], values,
+                shown.probabilities, shown.vocabulary, title)
+    try:
+        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+    except OSError as e:
+        raise CharrnnError(f"cannot write {path} ({e.strerror})") from None
+
+
 # Red (-1) through white (0) to blue (+1), as in the char-rnn visualizations.
 def colour(value):
     v = max(-1.0, min(1.0, float(value)))
@@ -328,7 +441,9 @@ document.getElementById("text").addEventListener("mouseover", (event) => {{
   tip.style.left = (event.clientX + 12) + "px";
   tip.style.top = (event.clientY + 12) + "px";
 }});
-document.getElementById("text").addEventListener("mouseout", () => {{ tip.style.display = "none"; }});
+document.getElementById("text").addEventListener("mouseout", () => {{
+  tip.style.display = "none";
+}});
 </script>
 </body></html>
 """

@@ -5,6 +5,8 @@ import math
 import os
 
 from .. import files
+from ..config import option_name
+from ..tables import aligned, clock, number
 
 SUMMARY = "summary.json"
 TABLE = "summary.txt"
@@ -56,35 +58,24 @@ def best(found):
 def table(found, names):
     """The trials as a text table: best validation loss first, one column per
     searched option."""
-    def number(x, fmt):
-        return "-" if x is None else format(x, fmt)
-
-    def clock(seconds):
-        if seconds is None:
-            return "-"
-        seconds = round(seconds)
-        return f"{seconds // 60}:{seconds % 60:02d}"
-
     def value(v):
         return format(v, ".4g") if isinstance(v, float) else str(v)
 
     header = ["trial", "state", "best val", "time", "steps", "char/s"] + \
-        [n.replace("_", "-") for n in names]
+        [option_name(n).removeprefix("--") for n in names]
     lines = [header]
     for r in found:
         lines.append([str(r["trial"]), r["state"], number(r["best_val_loss"], ".4f"),
-                      clock(r["train_seconds"]), number(r["steps"], ","),
+                      clock(r["train_seconds"], hours=False), number(r["steps"], ","),
                       number(r["chars_per_second"], ",.0f")]
                      + [value(r["params"][n]) if n in r["params"] else "-" for n in names])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in
-                     enumerate(zip(line, widths))).rstrip() for line in lines]
+    out = aligned(lines, right=range(2, len(header)))
     out += [f"trial {r['trial']}: {r['error']}" for r in found if r["state"] == "failed"]
     return "\n".join(out)
 
 
 def write(sweep_dir, config, found, names):
-    summary = files.finite({"sweep": config, "best": best(found), "trials": found})
+    summary = files.json_safe({"sweep": config, "best": best(found), "trials": found})
     text = json.dumps(summary, indent=1, allow_nan=False).encode()
     files.write_atomically(os.path.join(sweep_dir, SUMMARY), lambda f: f.write(text))
     listing = (table(found, names) + "\n").encode()

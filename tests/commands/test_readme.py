@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from charrnn.cli import main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 TINY = ["--hidden", "16", "--layers", "1", "--batch-size", "4", "--seq-length", "16", "--quiet"]
 
 

@@ -57,7 +57,8 @@ def test_bash_runs_the_completion_script():
     script = """
 eval "$(_CHARRNN_COMPLETE=bash_source charrnn)"
 COMP_WORDS=(charrnn tr); COMP_CWORD=1; _charrnn_completion charrnn; echo "${COMPREPLY[@]}"
-COMPREPLY=(); COMP_WORDS=(charrnn sample --te); COMP_CWORD=2; _charrnn_completion charrnn; echo "${COMPREPLY[@]}"
+COMPREPLY=(); COMP_WORDS=(charrnn sample --te); COMP_CWORD=2
+_charrnn_completion charrnn; echo "${COMPREPLY[@]}"
 """
     out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
                          timeout=120)

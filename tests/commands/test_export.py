@@ -20,7 +20,7 @@ pytest.importorskip("safetensors", reason="the export extra (safetensors) is not
 from safetensors import safe_open  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 TEXT = "The quick brown fox jumps over the lazy dog.\n(And then: 'it sleeps'.)\n" * 6
 
 

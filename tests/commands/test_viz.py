@@ -7,14 +7,13 @@ import os
 import random
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from charrnn import viz
-from charrnn.checkpoint import Checkpoint, load, save
+from charrnn.checkpoint import Checkpoint
 from charrnn.cli import main
 from charrnn.data.corpus import Vocabulary
 from charrnn.model import ModelConfig, init_params, views
@@ -43,7 +42,8 @@ def test_text_features_by_hand():
     assert at[text.index("hi")]["after_blank_line"] == 0
     assert at[text.index("ROMEO") + 1]["in_word"] == 1 and at[text.index(":")]["in_word"] == 0
     single = viz.text_features("a 'q' it's\n'")
-    assert single[3, FEATURE["in_single_quotes"]] == 1 and single[5, FEATURE["in_single_quotes"]] == 0
+    assert single[3, FEATURE["in_single_quotes"]] == 1
+    assert single[5, FEATURE["in_single_quotes"]] == 0
     assert single[9, FEATURE["in_single_quotes"]] == 1  # an apostrophe opens one, to the line's end
     assert single[-1, FEATURE["in_single_quotes"]] == 1  # the line's end closed it; this opens
     code = 'x = "a\'b" + \'c"d\'\n"""doc\nstring""" y ("(")\n'

@@ -11,7 +11,7 @@ from charrnn.cli import main
 pytest.importorskip("plotext", reason="the plot extra is not installed")
 pytest.importorskip("matplotlib", reason="the plot extra is not installed")
 
-V1 = Path(__file__).resolve().parent / "fixtures" / "v1" / "run"
+V1 = Path(__file__).resolve().parents[1] / "fixtures" / "v1" / "run"
 TINY = ["--layers", "1", "--batch-size", "4", "--seq-length", "16", "--quiet",
         "--eval-every", "10", "--max-steps", "40"]
 
@@ -49,7 +49,6 @@ def test_a_checkpoint_file_plots_too(two_runs):
 
 def test_png(two_runs, tmp_path):
     import matplotlib.image
-    import numpy as np
     out = tmp_path / "losses.png"
     result = plot(list(two_runs) + ["--png", out, "--x", "chars"])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,136 @@
+"""What the commands share: the types of options that are not plain numbers
+or words, the options made from TrainConfig's fields (config.py: one place
+for each default, type and help), and JSON on stdout."""
+import importlib
+import json
+import re
+from dataclasses import MISSING
+
+import click
+
+from ..config import MODEL, option_fields, option_name
+from ..errors import CharrnnError
+from ..files import json_safe
+
+DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+class Duration(click.ParamType):
+    """A time such as 90, 90s, 10m or 1h30m, in seconds."""
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = DURATION.match(value.strip())
+        if not value.strip() or not match or not any(match.groups()):
+            self.fail(f"{value!r} is not a duration such as 90s, 10m or 1h30m", param, ctx)
+        hours, minutes, seconds = (float(g or 0) for g in match.groups())
+        total = 3600 * hours + 60 * minutes + seconds
+        if total <= 0:
+            self.fail("must be longer than zero", param, ctx)
+        return total
+
+
+class Seconds(float):
+    """A time in seconds, told apart from a count of steps."""
+
+
+class Every(click.ParamType):
+    """A count of steps (250), or a time with its unit (30s, 2m)."""
+    name = "steps|duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, Seconds)):
+            return value
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        if text[-1:].lower() not in ("s", "m", "h"):
+            self.fail(f"{value!r} is neither a number of steps (250) nor a time with its unit "
+                      "(30s, 2m)", param, ctx)
+        return Seconds(Duration().convert(text, param, ctx))
+
+
+class Count(click.ParamType):
+    """A count such as 500000, 500k, 20M or 1.5G."""
+    name = "count"
+    UNITS = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)", str(value).strip().lower())
+        if not match:
+            self.fail(f"{value!r} is not a count such as 500000, 500k or 20M", param, ctx)
+        return int(float(match.group(1)) * self.UNITS[match.group(2)])
+
+
+class Keep(click.ParamType):
+    """A number of files to keep, or ``all``."""
+    name = "count"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, int) and value >= 0):
+            return value
+        if str(value).strip().lower() == "all":
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < 0:
+            self.fail(f"{value!r} is not a number >= 0 or 'all'", param, ctx)
+        return number
+
+
+def emit(obj):
+    """One JSON object on a line of stdout; infinities and NaN (not JSON) as null."""
+    click.echo(json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False))
+
+
+# The options whose values are not plain numbers or words, by TrainConfig field.
+PARSERS = {"max_time": Duration(), "max_chars": Count(), "eval_every": Every(), "keep": Keep()}
+
+
+def config_option(f):
+    """The option of the TrainConfig field ``f``: its name, default, type and help."""
+    help_text = f.metadata["help"]
+    if "default_text" in f.metadata:  # decided when the run starts
+        help_text += f" [default: {f.metadata['default_text']}]."
+    if f.type is bool:
+        return click.option(option_name(f.name), is_flag=True, help=help_text)
+    choices = f.metadata.get("choices")
+    default = None if f.default is MISSING else f.default
+    return click.option(option_name(f.name), default=default, show_default=default is not None,
+                        type=click.Choice(list(choices)) if choices else
+                        PARSERS.get(f.name, f.type), help=help_text)
+
+
+def config_options(group):
+    """A decorator: the options of TrainConfig's fields of ``group`` (config.MODEL, RUN)."""
+    def decorate(command):
+        for f in reversed(option_fields(group)):
+            command = config_option(f)(command)
+        return command
+    return decorate
+
+
+model_options = config_options(MODEL)  # what shapes a model and its training: train's, a sweep's
+
+
+def given_options(ctx, options):
+    """The ``options`` given on the command line, not left at their defaults."""
+    return {name: value for name, value in options.items()
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+
+
+def need_extra(module, extra, command):
+    """Import ``module`` of an optional extra, or say which extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise CharrnnError(f"charrnn {command} needs the optional extra {extra!r}: "
+                           f"pip install 'charrnn[{extra}]'") from None
+
+

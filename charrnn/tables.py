@@ -1,0 +1,55 @@
+"""Text tables for people: ``charrnn runs``'s (its columns and the keys it sorts
+by), and the helpers that a sweep's table (sweep/report.py) shares with it.
+Numba-free: the command line's help lists the keys."""
+
+# What ``runs --sort`` takes: its name for each field of runs.RUN_FIELDS it sorts by.
+SORT_KEYS = {"best": "best_val_loss", "last": "last_val_loss", "name": "run", "steps": "steps",
+             "epochs": "epochs", "params": "parameters", "time": "train_seconds",
+             "written": "written", "cell": "cell", "corpus": "corpus"}
+ASCENDING = ("best", "last", "name", "cell", "corpus")  # the others: newest or largest first
+RUN_COLUMNS = ("run", "status", "cell", "size", "params", "steps", "epochs", "best", "last",
+               "time", "corpus", "sha256", "written")
+RIGHT = ("params", "steps", "epochs", "best", "last", "time")  # right-aligned
+
+
+def runs_table(rows):
+    """The runs (runs.list_runs) as a text table, with why each damaged one is, below it."""
+    lines = [list(RUN_COLUMNS)]
+    for r in rows:
+        status = r["status"]
+        if status == "training" and r["holder"]:
+            status += " (" + r["holder"].split(",")[0] + ")"  # "training (pid 123)"
+        lines.append([
+            r["run"], status, r["cell"] or "-",
+            f"{r['layers']}x{r['hidden']}" if r["layers"] else "-",
+            number(r["parameters"], ","), number(r["steps"], ","), number(r["epochs"], ".2f"),
+            number(r["best_val_loss"], ".4f"), number(r["last_val_loss"], ".4f"),
+            clock(r["train_seconds"], hours=True), r["corpus"] or "-",
+            (r["corpus_sha256"] or "-")[:12], (r["written"] or "-")[:19].replace("T", " ")])
+    out = aligned(lines, right={RUN_COLUMNS.index(name) for name in RIGHT})
+    out += [f"{r['run']}: {r['error']}" for r in rows if r["status"] == "damaged"]
+    return "\n".join(out)
+
+
+def number(x, fmt):
+    """``x`` formatted, or "-" when it is not known."""
+    return "-" if x is None else format(x, fmt)
+
+
+def clock(seconds, *, hours):
+    """A duration as h:mm:ss (with ``hours``) or m:ss, or "-" when it is not known."""
+    if seconds is None:
+        return "-"
+    seconds = round(seconds)
+    if hours:
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def aligned(lines, right):
+    """``lines`` (lists of strings, the header first) as columns two spaces
+    apart: the columns whose index is in ``right`` aligned right, the others left."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return ["  ".join(value.rjust(width) if i in right else value.ljust(width)
+                      for i, (value, width) in enumerate(zip(line, widths))).rstrip()
+            for line in lines]
