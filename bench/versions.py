@@ -52,8 +52,8 @@ def corpus(directory):
 def in_version(tree, *args):
     """stdout of ``python args`` with ``tree`` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, *map(str, args)], env=env, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run([sys.executable, *map(str, args)], env=env, capture_output=True,
+                          text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{tree}: {' '.join(map(str, args))} failed:\n{done.stderr[-2000:]}")
     return done.stdout

@@ -14,12 +14,10 @@ import json
 
 import numpy as np
 
-from . import files
+from . import cells, files
 from .model import views
 
 FORMAT = "charrnn-export-1"
-# Where PyTorch's gate order differs: charrnn's LSTM columns are i, f, o, g.
-PYTORCH_MODULES = {"lstm": ("LSTM", "i,f,g,o"), "rnn": ("RNN", "")}
 
 
 def tensors(ckpt):
@@ -27,15 +25,14 @@ def tensors(ckpt):
     m = ckpt.model
     p = views(ckpt.params, m)
     H, V = m.hidden, m.vocab_size
-    module, gates = PYTORCH_MODULES.get(m.cell, (None, ""))
+    torch = cells.get(m.cell).TORCH  # the cell's torch.nn twin, or None
     out = {}
-    if module is None:
+    if torch is None:
         out = {name: value for name, value in p.items() if name not in ("w_y", "b_y")}
     else:
-        n_gates = 4 if m.cell == "lstm" else 1
-        # PyTorch's order as columns of charrnn's: i, f, g, o from i, f, o, g
-        order = np.concatenate([np.arange(k * H, (k + 1) * H) for k in (0, 1, 3, 2)]) \
-            if m.cell == "lstm" else np.arange(H)
+        n_gates = len(torch.blocks)
+        # PyTorch's order as columns of charrnn's
+        order = np.concatenate([np.arange(k * H, (k + 1) * H) for k in torch.blocks])
         for l in range(m.layers):
             w, b = p[f"w{l}"], p[f"b{l}"]
             d_in = V if l == 0 else H
@@ -47,8 +44,10 @@ def tensors(ckpt):
     out["decoder.bias"] = p["b_y"]
     out = {k: np.ascontiguousarray(v, np.float32) for k, v in out.items()}
     metadata = {
-        "format": FORMAT, "cell": m.cell, "pytorch_module": module or "none",
-        "gate_order": gates, "layers": str(m.layers), "hidden": str(m.hidden),
+        "format": FORMAT, "cell": m.cell,
+        "pytorch_module": torch.name if torch else "none",
+        "gate_order": torch.gate_order if torch else "",
+        "layers": str(m.layers), "hidden": str(m.hidden),
         "vocab_size": str(V), "vocabulary": json.dumps(ckpt.vocab.chars, ensure_ascii=False),
         "input": "one-hot over the vocabulary (id = position in it)",
         "charrnn_version": ckpt.charrnn_version,

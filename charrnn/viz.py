@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import cells
 from .data.corpus import read_blocks
 from .errors import CharrnnError
 from .files import write_atomically
@@ -190,7 +191,9 @@ class Correlations:
 
 def unit_state(cell):
     """Which of a layer's state sequences is shown, and how: (index, squash)."""
-    return (1, np.tanh) if cell == "lstm" else (0, None)
+    module = cells.get(cell)
+    name, squash = module.SHOWN
+    return module.STATES.index(name), squash
 
 
 def run(ckpt, ids, keep=0, on_chunk=None, streams=1):

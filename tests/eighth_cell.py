@@ -30,6 +30,8 @@ from charrnn.kernels.rows import add_product, packed
 from charrnn.kernels.tiles import ACCUMULATE, OVERWRITE, panels_shape, product
 
 STATES = ("h",)
+SHOWN = ("h", None)
+TORCH = None
 ONE = np.float32(1.0)
 
 

@@ -4,6 +4,8 @@ A cell module holds everything about its cell and nothing else needs to know
 its arithmetic (lstm.py is the fullest example):
 
 - ``STATES``: the names of its carried state, ("h",) or ("h", "c"); h first.
+- ``SHOWN``: (state name, squash or None): what ``charrnn viz`` shows of a unit.
+- ``TORCH``: the TorchModule with the same equations, or None (export).
 - ``layer_shapes(l, V, H)``: layer l's parameters [(name, shape)] in the flat
   buffer's order, and ``init_layer(p, l, H, rng)``: its values after the
   model's uniform draw (biases; embeddings).
@@ -29,8 +31,16 @@ cell without a reference).  Every cell module satisfies the protocol that
 tests/cells/test_protocol.py checks.
 """
 import importlib
+from typing import NamedTuple
 
 from ..errors import CharrnnError
+
+
+class TorchModule(NamedTuple):
+    """The torch.nn module with a cell's very equations (``TORCH``), for export."""
+    name: str          # in torch.nn
+    gate_order: str    # its gate names in PyTorch's column order ("" for one block)
+    blocks: tuple      # charrnn's H-wide gate blocks, in PyTorch's order
 
 # name -> module (relative to this package, or absolute); imported when
 # first used, so that the command line knows the names without loading Numba.

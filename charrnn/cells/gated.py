@@ -165,6 +165,8 @@ class GatedLayers:
     ``embed`` (V, H) at layer 0 and ``wx<l>``, ``wh<l>``.  Both have ``b<l>`` (3H)."""
 
     STATES = ("h",)
+    SHOWN = ("h", None)
+    TORCH = None  # nn.GRU resets after W_hh, not before; the MUTs have no module
 
     def __init__(self, spec):
         self.spec = spec

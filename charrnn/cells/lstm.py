@@ -31,12 +31,14 @@ from ..kernels.buffers import layer_buffer
 from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
 from ..kernels.tiles import ACCUMULATE, panels_shape
-from . import recurrence
+from . import TorchModule, recurrence
 from .inputs import input_gradients, input_product
 from .recurrence import strips_product
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
 STATES = ("h", "c")
+SHOWN = ("c", np.tanh)  # the cell, squashed as h sees it (Karpathy's visualisations)
+TORCH = TorchModule("LSTM", "i,f,g,o", (0, 1, 3, 2))  # charrnn's columns are i, f, o, g
 ONE = np.float32(1.0)
 
 

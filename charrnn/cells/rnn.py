@@ -24,11 +24,13 @@ from ..kernels.blas import AS_IS
 from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
 from ..kernels.tiles import ACCUMULATE, panels_shape, product
-from . import recurrence
+from . import TorchModule, recurrence
 from .inputs import input_gradients, input_product
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
 STATES = ("h",)
+SHOWN = ("h", None)
+TORCH = TorchModule("RNN", "", (0,))  # nn.RNN(nonlinearity="tanh")
 ONE = np.float32(1.0)
 
 

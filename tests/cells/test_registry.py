@@ -42,6 +42,9 @@ def test_every_registered_cell_has_a_reference():
 def test_every_cell_satisfies_the_protocol(cell, rng):
     module = cells.get(cell)
     assert isinstance(module.STATES, tuple) and module.STATES[0] == "h"
+    assert module.SHOWN[0] in module.STATES and (module.SHOWN[1] is None or
+                                                 callable(module.SHOWN[1]))
+    assert module.TORCH is None or isinstance(module.TORCH, cells.TorchModule)
     for name, parameters in PROTOCOL.items():
         function = getattr(module, name, None)
         assert callable(function), f"{cell} has no {name}"
@@ -64,7 +67,8 @@ def test_an_unknown_cell_is_a_clear_error():
 # forward, beam search, precisions, the commands (learn, sample, evaluate,
 # resume bit for bit).
 PER_CELL = ["model/test_model.py", "model/test_generation.py", "model/test_precision.py",
-            "cells/test_cells_through_the_commands.py", "cells/test_registry.py"]
+            "cells/test_cells_through_the_commands.py", "cells/test_registry.py",
+            "commands/test_evaluate.py", "commands/test_export.py", "commands/test_viz.py"]
 
 
 def test_an_eighth_cell_gets_the_whole_suite(tmp_path):

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from charrnn import cells
+from charrnn.cells import CELLS
 from charrnn.checkpoint import Checkpoint, save
 from charrnn.cli import main
 from charrnn.data.corpus import Vocabulary
@@ -40,7 +42,7 @@ def export(tmp_path, ckpt, name="m"):
     return out, result
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mut1", "mut2", "mut3"])
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_every_cell_exports_with_its_vocabulary(tmp_path, cell):
     ckpt = checkpoint(cell)
     out, result = export(tmp_path, ckpt)
@@ -52,7 +54,7 @@ def test_every_cell_exports_with_its_vocabulary(tmp_path, cell):
     np.testing.assert_array_equal(tensors["decoder.weight"], p["w_y"].T)
     total = sum(v.size for k, v in tensors.items() if not k.startswith("rnn.bias_hh"))
     assert total == ckpt.params.size  # every weight, once (PyTorch's second bias aside)
-    if cell in ("lstm", "rnn"):
+    if cells.get(cell).TORCH is not None:
         assert meta["pytorch_module"] == cell.upper() and "nn." in result.stderr
     else:  # charrnn's names, said so
         assert meta["pytorch_module"] == "none" and "own names" in result.stderr

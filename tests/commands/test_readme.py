@@ -122,3 +122,12 @@ def test_the_scripting_example_runs(tmp_path):
     assert f"best: {best['best_checkpoint']}" in result.stderr
     sample = result.stdout.splitlines()[len(ends):]
     assert len("\n".join(sample)) >= 300  # the sample, after the three end objects
+
+
+def test_ci_runs_the_readmes_test_command():
+    """.ci/run installs, then runs exactly what the README's quick start does after
+    installing the test extras."""
+    quick_start = re.search(r"pip install -e '\.\[test\]' && (.+)$", README.read_text(),
+                            re.MULTILINE).group(1).strip()
+    ci = (README.parent / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1].strip() == quick_start == "ruff check && pytest"

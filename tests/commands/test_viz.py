@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from charrnn import viz
+from charrnn import cells, viz
+from charrnn.cells import CELLS
 from charrnn.checkpoint import Checkpoint
 from charrnn.cli import main
 from charrnn.data.corpus import Vocabulary
 from charrnn.model import ModelConfig, init_params, views
-from reference import STEPS
+from reference import step_of
 
 FEATURE = {name: i for i, name in enumerate(viz.FEATURES)}
 
@@ -79,7 +80,7 @@ def test_streaming_correlations_equal_numpy():
     assert np.isnan(constant.r()).all()
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mut1", "mut2", "mut3"])
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_activations_and_predictions_equal_the_reference(cell):
     chars = "abcdef\n"
     cfg = ModelConfig(vocab_size=len(chars), hidden=10, layers=2, cell=cell)
@@ -89,13 +90,15 @@ def test_activations_and_predictions_equal_the_reference(cell):
     ids = rng.integers(0, len(chars), 300)  # more than one chunk
     acts, probs = viz.run(ckpt, ids, keep=300)
     p = {k: v.astype(np.float64) for k, v in views(params, cfg).items()}
-    state = np.zeros((cfg.layers, 2 if cell == "lstm" else 1, 1, cfg.hidden))
+    module = cells.get(cell)
+    shown, squash = module.STATES.index(module.SHOWN[0]), module.SHOWN[1] or (lambda v: v)
+    state = np.zeros((cfg.layers, len(module.STATES), 1, cfg.hidden))
     for t, i in enumerate(ids):
         x = np.eye(len(chars))[[i]]
         for l in range(cfg.layers):
-            state[l] = STEPS[cell](p, l, x, state[l])
+            state[l] = step_of(cell)(p, l, x, state[l])
             x = state[l, 0]
-            want = np.tanh(state[l, 1, 0]) if cell == "lstm" else state[l, 0, 0]
+            want = squash(state[l, shown, 0])
             np.testing.assert_allclose(acts[t, l], want, atol=2e-5)
         logits = x[0] @ p["w_y"] + p["b_y"]
         np.testing.assert_allclose(probs[t], np.exp(logits) / np.exp(logits).sum(), atol=2e-5)
