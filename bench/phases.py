@@ -27,7 +27,7 @@ from settings import DEFAULT_CORPUS, load_ids, missing_corpus, parse_config  # n
 from timing import matmul_peak  # noqa: E402
 
 from charrnn import optim  # noqa: E402
-from charrnn.cells import lstm  # noqa: E402
+from charrnn.cells import lstm, recurrence  # noqa: E402
 from charrnn.data.batches import StreamBatcher  # noqa: E402
 from charrnn.kernels.buffers import Workspace  # noqa: E402
 from charrnn.kernels.threads import use_threads  # noqa: E402
@@ -57,12 +57,12 @@ def timed(module, name, phase):
 
 def instrument():
     timed(lstm, "input_product", "input product x @ W_x (GEMM)")
-    timed(lstm, "lstm_forward", "forward recurrence h @ W_h + gates")
+    timed(recurrence, "run_forward", "forward recurrence h @ W_h + gates")
     timed(model, "split_gemm", "decoder forward (GEMM)")
     timed(model, "softmax_cross_entropy", "softmax cross-entropy")
     timed(model, "split_gemm_two", "decoder backward (2 GEMMs)")
-    timed(lstm, "lstm_backward", "backward recurrence")
-    timed(lstm, "lstm_replay", "replay of cells/hiddens")
+    timed(recurrence, "run_backward", "backward recurrence")
+    timed(recurrence, "run_replay", "replay of cells/hiddens")
     timed(lstm, "input_gradients", "weight gradients + dx (GEMMs)")
     timed(optim, "clip_scale", "gradient norm")
     timed(optim, "update", "Adam update")
