@@ -1,0 +1,210 @@
+"""What a training run starts from: its data, its budget, its first checkpoint
+(new, or the one it resumes) and its compiled kernels.  Every check that can
+refuse a run comes before the run directory is changed."""
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from .. import checkpoint, files, optim, runs
+from .. import schedule as schedules
+from ..config import option_name
+from ..data.batches import StreamBatcher, split
+from ..data.corpus import load_corpus
+from ..defaults import default_lr
+from ..errors import CharrnnError
+from ..evaluate import stream_loss
+from ..kernels.buffers import Workspace
+from ..kernels.threads import use_threads
+from ..model import ModelConfig, dropout_masks, init_params, loss_and_grad, param_count, zero_state
+from .history import History
+from .loop import Clock, Run, RunState
+
+MAX_PARAMS = 500_000_000  # a guard against typos such as --hidden 1000000
+# Options that define the model or the data stream: a resumed run must keep them.
+FIXED_ON_RESUME = ("cell", "hidden", "layers", "dropout", "seq_length", "batch_size", "val_frac",
+                   "optimizer", "encoding")
+# Options that came after runs were first saved: what a run saved without them trained with.
+BEFORE_THE_OPTION = {"reset_rate": 0.0}
+
+
+def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
+    """The Run on ``corpus_path`` in ``run_dir`` (a runs.RunDir) and its state at
+    the first step, or where the checkpoint ``resume`` stopped; the kernels compiled."""
+    out_dir = run_dir.path
+    prepare_out_dir(out_dir)
+    corpus = load_corpus(corpus_path, cfg.encoding, directory=out_dir)
+    model = ModelConfig(len(corpus.vocab), cfg.hidden, cfg.layers, cfg.dropout, cfg.cell)
+    n_params = check_model_size(model)
+    train_ids, val_ids = split(corpus.ids, cfg.val_frac)
+    batches = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_length)
+    limit, total_steps = step_budget(cfg, len(batches))
+    check_free_space(out_dir, cfg, n_params, total_steps)
+    rng = np.random.default_rng(cfg.seed)
+    ckpt, schedule, peak = first_checkpoint(cfg, model, corpus, resume, rng, log)
+    ckpt.train_config = {**asdict(cfg), "schedule": schedule,
+                         "corpus": os.path.abspath(corpus_path), "corpus_sha256": corpus.sha256,
+                         "corpus_file_sha256": corpus.file_sha256,
+                         "corpus_chars": len(corpus.ids), "steps_per_epoch": len(batches)}
+    check_budget_left(ckpt, cfg, total_steps, resume)
+    run_dir.prepare(log)  # every check passed: now the directory may change
+    if run_dir.drops_best:
+        ckpt.best_val = float("inf")  # the next validation writes best.npz of this branch
+    ckpt.packed.clear()  # generation weights packed from these params go stale
+    log(f"corpus {corpus_path}: {len(corpus.ids):,} characters, vocabulary "
+        f"{len(corpus.vocab)}, {len(train_ids):,} train / {len(val_ids):,} validation; model "
+        f"{cfg.layers}x{cfg.hidden} {cfg.cell.upper()}, {n_params:,} parameters; "
+        f"{len(batches)} steps per epoch; checkpoints in {out_dir}"
+        + (f"; resuming at step {ckpt.step}" if resume else ""))
+    run = Run(cfg=cfg, model=model, ckpt=ckpt, grads=np.zeros_like(ckpt.params),
+              batches=batches, val_ids=val_ids, rng=rng, schedule=schedule, peak=peak,
+              limit=limit, total_steps=total_steps, out_dir=out_dir,
+              blocks=use_threads(cfg.threads), workspace=Workspace(), on_event=on_event,
+              log=log, quiet=quiet)
+    state = first_state(run)
+    compile_started = time.perf_counter()
+    compile_kernels(run, state)
+    compile_seconds = time.perf_counter() - compile_started
+    if compile_seconds > 5:
+        log(f"compiled the kernels in {compile_seconds:.0f} s (once for this installation and "
+            "model type; kept in the cache)")
+    return run, state
+
+
+def first_state(run):
+    """The RunState at the checkpoint's step: the loop's first."""
+    ckpt = run.ckpt
+    train, val = History.from_checkpoint(ckpt, "train"), History.from_checkpoint(ckpt, "val")
+    at_epoch_start = ckpt.batch_index == 0
+    return RunState(step=ckpt.step, epoch=ckpt.epoch, batch=ckpt.batch_index, lr=ckpt.lr,
+                    carried=zero_state(run.model, run.cfg.batch_size) if at_epoch_start
+                    else ckpt.state,
+                    chars=ckpt.chars, clock=Clock(before=ckpt.seconds), train=train, val=val,
+                    chars_at_start=ckpt.chars,
+                    smooth=train.last()["loss"] if train else None,
+                    last_validated=val.last()["step"] if val else 0,
+                    next_validation=run.cfg.eval_seconds or math.inf)
+
+
+def first_checkpoint(cfg, model, corpus, resume, rng, log):
+    """(checkpoint, schedule, peak learning rate) the run starts from: the one
+    it resumes, checked against ``cfg``, or new weights drawn from ``rng``."""
+    if resume:
+        ckpt = checkpoint.load(resume)
+        check_resumable(ckpt, cfg, corpus, resume, log)
+        rng.bit_generator.state = json.loads(ckpt.rng_state)
+        schedule = schedules.resolve(cfg.schedule, cfg.lr_decay,
+                                     resumed_without_schedule="schedule" not in ckpt.train_config)
+        peak = json.loads(ckpt.schedule).get("peak_lr", ckpt.lr)
+        if cfg.lr is not None and cfg.lr != ckpt.train_config.get("lr"):
+            ckpt.lr = peak = cfg.lr
+        return ckpt, schedule, peak
+    schedule = schedules.resolve(cfg.schedule, cfg.lr_decay)
+    params = init_params(model, rng)
+    peak = cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer, cfg.cell)
+    ckpt = checkpoint.Checkpoint(
+        model=model, vocab=corpus.vocab, params=params, optimizer=cfg.optimizer,
+        optimizer_state=optim.init_state(cfg.optimizer, params.size), lr=peak)
+    return ckpt, schedule, peak
+
+
+def prepare_out_dir(out_dir):
+    """Prove ``out_dir`` writable, clear what a killed run left there."""
+    try:
+        files.write_atomically(os.path.join(out_dir, ".write-test"), lambda f: None)
+        os.unlink(os.path.join(out_dir, ".write-test"))
+    except OSError as e:
+        raise CharrnnError(f"{out_dir}: cannot write checkpoints there ({e.strerror})") from None
+    files.remove_stale_temporaries(out_dir)
+
+
+def check_model_size(model):
+    """The model's parameter count, refused above MAX_PARAMS."""
+    n_params = param_count(model)
+    if n_params > MAX_PARAMS:
+        raise CharrnnError(f"a {model.layers}x{model.hidden} model over {model.vocab_size} "
+                           f"characters has {n_params:,} parameters, more than {MAX_PARAMS:,}; "
+                           "lower --hidden or --layers")
+    return n_params
+
+
+def step_budget(cfg, steps_per_epoch):
+    """(name, steps) of the budget that ends the run first, over all resumes:
+    --max-steps, all --epochs or --max-chars (every step reads B*T characters)."""
+    limits = {"steps": cfg.max_steps, "epochs": cfg.epochs * steps_per_epoch,
+              "chars": None if cfg.max_chars is None else
+              -(-cfg.max_chars // (cfg.batch_size * cfg.seq_length))}
+    limit = min((name for name in limits if limits[name] is not None), key=limits.get)
+    return limit, limits[limit]
+
+
+def check_resumable(ckpt, cfg, corpus, resume_path, log):
+    """Refuse a resume that would change the model or the data; report other changes."""
+    saved = ckpt.train_config
+    fixed = [f"{option_name(k)} {getattr(cfg, k)} (the run used {saved[k]})"
+             for k in FIXED_ON_RESUME if saved.get(k) != getattr(cfg, k)]
+    if fixed:
+        raise CharrnnError(f"cannot resume {resume_path} with a different "
+                           f"{'; '.join(fixed)}")
+    if saved.get("corpus_sha256") != corpus.sha256:
+        raise CharrnnError(f"cannot resume {resume_path}: the corpus differs from the one the run "
+                           f"was trained on ({saved.get('corpus')}, "
+                           f"{saved.get('corpus_chars', 0):,} characters)")
+    changed = [f"{option_name(k)} {saved.get(k)} -> {v}" for k, v in asdict(cfg).items()
+               if k not in FIXED_ON_RESUME and k != "seed" and saved.get(k) != v]
+    if changed:
+        log(f"resuming with changed options: {', '.join(changed)}")
+
+
+def check_budget_left(ckpt, cfg, total_steps, resume):
+    """Refuse to resume a run that has already spent its budget."""
+    if ckpt.step >= total_steps:
+        raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps, "
+                           f"--max-chars or --epochs ({total_steps} steps); raise them to train "
+                           "further")
+    if cfg.max_time is not None and ckpt.seconds >= cfg.max_time:
+        raise CharrnnError(f"{resume} has trained for {ckpt.seconds:.0f} s, which already "
+                           f"reaches --max-time {cfg.max_time:g} s (the run's total, over "
+                           "resumes); raise it to train further")
+
+
+def check_free_space(out_dir, cfg, n_params, total_steps):
+    """Refuse a run whose kept checkpoints would not fit: best, last, the kept
+    step files and one temporary file being written."""
+    # a checkpoint holds params and optimizer state (up to 3 arrays of 4 bytes a parameter)
+    checkpoint_bytes = 4 * n_params * (1 + len(optim.STATE_NAMES[cfg.optimizer]))
+    checkpoint_bytes += 32 * total_steps  # the training history: 4 float64 a step
+    validations = total_steps // (cfg.eval_every if cfg.eval_seconds is None else 1) + 1
+    kept = 3 + (validations if cfg.keep is None else min(cfg.keep, validations))
+    existing = sum(os.path.getsize(os.path.join(out_dir, name))
+                   for name in runs.checkpoint_files(out_dir))  # replaced as the run goes
+    free = shutil.disk_usage(out_dir).free + existing
+    if free < kept * checkpoint_bytes:
+        raise CharrnnError(f"{out_dir}: {free / 1e6:,.0f} MB free, but the {kept} checkpoints "
+                           f"this run keeps (--keep {'all' if cfg.keep is None else cfg.keep}) "
+                           f"need {kept * checkpoint_bytes / 1e6:,.0f} MB")
+
+
+def compile_kernels(run, state):
+    """Run every kernel of a training step and of validation once, on throwaway
+    outputs, before the clock starts: the first run after an installation
+    compiles them (a minute or more), which is not training time and must not
+    eat a --max-time budget.  Nothing the run carries is touched (weights,
+    optimizer state, carried state, random generator; ``run.grads`` is
+    scratch), so --seed and resume stay exact; with the compiled code cached,
+    this costs about one step."""
+    cfg, model, params = run.cfg, run.model, run.ckpt.params
+    inputs, targets = run.batches[state.batch]
+    masks = dropout_masks(model, np.random.default_rng(0), *inputs.shape)
+    loss_and_grad(params, model, inputs, targets, state.carried.copy(), masks, run.grads,
+                  run.blocks, run.workspace)
+    small = np.zeros(8, params.dtype)  # the optimizer's kernels compile for types, not sizes
+    _, scale = optim.clip_scale(small, cfg.grad_clip)
+    optim.update(cfg.optimizer, small.copy(), small, optim.init_state(cfg.optimizer, 8), 0.0, 1,
+                 scale)
+    stream_loss(params, model, run.val_ids[:2 * cfg.batch_size + 2], cfg.batch_size,
+                cfg.seq_length, run.blocks, run.workspace)
