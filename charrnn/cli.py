@@ -2,7 +2,6 @@
 commands/ (each a thin layer over the library: parse, one call, print text or
 JSON).  Every command that reports something has ``--json``: one JSON object
 per line on stdout, human messages on stderr."""
-import datetime
 import os
 
 import click
@@ -104,86 +103,30 @@ def sweep(ctx, corpus, params, trials, trial_time, trial_steps, trial_chars, rep
       charrnn sweep --resume sweeps/shakespeare-20261202-101500
       charrnn sample sweeps/shakespeare-20261202-101500   # its best model
     """
-    from .sweep import report, search
+    from .sweep.start import sweep as run_sweep
 
     def log(message):
         if not quiet:
             click.echo(message, err=True)
 
+    def given(name):
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
     need_extra("optuna", "sweep", "sweep")
     if scheduler:
         need_extra("distributed", "sweep", "sweep --scheduler")
-    given = {name for name in list(options) + ["params", "trial_time", "trial_steps",
-                                                "trial_chars", "reports", "pruner", "out"]
-             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
-    if resume:
-        if given:
-            first = sorted(given)[0]
-            name = "--param" if first == "params" else "--" + first.replace("_", "-")
-            raise CharrnnError(f"--resume: {name} was fixed when the sweep started; with "
-                               "--resume give only --trials, --scheduler or --jobs")
-        cfg = search.load_config(resume)
-        if ctx.get_parameter_source("trials") is not click.core.ParameterSource.DEFAULT:
-            cfg.trials = trials
-        cfg.check()
-        sweep_dir = resume
-        source = corpus or cfg.corpus
-        if not os.path.isfile(source) or search.file_sha256(source) != cfg.corpus_sha256:
-            raise CharrnnError(f"--resume: {source} is not the text the sweep trained on "
-                               f"(sha256 {cfg.corpus_sha256[:12]}); name the corpus it used")
-        corpus = source
-    else:
-        if corpus is None:
-            raise click.UsageError("name a CORPUS (or --resume a sweep)")
-        from .data.corpus import load_corpus
-        from .sweep import space
-
-        fixed = {name: value for name, value in options.items()
-                 if name in given and name != "seed"}
-        cfg = search.SweepConfig(
-            corpus=os.path.abspath(corpus), corpus_sha256=search.file_sha256(corpus),
-            trials=trials, params=[space.to_dict(p) for p in space.parse_all(params)],
-            fixed=fixed, trial_time=trial_time if trial_time or trial_steps or trial_chars
-            else 300.0, trial_steps=trial_steps, trial_chars=trial_chars, reports=reports,
-            pruner=pruner, seed=options["seed"])
-        cfg.check()
-        load_corpus(corpus, options["encoding"])  # a text it can train on, before anything starts
-        stem = os.path.splitext(os.path.basename(corpus))[0]
-        sweep_dir = out or os.path.join(
-            "sweeps", f"{stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-        search.create(sweep_dir, cfg)
-        log(f"sweep in {sweep_dir}: {cfg.trials} trials of "
-            + (f"{cfg.trial_time:g} s" if cfg.trial_time else f"{cfg.trial_steps} steps"
-               if cfg.trial_steps else f"{cfg.trial_chars:,} characters")
-            + "; searching " + "; ".join(space.from_dict(p).describe() for p in cfg.params))
-    held = search.lock(sweep_dir)
-    try:
-        if scheduler:
-            from .sweep.cluster import DaskTrials
-            executor = DaskTrials(scheduler, corpus, cfg.id, jobs)
-        else:
-            from .sweep.local import LocalTrials, default_jobs
-            executor = LocalTrials(corpus, jobs or default_jobs(cfg.fixed.get("threads")))
-        try:
-            found = search.run(sweep_dir, cfg, executor, log,
-                               (lambda row: emit({"event": "trial", **row})) if as_json else None)
-        except Interrupted:
-            if as_json:
-                found = report.rows(search.open_study(sweep_dir, cfg), sweep_dir, True)
-                emit({"event": "end", "sweep_dir": sweep_dir, "stopped": "signal",
-                      "best": report.best(found), "trials": found})
-            raise
-        finally:
-            executor.close()
-    finally:
-        held.release()
-    top = report.best(found)
-    if as_json:
-        emit({"event": "end", "sweep_dir": sweep_dir, "stopped": None, "best": top,
-              "trials": found})
-    else:
-        click.echo(report.table(found, [p["name"] for p in cfg.params]))
+    result = run_sweep(
+        corpus, params=params, options={name: v for name, v in options.items() if given(name)},
+        trials=trials if given("trials") else None, trial_time=trial_time,
+        trial_steps=trial_steps, trial_chars=trial_chars,
+        reports=reports if given("reports") else None,
+        pruner=pruner if given("pruner") else None, out=out, resume=resume,
+        scheduler=scheduler, jobs=jobs, log=log, on_event=emit if as_json else None)
+    if not as_json:
+        click.echo(result.table())
+    top = result.best
     if top is None:
-        raise CharrnnError(f"no trial of the sweep in {sweep_dir} completed (the table says why)")
+        raise CharrnnError(f"no trial of the sweep in {result.directory} completed (the table "
+                           "says why)")
     log(f"best: trial {top['trial']}, validation loss {top['best_val_loss']:.4f}: "
-        f"{top['best_checkpoint']}\nsample it with: charrnn sample {sweep_dir}")
+        f"{top['best_checkpoint']}\nsample it with: charrnn sample {result.directory}")

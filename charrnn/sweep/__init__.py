@@ -1,6 +1,7 @@
 """``charrnn sweep``: searches of train options on Optuna, with trials on this
 machine or on a Dask cluster (the optional extra ``charrnn[sweep]``).
 
+start.py   a sweep in one call: new or resumed, run to its end
 space.py   what is searched (--param NAME=VALUES)
 trial.py   one trial: a charrnn train process, watched and stoppable
 local.py   trials on this machine;  cluster.py  on a Dask cluster

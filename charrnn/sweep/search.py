@@ -23,7 +23,6 @@ validation loss so far; its objective is its best validation loss.
 """
 import dataclasses
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -33,17 +32,19 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .. import files
+from ..config import TrainConfig
 from ..errors import CharrnnError, Interrupted
-from ..train import TrainConfig
+from ..interrupts import DeferredSignals
 from . import PRUNERS, report, space
 
 CONFIG = "sweep.json"
 JOURNAL = "study.journal"
 LOCK = ".sweep.lock"      # not the run lock's name: `charrnn runs` lists trials, not the sweep
-STOP_WAIT_SECONDS = 90
-TRIAL_EPOCHS = 1_000_000  # no limit but the trial's budget    # Ctrl-C: how long the trials get to save and end
+STOP_WAIT_SECONDS = 90    # Ctrl-C: how long the trials get to save and end
+TRIAL_EPOCHS = 1_000_000  # no limit but the trial's budget
 
 
 @dataclass
@@ -51,8 +52,8 @@ class SweepConfig:
     """What a sweep searches and how; fixed when it starts (sweep.json)."""
     corpus: str                 # absolute path
     corpus_sha256: str          # of the file: a resumed sweep must train on the same text
-    trials: int
     params: list                # space.Param as dicts
+    trials: int = 20            # trials to run (complete, pruned or failed)
     fixed: dict = field(default_factory=dict)   # train options given, by TrainConfig field
     trial_time: float = None    # seconds of training per trial, or
     trial_steps: int = None     # steps per trial, or
@@ -130,14 +131,6 @@ class SweepConfig:
         # a trial trains for its budget, however many epochs of a small corpus that is
         return space.train_args(fixed) + space.train_args(options) + budget + \
             ["--epochs", str(TRIAL_EPOCHS), "--keep", "0"]
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def create(sweep_dir, cfg):
@@ -224,159 +217,202 @@ class Running:
     pruned_at: float = None
 
 
-def run(sweep_dir, cfg, executor, log, on_trial=None):
-    """Run ``cfg``'s trials until ``cfg.trials`` are done (complete, pruned or
-    failed); returns the rows of report.rows.  Ctrl-C (or SIGTERM) stops the
-    trials and raises Interrupted, the sweep left resumable."""
-    from optuna.trial import TrialState
+@dataclass
+class Sweep:
+    """A sweep while it runs: its study, the trials under way, how many are done."""
+    directory: str
+    cfg: SweepConfig
+    executor: object          # local.LocalTrials or cluster.DaskTrials
+    study: object             # the optuna Study
+    params: list              # the space.Param searched
+    interval: float           # cfg.interval: between report points
+    log: Callable
+    on_event: Callable        # None, or called with the objects of ``sweep --json``
+    running: dict = field(default_factory=dict)  # trial number -> Running
+    done: int = 0             # trials complete, pruned or failed
 
-    params = [space.from_dict(p) for p in cfg.params]
-    names = [p.name for p in params]
+
+def run(sweep_dir, cfg, executor, log, on_event=None):
+    """Run ``cfg``'s trials until ``cfg.trials`` are done (complete, pruned or
+    failed); returns the rows of report.rows.  ``on_event(dict)`` is called
+    for every trial that ends (a ``trial`` object: its row) and once at the
+    end (an ``end`` object: the best row and all).  Ctrl-C (or SIGTERM) stops
+    the trials and raises Interrupted, the sweep left resumable."""
     study = open_study(sweep_dir, cfg)
     requeue_cut_off(study, log)
-    running = {}
-    done = done_count(study)
-    interval = cfg.interval
-    finished_cleanly = False
-
-    def save(interrupted=False):
-        found = report.rows(study, sweep_dir, interrupted)
-        report.write(sweep_dir, dataclasses.asdict(cfg), found, names)
-        return found
-
-    def best_text():
-        top = report.best(report.rows(study, sweep_dir))
-        return "-" if top is None else f"{top['best_val_loss']:.4f} (trial {top['trial']})"
-
-    def start():
-        trial = study.ask()
-        options = {p.name: p.suggest(trial) for p in params}
-        run_dir = os.path.join("trials", f"{trial.number:04d}")
-        trial.set_user_attr("run_dir", run_dir)
-        executor.submit(trial.number, os.path.join(sweep_dir, run_dir),
-                        cfg.train_args(options))
-        running[trial.number] = Running(trial, options, run_dir, time.monotonic())
-        shown = " ".join(f"{k.replace('_', '-')}={_show(v)}" for k, v in options.items())
-        log(f"trial {trial.number} started: {shown}")
-
-    def on_validation(number, obj):
-        r = running.get(number)
-        if r is None or r.pruned_at is not None:
-            return
-        r.chars_per_second = obj.get("chars_per_second")
-        x = obj["elapsed_seconds"] if cfg.axis == "seconds" else obj["chars"]
-        value = obj["best_val_loss"]
-        if value is None or not math.isfinite(value):
-            return
-        passed = min(cfg.reports, math.floor(x / interval + 0.5))
-        for k in range(r.reported + 1, passed + 1):  # every point passed since the last one
-            r.trial.report(value, round(k * interval))
-        r.reported = max(r.reported, passed)
-        if r.reported and r.trial.should_prune():
-            r.pruned_at = x
-            executor.stop(number)
-            unit = "s" if cfg.axis == "seconds" else " characters"
-            log(f"trial {number} pruned at {x:,.0f}{unit}: best val {value:.4f} lags the others")
-
-    def on_done(number, result):
-        nonlocal done
-        r = running.pop(number)
-        if "fatal" in result:
-            raise result["fatal"]
-        outcome = result["outcome"]
-        run_dir = os.path.join(sweep_dir, r.run_dir)
-        os.makedirs(run_dir, exist_ok=True)
-        for name, data in result.get("files", {}).items():  # back from a worker
-            files.write_atomically(os.path.join(run_dir, name), lambda f: f.write(data))
-        end = outcome.end or {}
-        trial = r.trial
-        for key in ("train_seconds", "steps"):
-            if end.get(key) is not None:
-                trial.set_user_attr(key, end[key])
-        if r.chars_per_second is not None:
-            trial.set_user_attr("chars_per_second", r.chars_per_second)
-        if outcome.best_val_loss is not None:
-            trial.set_user_attr("best_val_loss", outcome.best_val_loss)
-        if result.get("where"):
-            trial.set_user_attr("where", result["where"])
-        if outcome.state == "complete":
-            study.tell(trial, outcome.best_val_loss)
-            state = "complete"
-        elif outcome.state == "stopped" and r.pruned_at is not None:
-            study.tell(trial, state=TrialState.PRUNED)
-            state = "pruned"
-        else:
-            error = outcome.error or "stopped from outside the sweep"
-            trial.set_user_attr("error", error)
-            study.tell(trial, state=TrialState.FAIL)
-            state = f"failed: {error}"
-        done += 1
-        found = save()
-        loss = "-" if outcome.best_val_loss is None else f"{outcome.best_val_loss:.4f}"
-        log(f"trial {number} {state} (best val {loss}) · {done} of {cfg.trials} done, "
-            f"{len(running)} running · best {best_text()}")
-        if on_trial:
-            on_trial(next(x for x in found if x["trial"] == number))
-
+    sweep = Sweep(sweep_dir, cfg, executor, study, [space.from_dict(p) for p in cfg.params],
+                  cfg.interval, log, on_event, done=done_count(study))
     # Ctrl-C and SIGTERM are noted and acted on between events, never raised in
     # the middle of a write to the study's journal
-    received = []
-    previous = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        log(f"sweep {sweep_dir}: {done} of {cfg.trials} trials done; trials run "
-            f"{executor.describe()}")
+    with DeferredSignals() as signals:
+        try:
+            log(f"sweep {sweep_dir}: {sweep.done} of {cfg.trials} trials done; trials run "
+                f"{executor.describe()}")
+            run_trials(sweep, signals)
+        except KeyboardInterrupt:
+            raise stop_for_signal(sweep, signals) from None
+        except BaseException:
+            executor.stop_all()  # no trial outlives a sweep that failed
+            raise
+    return end(sweep, stopped=None)
+
+
+def run_trials(sweep, signals):
+    """Start trials as slots free up and act on their events, until
+    ``cfg.trials`` are done; a signal raises KeyboardInterrupt between events."""
+    cfg, executor, running = sweep.cfg, sweep.executor, sweep.running
+    waiting_for_slots = False
+    while True:
+        if signals.received:
+            raise KeyboardInterrupt
+        slots = executor.slots()
+        while len(running) < slots and sweep.done + len(running) < cfg.trials:
+            start_trial(sweep)
+        if not running:
+            if sweep.done >= cfg.trials:
+                return
+            if not waiting_for_slots:
+                sweep.log("waiting for workers to join the cluster")
+                waiting_for_slots = True
+            time.sleep(1)
+            continue
         waiting_for_slots = False
-        while True:
-            if received:
-                raise KeyboardInterrupt
-            slots = executor.slots()
-            while len(running) < slots and done + len(running) < cfg.trials:
-                start()
-            if not running:
-                if done >= cfg.trials:
-                    break
-                if not waiting_for_slots:
-                    log("waiting for workers to join the cluster")
-                    waiting_for_slots = True
-                time.sleep(1)
-                continue
-            waiting_for_slots = False
-            try:
-                kind, number, payload = executor.events.get(timeout=1)
-            except queue.Empty:  # look at the slots again
-                continue
-            if kind == "validation":
-                on_validation(number, payload)
-            elif kind == "attempt" and number in running and payload["again"]:
-                # reports go on from the points the lost attempt passed
-                log(f"trial {number} started again on another worker (its worker was lost)")
-            elif kind == "done":
-                on_done(number, payload)
-        finished_cleanly = True
-    except KeyboardInterrupt:
-        signum = received[0] if received else signal.SIGINT
-        cut = sorted(running)
-        log(f"stopping: {len(cut)} running trials are cut off and will run again on "
-            f"--resume")
-        executor.stop_all()
-        deadline = time.monotonic() + STOP_WAIT_SECONDS
-        while running and time.monotonic() < deadline and len(received) < 2:  # twice: now
-            try:
-                kind, number, payload = executor.events.get(timeout=1)
-            except queue.Empty:
-                continue
-            if kind == "done":
-                running.pop(number, None)  # left running in the study: cut off
-        save(interrupted=True)
-        raise Interrupted(signum, f"sweep stopped with {done} of {cfg.trials} trials done; "
-                          f"continue with charrnn sweep --resume {sweep_dir}") from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if not finished_cleanly:
-            executor.stop_all()
-    return save()
+        try:
+            kind, number, payload = executor.events.get(timeout=1)
+        except queue.Empty:  # look at the slots again
+            continue
+        if kind == "validation":
+            on_validation(sweep, number, payload)
+        elif kind == "attempt" and number in running and payload["again"]:
+            # reports go on from the points the lost attempt passed
+            sweep.log(f"trial {number} started again on another worker (its worker was lost)")
+        elif kind == "done":
+            on_done(sweep, number, payload)
+
+
+def start_trial(sweep):
+    trial = sweep.study.ask()
+    options = {p.name: p.suggest(trial) for p in sweep.params}
+    run_dir = os.path.join("trials", f"{trial.number:04d}")
+    trial.set_user_attr("run_dir", run_dir)
+    sweep.executor.submit(trial.number, os.path.join(sweep.directory, run_dir),
+                          sweep.cfg.train_args(options))
+    sweep.running[trial.number] = Running(trial, options, run_dir, time.monotonic())
+    shown = " ".join(f"{k.replace('_', '-')}={_show(v)}" for k, v in options.items())
+    sweep.log(f"trial {trial.number} started: {shown}")
+
+
+def on_validation(sweep, number, obj):
+    """Report a trial's best loss at the points of the budget it passed; prune it
+    if it lags."""
+    r = sweep.running.get(number)
+    if r is None or r.pruned_at is not None:
+        return
+    cfg, interval = sweep.cfg, sweep.interval
+    r.chars_per_second = obj.get("chars_per_second")
+    x = obj["elapsed_seconds"] if cfg.axis == "seconds" else obj["chars"]
+    value = obj["best_val_loss"]
+    if value is None or not math.isfinite(value):
+        return
+    passed = min(cfg.reports, math.floor(x / interval + 0.5))
+    for k in range(r.reported + 1, passed + 1):  # every point passed since the last one
+        r.trial.report(value, round(k * interval))
+    r.reported = max(r.reported, passed)
+    if r.reported and r.trial.should_prune():
+        r.pruned_at = x
+        sweep.executor.stop(number)
+        unit = "s" if cfg.axis == "seconds" else " characters"
+        sweep.log(f"trial {number} pruned at {x:,.0f}{unit}: best val {value:.4f} lags the "
+                  "others")
+
+
+def on_done(sweep, number, result):
+    """Record a trial that ended: its files, its outcome in the study, the summary."""
+    r = sweep.running.pop(number)
+    if "fatal" in result:
+        raise result["fatal"]
+    outcome = result["outcome"]
+    run_dir = os.path.join(sweep.directory, r.run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    for name, data in result.get("files", {}).items():  # back from a worker
+        files.write_atomically(os.path.join(run_dir, name), lambda f, data=data: f.write(data))
+    state = tell(sweep.study, r, outcome, result.get("where"))
+    sweep.done += 1
+    found = save(sweep)
+    loss = "-" if outcome.best_val_loss is None else f"{outcome.best_val_loss:.4f}"
+    sweep.log(f"trial {number} {state} (best val {loss}) · {sweep.done} of {sweep.cfg.trials} "
+              f"done, {len(sweep.running)} running · best {best_text(found)}")
+    if sweep.on_event:
+        sweep.on_event({"event": "trial", **next(x for x in found if x["trial"] == number)})
+
+
+def tell(study, r, outcome, where):
+    """Record trial ``r``'s ``outcome`` in the study; returns its state in words."""
+    from optuna.trial import TrialState
+
+    trial = r.trial
+    end = outcome.end or {}
+    for key in ("train_seconds", "steps"):
+        if end.get(key) is not None:
+            trial.set_user_attr(key, end[key])
+    if r.chars_per_second is not None:
+        trial.set_user_attr("chars_per_second", r.chars_per_second)
+    if outcome.best_val_loss is not None:
+        trial.set_user_attr("best_val_loss", outcome.best_val_loss)
+    if where:
+        trial.set_user_attr("where", where)
+    if outcome.state == "complete":
+        study.tell(trial, outcome.best_val_loss)
+        return "complete"
+    if outcome.state == "stopped" and r.pruned_at is not None:
+        study.tell(trial, state=TrialState.PRUNED)
+        return "pruned"
+    error = outcome.error or "stopped from outside the sweep"
+    trial.set_user_attr("error", error)
+    study.tell(trial, state=TrialState.FAIL)
+    return f"failed: {error}"
+
+
+def stop_for_signal(sweep, signals):
+    """Stop the running trials (cut off: they run again on --resume), give them
+    a while to end, record the sweep; returns the Interrupted to raise."""
+    signum = signals.first or signal.SIGINT  # no signal noted: a KeyboardInterrupt of its own
+    sweep.log(f"stopping: {len(sweep.running)} running trials are cut off and will run again "
+              "on --resume")
+    sweep.executor.stop_all()
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while sweep.running and time.monotonic() < deadline and len(signals.received) < 2:  # twice: now
+        try:
+            kind, number, _ = sweep.executor.events.get(timeout=1)
+        except queue.Empty:
+            continue
+        if kind == "done":
+            sweep.running.pop(number, None)  # left running in the study: cut off
+    end(sweep, stopped="signal")
+    return Interrupted(signum, f"sweep stopped with {sweep.done} of {sweep.cfg.trials} trials "
+                       f"done; continue with charrnn sweep --resume {sweep.directory}")
+
+
+def end(sweep, stopped):
+    """Write the summary and report the end (an ``end`` object); returns the rows.
+    ``stopped``: None, or "signal" (the trials running are then cut off)."""
+    found = save(sweep, interrupted=stopped is not None)
+    if sweep.on_event:
+        sweep.on_event({"event": "end", "sweep_dir": sweep.directory, "stopped": stopped,
+                        "best": report.best(found), "trials": found})
+    return found
+
+
+def save(sweep, *, interrupted=False):
+    found = report.rows(sweep.study, sweep.directory, interrupted)
+    report.write(sweep.directory, dataclasses.asdict(sweep.cfg), found,
+                 [p.name for p in sweep.params])
+    return found
+
+
+def best_text(found):
+    top = report.best(found)
+    return "-" if top is None else f"{top['best_val_loss']:.4f} (trial {top['trial']})"
 
 
 def _show(value):

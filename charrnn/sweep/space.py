@@ -15,8 +15,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from ..config import TrainConfig
 from ..errors import CharrnnError
-from ..train import TrainConfig
 
 # The options a sweep may search, by TrainConfig field, with their type.
 SEARCHABLE = {"cell": str, "hidden": int, "layers": int, "dropout": float, "seq_length": int,

@@ -22,7 +22,8 @@ from .. import lifeline
 
 LOG_NAME = "train.log"    # the trial's stderr, in its run directory
 STOP_GRACE_SECONDS = 60   # from SIGTERM (train saves last.npz) to SIGKILL
-FINISHED = ("time", "steps", "chars", "epochs")  # train's end "stopped" of a trial run to its budget
+# train's end "stopped" of a trial run to its budget
+FINISHED = ("time", "steps", "chars", "epochs")
 
 
 @dataclass
