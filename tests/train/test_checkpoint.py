@@ -30,7 +30,8 @@ def test_round_trip(tmp_path, ckpt):
     np.testing.assert_array_equal(back.params, ckpt.params)
     for key in ("m", "v"):
         np.testing.assert_array_equal(back.optimizer_state[key], ckpt.optimizer_state[key])
-    assert (back.step, back.epoch, back.optimizer, back.train_config) == (12, 2, "adam", {"lr": 0.002})
+    assert (back.step, back.epoch, back.optimizer, back.train_config) == \
+        (12, 2, "adam", {"lr": 0.002})
     np.testing.assert_array_equal(back.val_history, ckpt.val_history)
     assert os.listdir(tmp_path) == ["c.npz"]  # no temporary file left
     with np.load(path, allow_pickle=False) as f:  # plain arrays, no pickle needed

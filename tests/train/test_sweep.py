@@ -477,3 +477,33 @@ def test_ctrl_c_stops_the_trials_on_the_cluster_and_the_sweep_resumes(tmp_path, 
     assert resumed.returncode == 0, resumed.stderr
     trials = json.loads(resumed.stdout.splitlines()[-1])["trials"]
     assert sorted(t["state"] for t in trials) == ["complete", "complete", "cut off", "cut off"]
+
+
+# -- as a library call ---------------------------------------------------------------
+
+def test_a_sweep_is_one_library_call_on_any_thread(tmp_path, corpus_file):
+    """charrnn.sweep.start.sweep on a thread that is not main (no signal handlers):
+    its trials run, on_event gets what sweep --json prints, the result has the rows."""
+    import threading
+
+    from charrnn.sweep.start import sweep as run_sweep
+
+    events, result = [], {}
+
+    def work():
+        result["sweep"] = run_sweep(
+            str(corpus_file), params=["hidden=8,12"], trials=2, trial_steps=4, reports=1,
+            out=str(tmp_path / "sweep"), jobs=2, log=lambda message: None,
+            options={"layers": 1, "batch_size": 4, "seq_length": 16, "threads": 1,
+                     "val_frac": 0.1}, on_event=events.append)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=300)
+    done = result["sweep"]
+    assert [e["event"] for e in events] == ["trial", "trial", "end"]
+    assert events[-1]["stopped"] is None and events[-1]["trials"] == done.trials
+    assert done.best is not None and done.best == events[-1]["best"]
+    assert done.searched == ["hidden"] and "hidden" in done.table()
+    with pytest.raises(CharrnnError, match="--param was fixed when the sweep started"):
+        run_sweep(resume=done.directory, params=["hidden=8,16"])

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from charrnn.checkpoint import FORMAT_VERSION, load
 from charrnn.cli import main
 
-FIXTURE = Path(__file__).parent / "fixtures" / "v1"
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "v1"
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text())
 
 
