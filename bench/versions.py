@@ -2,11 +2,12 @@
 speed, the versions alternated in one run (the machine's noise falls on both).
 
     python bench/versions.py BEFORE_DIR AFTER_DIR [--configs 2x128,2x512] [--rounds 5]
+        [--tasks train,sample,beam]
 
 Each directory is a source tree of charrnn (e.g. a `git worktree` of an older
 commit).  Every measurement runs in a fresh process with that tree first on
 the path; training speed is `train --json`'s chars_per_second (compilation
-excluded), generation is timed after a warm-up.  Prints, per task and model,
+excluded), generation is timed after a warm-up, over about a second.  Prints, per task and model,
 the median characters per second of each version, the spread (max/min - 1
 over the rounds) and the ratio after/before.
 """
@@ -32,6 +33,10 @@ def run(length):
         return "".join(sample_text(ckpt, length, seed=1, precision="float32"))
     return beam_text(ckpt, length, 7, seed=1, precision="float32")[0]
 run(20)  # compile, or load from the cache
+started = time.perf_counter()
+run(n)
+first = time.perf_counter() - started
+n = max(n, int(n * 1.0 / first))  # a second of work: shorter runs are noise
 started = time.perf_counter()
 run(n)
 print(json.dumps(n / (time.perf_counter() - started)))
@@ -70,8 +75,7 @@ def train_speed(tree, text, layers, hidden, out):
 
 
 def generate_speed(tree, checkpoint, task):
-    n = 3000 if task == "sample" else 400
-    return float(in_version(tree, "-c", GENERATE, checkpoint, task, n))
+    return float(in_version(tree, "-c", GENERATE, checkpoint, task, 200))
 
 
 def spread(values):
@@ -84,8 +88,14 @@ def main():
     parser.add_argument("after", type=Path)
     parser.add_argument("--configs", default="2x128,2x512", help="LAYERSxHIDDEN, comma-separated")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tasks", default="train,sample,beam",
+                        help="what to time: train, sample, beam (comma-separated); without "
+                        "train, each version trains once for the model it generates from")
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
+    tasks = args.tasks.split(",")
+    if not set(tasks) <= {"train", "sample", "beam"}:
+        sys.exit(f"--tasks: {args.tasks!r}; the tasks are train, sample and beam")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         text = corpus(tmp)
@@ -96,9 +106,11 @@ def main():
                 for name in order:
                     out = Path(tmp) / f"{name}-{config}"
                     row = results.setdefault(config, {}).setdefault(name, {})
-                    row.setdefault("train", []).append(
-                        train_speed(trees[name], text, layers, hidden, out))
-                    for task in ("sample", "beam"):
+                    if "train" in tasks or r == 0:
+                        speed = train_speed(trees[name], text, layers, hidden, out)
+                        if "train" in tasks:
+                            row.setdefault("train", []).append(speed)
+                    for task in set(tasks) - {"train"}:
                         row.setdefault(task, []).append(
                             generate_speed(trees[name], out / "last.npz", task))
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, 2 threads, "
@@ -106,7 +118,7 @@ def main():
     print("| model | task | before | after | after/before |")
     print("|---|---|---:|---:|---:|")
     for config, row in results.items():
-        for task in ("train", "sample", "beam"):
+        for task in [t for t in ("train", "sample", "beam") if t in tasks]:
             b, a = row["before"][task], row["after"][task]
             print(f"| {config} | {task} | {statistics.median(b):,.0f} ({spread(b):.1%}) | "
                   f"{statistics.median(a):,.0f} ({spread(a):.1%}) | "

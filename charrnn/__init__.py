@@ -14,11 +14,11 @@ Importing charrnn loads no Numba and changes no setting of the process
 import sys
 import types
 
-from .api import Beam, Model, Run, info, list_runs, load, train
+from .api import Beam, Model, Run, info, list_runs, load, run_sweep, train
 from .errors import CharrnnError, Interrupted
 
 __all__ = ["Beam", "CharrnnError", "Interrupted", "Model", "Run", "info", "list_runs", "load",
-           "train"]
+           "run_sweep", "train"]
 VERBS = ("train", "info")  # also the names of modules: charrnn/train.py, charrnn/info.py
 
 

@@ -183,3 +183,12 @@ def info(path):
     ``charrnn info --json`` prints."""
     from .info import report
     return report(path)
+
+
+def run_sweep(corpus=None, **options):
+    """``charrnn sweep``: search train options on ``corpus``; returns the
+    sweep.start.SweepResult (its directory, its trials best first, ``best``
+    and ``table()``).  Its options are sweep.start.sweep's.  (Not
+    ``charrnn.sweep``: that is the package of the sweeps.)"""
+    from .sweep.start import sweep
+    return sweep(corpus, **options)

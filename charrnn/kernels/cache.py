@@ -41,7 +41,7 @@ PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The sources of compiled code: the modules that define kernels and all they
 # import.  The commands, file handling and data pipeline are left out, so
 # that editing them (or an upgrade that changes only them) keeps the cache;
-# tests/test_cache.py checks that every module with a kernel is in here.
+# tests/kernels/test_cache.py checks that every module with a kernel is in here.
 COMPILED_SOURCES = ("kernels/", "cells/", "model.py", "loss.py", "optim.py", "decode.py")
 
 

@@ -26,7 +26,7 @@ parallel_kernel = functools.partial(kernel, parallel=True)
 # names), and crashes when a later process loads it; compiled together, the
 # caller is saved whole.  The functions that Python calls stay cached, so
 # this costs compile time only when one of them compiles for new types
-# (tests/test_sample.py: test_generation_from_the_cache_of_other_model_shapes).
+# (tests/model/test_generation.py: test_generation_from_the_cache_of_other_model_shapes).
 inner_kernel = functools.partial(njit, cache=False, error_model="numpy", nogil=True)
 inner_parallel_kernel = functools.partial(inner_kernel, parallel=True)
 # Small helpers compiled into their callers.

@@ -28,11 +28,12 @@ def test_every_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)  # the last example sets it
     (tmp_path / "shakespeare.txt").write_text(PLAY * 30, encoding="utf-8")
     blocks = examples()
-    assert len(blocks) == 7
+    assert len(blocks) == 8
     namespace = {}
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), namespace)
     printed = capsys.readouterr().out
     for said in ("runs/small 40 steps", "['validation', 'validation', 'end']", "\n60\n",
-                 "runs/small/best.npz", "(15, 1, 64)", "runs/none.npz: no such checkpoint"):
+                 "runs/small/best.npz", "(15, 1, 64)", "runs/none.npz: no such checkpoint",
+                 "2 {'hidden': "):
         assert said in printed, said
