@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from charrnn.cells import recurrence
-from charrnn.cells.inputs import input_gradients, input_product
+from charrnn.cells.inputs import input_product, stacked_weight_grads
 from charrnn.cells.recurrence import strips_product
 from charrnn.cells.step import dense_inputs, dense_weights, dense_weights_class, register_step
 from charrnn.kernels.activations import sigmoid, tanh
@@ -91,10 +91,8 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
 
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
-    dgates = ws.take(f"gates{l}", (T, B, 2 * H), hiddens.dtype)
-    dw = g[f"w{l}"]
-    input_gradients(x, dgates, p[f"w{l}"][:-H], dw[:-H], dx, blocks,
-                    also=(hiddens[:-1].reshape(T * B, H), dgates.reshape(T * B, 2 * H), dw[-H:]))
+    stacked_weight_grads(x, hiddens, ws.take(f"gates{l}", (T, B, 2 * H), hiddens.dtype),
+                         p[f"w{l}"], g[f"w{l}"], dx, blocks)
 
 
 @kernel

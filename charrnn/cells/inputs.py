@@ -42,3 +42,12 @@ def input_gradients(x, dout, w_x, dw_x, dx, blocks, also=None):
     else:
         split_gemm(x2, d2, dw_x, TRANSPOSED, AS_IS, 0.0, blocks)
     split_gemm(d2, w_x, dx.reshape(T * B, -1), AS_IS, TRANSPOSED, 0.0, blocks)
+
+
+def stacked_weight_grads(x, hiddens, dpre, w, dw, dx, blocks):
+    """Gradients of a layer matrix w = [W_x; W_h] (rows: inputs, then H hidden
+    units) from the pre-activation gradients dpre (T, B, G) of backward: dW_x,
+    dW_h = h_{t-1}^T @ dpre in the same pass, and dx for hidden-state inputs."""
+    T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
+    input_gradients(x, dpre, w[:-H], dw[:-H], dx, blocks,
+                    also=(hiddens[:-1].reshape(T * B, H), dpre.reshape(T * B, -1), dw[-H:]))

@@ -32,7 +32,7 @@ from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
 from ..kernels.tiles import ACCUMULATE, panels_shape
 from . import TorchModule, recurrence
-from .inputs import input_gradients, input_product
+from .inputs import input_product, stacked_weight_grads
 from .recurrence import strips_product
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
@@ -122,10 +122,8 @@ def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
     """Layer l's weight gradients from the gate gradients of backward, and
     dx (T, B, H) = dL/dx when x is hidden states."""
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
-    dgates = ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype)
-    dw = g[f"w{l}"]
-    input_gradients(x, dgates, p[f"w{l}"][:-H], dw[:-H], dx, blocks,
-                    also=(hiddens[:-1].reshape(T * B, H), dgates.reshape(T * B, 4 * H), dw[-H:]))
+    stacked_weight_grads(x, hiddens, ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype),
+                         p[f"w{l}"], g[f"w{l}"], dx, blocks)
 
 
 @kernel

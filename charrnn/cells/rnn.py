@@ -25,7 +25,7 @@ from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
 from ..kernels.tiles import ACCUMULATE, panels_shape, product
 from . import TorchModule, recurrence
-from .inputs import input_gradients, input_product
+from .inputs import input_product, stacked_weight_grads
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
 
 STATES = ("h",)
@@ -95,10 +95,8 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
 
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
-    dpre = ws.take("pre", (T, B, H), hiddens.dtype)
-    dw = g[f"w{l}"]
-    input_gradients(x, dpre, p[f"w{l}"][:-H], dw[:-H], dx, blocks,
-                    also=(hiddens[:-1].reshape(T * B, H), dpre.reshape(T * B, H), dw[-H:]))
+    stacked_weight_grads(x, hiddens, ws.take("pre", (T, B, H), hiddens.dtype),
+                         p[f"w{l}"], g[f"w{l}"], dx, blocks)
 
 
 @kernel
