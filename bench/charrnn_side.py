@@ -4,6 +4,7 @@ in the worker process, and the FLOPs a training character costs.
 A charrnn impl name carries the precision of generation's weights:
 "charrnn" (float32), "charrnn:bfloat16", "charrnn:int8".
 """
+
 from dataclasses import replace
 
 from settings import BEAM_WIDTH, CLIP, LR, TEMPERATURE, load_ids
@@ -24,9 +25,13 @@ def forward_macs(model):
     rows a one-hot character selects (layer 0's lookups: the rows that
     vanish with an empty vocabulary).  The decoder's H x V counts."""
     from charrnn.model import param_shapes
+
     without_lookups = dict(param_shapes(replace(model, vocab_size=0)))
-    return sum(without_lookups[name][0] * shape[1]
-               for name, shape in param_shapes(model) if len(shape) == 2)
+    return sum(
+        without_lookups[name][0] * shape[1]
+        for name, shape in param_shapes(model)
+        if len(shape) == 2
+    )
 
 
 def train_flops_per_char(model):
@@ -37,6 +42,7 @@ def train_flops_per_char(model):
 
 def model_config(cfg, cell, vocab_size):
     from charrnn.model import ModelConfig
+
     return ModelConfig(vocab_size=vocab_size, hidden=cfg.hidden, layers=cfg.layers, cell=cell)
 
 
@@ -46,6 +52,7 @@ def checkpoint(cfg, cell, corpus):
     from charrnn.checkpoint import Checkpoint
     from charrnn.data.corpus import Vocabulary
     from charrnn.model import init_params
+
     chars, _ = load_ids(corpus)
     model = model_config(cfg, cell, len(chars))
     params = init_params(model, np.random.default_rng(0))
@@ -61,6 +68,7 @@ def train(cfg, cell, threads, options, impl):
     from charrnn.kernels.buffers import Workspace
     from charrnn.kernels.threads import use_threads
     from charrnn.model import init_params, loss_and_grad, zero_state
+
     chars, ids = load_ids(options.corpus)
     model = model_config(cfg, cell, len(chars))
     params = init_params(model, np.random.default_rng(0))
@@ -77,39 +85,51 @@ def train(cfg, cell, threads, options, impl):
     def step():
         nonlocal carried, count
         inputs, targets = batches[count % full]
-        loss, carried = loss_and_grad(params, model, inputs, targets, carried, None, grads,
-                                      blocks, workspace)
+        loss, carried = loss_and_grad(
+            params, model, inputs, targets, carried, None, grads, blocks, workspace
+        )
         _, scale = optim.clip_scale(grads, CLIP)
         count += 1
         optim.update("adam", params, grads, state, LR, count, scale)
         return float(loss)
 
     n, elapsed, loss = timed_steps(step, options.seconds, options.min_steps)
-    return {"steps": n, "seconds": elapsed, "chars_per_s": n * cfg.batch * cfg.seq / elapsed,
-            "loss": loss, "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb(),
-            "flops_per_char": train_flops_per_char(model), "vocab_size": len(chars)}
+    return {
+        "steps": n,
+        "seconds": elapsed,
+        "chars_per_s": n * cfg.batch * cfg.seq / elapsed,
+        "loss": loss,
+        "rss_before_mb": baseline,
+        "peak_rss_mb": peak_rss_mb(),
+        "flops_per_char": train_flops_per_char(model),
+        "vocab_size": len(chars),
+    }
 
 
 def generation_threads(threads):
     """Numba's threads for charrnn's generation (the CLI uses all CPUs)."""
     import numba
+
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
 def sample(cfg, cell, threads, options, impl):
     from charrnn.sample import sample_text
+
     generation_threads(threads)
     ckpt = checkpoint(cfg, cell, options.corpus)
 
     def generate(n):
-        return "".join(sample_text(ckpt, n, temperature=TEMPERATURE, seed=0,
-                                   precision=precision_of(impl)))
+        return "".join(
+            sample_text(ckpt, n, temperature=TEMPERATURE, seed=0, precision=precision_of(impl))
+        )
 
     return timed_generation(generate, options.sample_length, 50)
 
 
 def beam(cfg, cell, threads, options, impl):
     from charrnn.sample import beam_text
+
     generation_threads(threads)
     ckpt = checkpoint(cfg, cell, options.corpus)
 

@@ -16,6 +16,7 @@ user's second run sees, not compilation.
     python bench/measure.py --out /tmp/raw.json --configs 2x128 --rounds 5
     python bench/report.py /tmp/raw.json
 """
+
 import argparse
 import json
 import os
@@ -32,8 +33,17 @@ from importlib import metadata, util
 from pathlib import Path
 
 from charrnn_side import impl_name
-from settings import (CONFIGS, DEFAULT_CORPUS, PRECISIONS, REPO, TASKS, VAL_FRAC, Options,
-                      missing_corpus, parse_config)
+from settings import (
+    CONFIGS,
+    DEFAULT_CORPUS,
+    PRECISIONS,
+    REPO,
+    TASKS,
+    VAL_FRAC,
+    Options,
+    missing_corpus,
+    parse_config,
+)
 from torch_side import PEERS, TORCH_MISSING, TORCH_THREADS
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
@@ -43,45 +53,68 @@ STARTED = time.perf_counter()
 def add_options(parser):
     """The flags of one benchmark run (bench/run.py's and this script's)."""
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every measurement")
-    parser.add_argument("--configs", help=f"comma-separated, of {', '.join(CONFIGS)} "
-                        f"[all of them] (any other LxH: B50 T50)")
-    parser.add_argument("--cell", default="lstm",
-                        help="comma-separated cells of charrnn.cells.CELLS; 'all' = every one")
+    parser.add_argument(
+        "--configs",
+        help=f"comma-separated, of {', '.join(CONFIGS)} [all of them] (any other LxH: B50 T50)",
+    )
+    parser.add_argument(
+        "--cell",
+        default="lstm",
+        help="comma-separated cells of charrnn.cells.CELLS; 'all' = every one",
+    )
     parser.add_argument("--threads", type=int, default=2, help="charrnn training threads")
-    parser.add_argument("--tasks", default=",".join(TASKS),
-                        help=f"comma-separated subset of {','.join(TASKS)}")
-    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS),
-                        help="the text every run trains on [%(default)s]")
-    parser.add_argument("--seconds", type=float, default=5.0,
-                        help="target duration of each timed training run")
+    parser.add_argument(
+        "--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}"
+    )
+    parser.add_argument(
+        "--corpus", default=str(DEFAULT_CORPUS), help="the text every run trains on [%(default)s]"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="target duration of each timed training run"
+    )
     parser.add_argument("--min-steps", type=int, default=3, help="fewest timed training steps")
     parser.add_argument("--sample-length", type=int, default=2000)
     parser.add_argument("--beam-length", type=int, default=200)
     parser.add_argument("--peak-size", type=int, default=2048, help="matmul size for the peak")
     parser.add_argument("--peak-repeats", type=int, default=7)
-    parser.add_argument("--precisions", default=",".join(PRECISIONS),
-                        help="charrnn's generation runs once per precision of its weights "
-                             f"(comma-separated, of {', '.join(PRECISIONS)})")
-    parser.add_argument("--command-steps", type=int, default=0,
-                        help="training steps of the whole-command runs (validation every "
-                             "third of them); default 15 (60 at 2x128)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: 1 round, 2x128 (unless --configs), tiny step counts")
+    parser.add_argument(
+        "--precisions",
+        default=",".join(PRECISIONS),
+        help="charrnn's generation runs once per precision of its weights "
+        f"(comma-separated, of {', '.join(PRECISIONS)})",
+    )
+    parser.add_argument(
+        "--command-steps",
+        type=int,
+        default=0,
+        help="training steps of the whole-command runs (validation every "
+        "third of them); default 15 (60 at 2x128)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 1 round, 2x128 (unless --configs), tiny step counts",
+    )
 
 
 def charrnn_cells():
     """charrnn.cells.CELLS, read in a child process: importing charrnn sets
     GOMP_SPINCOUNT, which the PyTorch workers must not inherit from here."""
-    names = subprocess.run([sys.executable, "-c", "from charrnn.cells import CELLS; "
-                            "print(' '.join(CELLS))"], env=checkout_env(),
-                           capture_output=True, text=True, check=True)
+    names = subprocess.run(
+        [sys.executable, "-c", "from charrnn.cells import CELLS; print(' '.join(CELLS))"],
+        env=checkout_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return tuple(names.stdout.split())
 
 
 def chosen_cells(spelled, known):
     """The cells of --cell, in the order given, once each; 'all' is every one."""
-    names = [n for name in spelled.split(",") if name
-             for n in (known if name == "all" else (name,))]
+    names = [
+        n for name in spelled.split(",") if name for n in (known if name == "all" else (name,))
+    ]
     cells = tuple(dict.fromkeys(names))
     unknown = [name for name in cells if name not in known]
     if unknown or not cells:
@@ -91,8 +124,19 @@ def chosen_cells(spelled, known):
 
 def options_from(args):
     """Options of the parsed flags; a wrong flag exits with a one-line message."""
-    quick = dict(rounds=1, seconds=0.2, min_steps=2, sample_length=200, beam_length=20,
-                 peak_size=512, peak_repeats=3) if args.quick else {}
+    quick = (
+        dict(
+            rounds=1,
+            seconds=0.2,
+            min_steps=2,
+            sample_length=200,
+            beam_length=20,
+            peak_size=512,
+            peak_repeats=3,
+        )
+        if args.quick
+        else {}
+    )
     spelled = args.configs or ("2x128" if args.quick else ",".join(CONFIGS))
     try:
         configs = tuple(parse_config(name) for name in spelled.split(","))
@@ -111,12 +155,28 @@ def options_from(args):
         sys.exit(TORCH_MISSING)
     if not Path(args.corpus).is_file():
         sys.exit(missing_corpus(args.corpus))
-    fields = {name: getattr(args, name) for name in (
-        "rounds", "threads", "seconds", "min_steps", "sample_length", "beam_length",
-        "peak_size", "peak_repeats", "command_steps")}
-    return Options(cells=chosen_cells(args.cell, charrnn_cells()), configs=configs,
-                   tasks=tasks, precisions=precisions, corpus=str(Path(args.corpus).resolve()),
-                   **{**fields, **quick})
+    fields = {
+        name: getattr(args, name)
+        for name in (
+            "rounds",
+            "threads",
+            "seconds",
+            "min_steps",
+            "sample_length",
+            "beam_length",
+            "peak_size",
+            "peak_repeats",
+            "command_steps",
+        )
+    }
+    return Options(
+        cells=chosen_cells(args.cell, charrnn_cells()),
+        configs=configs,
+        tasks=tasks,
+        precisions=precisions,
+        corpus=str(Path(args.corpus).resolve()),
+        **{**fields, **quick},
+    )
 
 
 def checkout_env(threads=None):
@@ -124,7 +184,8 @@ def checkout_env(threads=None):
     it, installed or not) and, given ``threads``, BLAS and OpenMP set to them."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
     if threads is not None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
@@ -133,8 +194,14 @@ def checkout_env(threads=None):
 
 def run_worker(options, task, impl="", config="", threads=1, cell=""):
     """One measurement in a fresh worker process with ``threads`` threads."""
-    job = {"task": task, "impl": impl, "cell": cell, "config": config, "threads": threads,
-           "options": options.to_json()}
+    job = {
+        "task": task,
+        "impl": impl,
+        "cell": cell,
+        "config": config,
+        "threads": threads,
+        "options": options.to_json(),
+    }
     command = [sys.executable, str(WORKER), json.dumps(job)]
     proc = subprocess.run(command, env=checkout_env(threads), capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
@@ -142,8 +209,9 @@ def run_worker(options, task, impl="", config="", threads=1, cell=""):
     if result is not None and "error" in result:
         sys.exit(result["error"])
     if proc.returncode != 0 or result is None:
-        sys.exit(f"worker failed ({shlex.join(command)}), exit {proc.returncode}:\n"
-                 f"{proc.stderr[-3000:]}")
+        sys.exit(
+            f"worker failed ({shlex.join(command)}), exit {proc.returncode}:\n{proc.stderr[-3000:]}"
+        )
     return result
 
 
@@ -155,10 +223,10 @@ def contenders(options, cell, round_no, task):
     """[(impl, threads)] in this round's order: charrnn first in odd rounds;
     charrnn alone for a cell without a PyTorch peer.  Generation runs charrnn
     once per precision."""
-    ours = [impl_name(p) for p in options.precisions] if task in ("sample", "beam") else [
-        "charrnn"]
-    order = ([(impl, options.threads) for impl in ours] +
-             [("torch", t) for t in TORCH_THREADS if cell in PEERS])
+    ours = [impl_name(p) for p in options.precisions] if task in ("sample", "beam") else ["charrnn"]
+    order = [(impl, options.threads) for impl in ours] + [
+        ("torch", t) for t in TORCH_THREADS if cell in PEERS
+    ]
     return order if round_no % 2 == 1 else order[::-1]
 
 
@@ -174,8 +242,9 @@ def warm_cache(options):
     kernel looks at its source file only, not at the kernels it inlines.  The
     command task warms with a real `charrnn train` of 2 steps at 2x128 (two
     validation runs, checkpoints): the kernels are compiled for types, not sizes."""
-    short = replace(options, seconds=0.1, min_steps=1, sample_length=20, beam_length=5,
-                    command_steps=2)
+    short = replace(
+        options, seconds=0.1, min_steps=1, sample_length=20, beam_length=5, command_steps=2
+    )
     for cell in options.cells:
         for task in options.tasks:
             for impl, _ in contenders(options, cell, 1, task):
@@ -188,12 +257,17 @@ def warm_cache(options):
 def describe(r):
     """One log line's figures of a worker's result."""
     if r["task"] == "command":  # no rate: a peak, a time and a loss
-        return (f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['steps']} steps and "
-                f"{r['validations']} validation runs in {r['seconds']:.1f} s, "
-                f"val loss {r['val_loss']:.3f}")
-    extra = (f", {r['steps']} steps in {r['seconds']:.1f} s, loss {r['loss']:.3f}, "
-             f"peak RSS {r['peak_rss_mb']:.0f} MB" if r["task"] == "train"
-             else f", {r['chars']} chars in {r['seconds']:.2f} s")
+        return (
+            f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['steps']} steps and "
+            f"{r['validations']} validation runs in {r['seconds']:.1f} s, "
+            f"val loss {r['val_loss']:.3f}"
+        )
+    extra = (
+        f", {r['steps']} steps in {r['seconds']:.1f} s, loss {r['loss']:.3f}, "
+        f"peak RSS {r['peak_rss_mb']:.0f} MB"
+        if r["task"] == "train"
+        else f", {r['chars']} chars in {r['seconds']:.2f} s"
+    )
     return f"{r['chars_per_s']:>10,.0f} chars/s{extra}"
 
 
@@ -212,19 +286,33 @@ def run_rounds(options):
                     for impl, threads in contenders(options, cell, round_no, task):
                         r = run_worker(options, task, impl, cfg.name, threads, cell)
                         results.setdefault((cell, cfg.name, task, impl, threads), []).append(r)
-                        log(f"{head} {cell:4s} {cfg.name} {task:7s} {impl:7s} {threads}t: "
-                            f"{describe(r)}")
-    return ([{"cell": cell, "config": config, "task": task, "impl": impl, "threads": threads,
-              "runs": runs} for (cell, config, task, impl, threads), runs in results.items()],
-            [{"threads": t, "runs": runs} for t, runs in peaks.items()])
+                        log(
+                            f"{head} {cell:4s} {cfg.name} {task:7s} {impl:7s} {threads}t: "
+                            f"{describe(r)}"
+                        )
+    return (
+        [
+            {
+                "cell": cell,
+                "config": config,
+                "task": task,
+                "impl": impl,
+                "threads": threads,
+                "runs": runs,
+            }
+            for (cell, config, task, impl, threads), runs in results.items()
+        ],
+        [{"threads": t, "runs": runs} for t, runs in peaks.items()],
+    )
 
 
 def machine():
     model = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name"))
+            model = next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         model = platform.processor() or model
     try:
@@ -244,27 +332,38 @@ def version(package):
 def environment(options):
     """Where and when the run happened, and the corpus's sizes, for the report."""
     text = Path(options.corpus).read_text(encoding="utf-8")
-    return {"command": shlex.join([Path(sys.executable).name] + sys.argv),
-            "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "machine": machine(),
-            "python": platform.python_version(),
-            "versions": {p: version(p) for p in ("numpy", "numba", "torch")},
-            "corpus_chars": len(text), "vocab_size": len(set(text)),
-            "val_chars": round(len(text) * VAL_FRAC)}
+    return {
+        "command": shlex.join([Path(sys.executable).name] + sys.argv),
+        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "machine": machine(),
+        "python": platform.python_version(),
+        "versions": {p: version(p) for p in ("numpy", "numba", "torch")},
+        "corpus_chars": len(text),
+        "vocab_size": len(set(text)),
+        "val_chars": round(len(text) * VAL_FRAC),
+    }
 
 
 def measure(options):
     """The raw results of a whole run, as the JSON file holds them."""
     about = environment(options)
-    log(f"{about['command']}: {', '.join(options.cells)} at "
-        f"{', '.join(c.name for c in options.configs)}, {options.rounds} round(s)")
+    log(
+        f"{about['command']}: {', '.join(options.cells)} at "
+        f"{', '.join(c.name for c in options.configs)}, {options.rounds} round(s)"
+    )
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="charrnn-bench-cache-")
     try:
         warm_cache(options)
         results, peaks = run_rounds(options)
     finally:
         shutil.rmtree(os.environ.pop("NUMBA_CACHE_DIR"), ignore_errors=True)
-    return {"options": options.to_json(), "environment": about, "peaks": peaks,
-            "results": results, "seconds": time.perf_counter() - STARTED}
+    return {
+        "options": options.to_json(),
+        "environment": about,
+        "peaks": peaks,
+        "results": results,
+        "seconds": time.perf_counter() - STARTED,
+    }
 
 
 def write_raw(raw, path):

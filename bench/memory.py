@@ -8,6 +8,7 @@ with status 1 when the growth is over --limit.
     python bench/memory.py --big 200
     python bench/memory.py --big 40 --limit 12   # tests/bench/test_memory.py
 """
+
 import argparse
 import os
 import subprocess
@@ -38,9 +39,13 @@ print(peak[0])
 
 
 def make_corpus(path, megabytes):
-    words = [w.encode() for w in "the quick brown fox jumps over a lazy dog while seven wizards "
-             "quietly hex the bold jumbo vixen\n".split(" ")]
+    words = [
+        w.encode()
+        for w in "the quick brown fox jumps over a lazy dog while seven wizards "
+        "quietly hex the bold jumbo vixen\n".split(" ")
+    ]
     import random
+
     rng = random.Random(0)
     block = b" ".join(rng.choice(words) for _ in range(200_000))
     with open(path, "wb") as f:
@@ -54,16 +59,21 @@ def peak_anon_kb(corpus, out, megabytes):
     """Peak RssAnon (kB) of training 20 steps; validation is 50,000 characters whatever
     the corpus size (its memory is bounded by the chunk size, not by its length)."""
     val_frac = 50_000 / (megabytes * 1_000_000)
-    result = subprocess.run([sys.executable, "-c", CHILD, corpus, out, str(val_frac)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, corpus, out, str(val_frac)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(result.stdout.split()[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", type=int, default=200, help="size of the big corpus in MB")
-    parser.add_argument("--limit", type=float, default=50,
-                        help="the growth allowed from 1 MB to --big MB, in MiB")
+    parser.add_argument(
+        "--limit", type=float, default=50, help="the growth allowed from 1 MB to --big MB, in MiB"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
@@ -74,8 +84,10 @@ def main():
             os.unlink(corpus)
             print(f"{mb:>5} MB corpus: peak RssAnon {results[mb] / 1024:8.1f} MiB")
         growth = (results[args.big] - results[1]) / 1024
-        print(f"growth: {growth:.1f} MiB (limit {args.limit:g} MiB): "
-              f"{'ok' if growth <= args.limit else 'TOO MUCH'}")
+        print(
+            f"growth: {growth:.1f} MiB (limit {args.limit:g} MiB): "
+            f"{'ok' if growth <= args.limit else 'TOO MUCH'}"
+        )
     if growth > args.limit:
         sys.exit(1)
 

@@ -10,6 +10,7 @@ configuration.  The matmul peak is NumPy's float32 GEMM on the same threads.
     python bench/phases.py                  # 2x512 and 3x256, 2 threads
     python bench/phases.py --configs 2x512 --steps 40
 """
+
 import argparse
 import collections
 import functools
@@ -52,6 +53,7 @@ def timed(module, name, phase):
         finally:
             seconds[phase] += time.perf_counter() - started
             current.pop()
+
     setattr(module, name, wrapper)
 
 
@@ -98,8 +100,9 @@ def profile(cfg, threads, steps, peak, corpus):
     def step(k):
         nonlocal carried
         inputs, targets = batches[k]
-        _, carried = model.loss_and_grad(params, m, inputs, targets, carried, None, grads,
-                                         blocks, workspace)
+        _, carried = model.loss_and_grad(
+            params, m, inputs, targets, carried, None, grads, blocks, workspace
+        )
         _, scale = optim.clip_scale(grads, 5.0)
         optim.update("adam", params, grads, state, 2e-3, k + 1, scale)
 
@@ -114,21 +117,27 @@ def profile(cfg, threads, steps, peak, corpus):
     total = sum(times)
     flops = phase_flops(cfg, V)
     all_flops = sum(flops.values())
-    print(f"\n{cfg.name} (B{cfg.batch} T{cfg.seq}), {threads} threads, {steps} steps: "
-          f"median step {statistics.median(times) * 1e3:.1f} ms, "
-          f"{cfg.batch * cfg.seq * steps / total:,.0f} chars/s, "
-          f"{all_flops * steps / total / 1e9:.1f} GFLOP/s = "
-          f"{all_flops * steps / total / 1e9 / peak:.3f} of the matmul peak ({peak:.1f})\n")
+    print(
+        f"\n{cfg.name} (B{cfg.batch} T{cfg.seq}), {threads} threads, {steps} steps: "
+        f"median step {statistics.median(times) * 1e3:.1f} ms, "
+        f"{cfg.batch * cfg.seq * steps / total:,.0f} chars/s, "
+        f"{all_flops * steps / total / 1e9:.1f} GFLOP/s = "
+        f"{all_flops * steps / total / 1e9 / peak:.3f} of the matmul peak ({peak:.1f})\n"
+    )
     print("| phase | share of the step | ms per step | GFLOP/s | of the peak |")
     print("|---|---:|---:|---:|---:|")
     accounted = 0.0
     for phase, spent in sorted(seconds.items(), key=lambda kv: -kv[1]):
         accounted += spent
         rate = flops.get(phase, 0) * steps / spent / 1e9 if flops.get(phase) else None
-        print(f"| {phase} | {spent / total:.1%} | {spent / steps * 1e3:.2f} | "
-              + (f"{rate:.1f} | {rate / peak:.2f} |" if rate else "- | - |"))
-    print(f"| the rest (Python, batching, small kernels) | {1 - accounted / total:.1%} | "
-          f"{(total - accounted) / steps * 1e3:.2f} | - | - |")
+        print(
+            f"| {phase} | {spent / total:.1%} | {spent / steps * 1e3:.2f} | "
+            + (f"{rate:.1f} | {rate / peak:.2f} |" if rate else "- | - |")
+        )
+    print(
+        f"| the rest (Python, batching, small kernels) | {1 - accounted / total:.1%} | "
+        f"{(total - accounted) / steps * 1e3:.2f} | - | - |"
+    )
 
 
 def main():

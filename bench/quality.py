@@ -25,6 +25,7 @@ compiler's.
 
 Arguments after the options go to every `charrnn train` (e.g. `--hidden 256`).
 """
+
 import argparse
 import json
 import os
@@ -38,7 +39,7 @@ from pathlib import Path
 from settings import DEFAULT_CORPUS, REPO, missing_corpus
 
 # every cell for ten minutes; the LSTM (the default) and the GRU for thirty
-RUNS = ("lstm:10m,gru:10m,rnn:10m,mut1:10m,mut2:10m,mut3:10m,lstm:30m,gru:30m")
+RUNS = "lstm:10m,gru:10m,rnn:10m,mut1:10m,mut2:10m,mut3:10m,lstm:30m,gru:30m"
 ZERO_STARTS, RUNAWAY = 2000, 4.0  # streams from a zero state; nats/char of one run away
 SAMPLE = ["--prime", "ROMEO:", "--temperature", "0.8", "--seed", "1", "--length", "300"]
 
@@ -54,14 +55,32 @@ def cpu_name():
 
 
 def train_command(cell, limit, corpus, out, extra):
-    return [sys.executable, "-m", "charrnn", "train", str(corpus), "--val-frac", "0.1",
-            "--cell", cell, *limit, "--out", str(out), "--force", "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "charrnn",
+        "train",
+        str(corpus),
+        "--val-frac",
+        "0.1",
+        "--cell",
+        cell,
+        *limit,
+        "--out",
+        str(out),
+        "--force",
+        "--quiet",
+        *extra,
+    ]
 
 
 def train(cell, budget, corpus, out, extra):
     """One training process; its wall time and peak RSS go to out/quality.json."""
-    limit = (["--max-chars", budget[:-len("chars")]] if budget.endswith("chars")
-             else ["--max-time", budget])
+    limit = (
+        ["--max-chars", budget[: -len("chars")]]
+        if budget.endswith("chars")
+        else ["--max-time", budget]
+    )
     command = train_command(cell, limit, corpus, out, extra)
     print("$", " ".join(["charrnn"] + command[3:]), flush=True)
     started = time.perf_counter()
@@ -69,9 +88,15 @@ def train(cell, budget, corpus, out, extra):
     _, status, usage = os.wait4(process.pid, 0)  # the rusage of this child alone
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cell} {budget}: charrnn train failed")
-    (out / "quality.json").write_text(json.dumps({
-        "wall_seconds": time.perf_counter() - started,
-        "peak_rss_mb": usage.ru_maxrss / 1024, "command": command[3:]}))
+    (out / "quality.json").write_text(
+        json.dumps(
+            {
+                "wall_seconds": time.perf_counter() - started,
+                "peak_rss_mb": usage.ru_maxrss / 1024,
+                "command": command[3:],
+            }
+        )
+    )
 
 
 def compile_first(cells, corpus, out, extra):
@@ -79,13 +104,19 @@ def compile_first(cells, corpus, out, extra):
     in a process of its own: the compile is outside --max-time already, but its
     memory (200 MB more for the LSTM) would be the timed run's peak RSS."""
     for cell in dict.fromkeys(cells):
-        subprocess.run(train_command(cell, ["--max-steps", "1"], corpus, out / f"compile-{cell}",
-                                     extra), check=True)
+        subprocess.run(
+            train_command(cell, ["--max-steps", "1"], corpus, out / f"compile-{cell}", extra),
+            check=True,
+        )
 
 
 def sample(out):
-    result = subprocess.run([sys.executable, "-m", "charrnn", "sample", str(out / "best.npz"),
-                             "--json", *SAMPLE], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "charrnn", "sample", str(out / "best.npz"), "--json", *SAMPLE],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     generated = json.loads(result.stdout)
     return generated["prime"] + generated["text"]
 
@@ -114,8 +145,10 @@ def zero_starts(out, corpus, starts=ZERO_STARTS, length=200):
         def keep_top(layer, sequences):
             if layer == cfg.layers - 1:
                 top["h"] = sequences[0][1:].copy()
-        _, state, _ = forward(model.params, cfg, block[:-1], block[1:], state, blocks=blocks,
-                              on_layer=keep_top)
+
+        _, state, _ = forward(
+            model.params, cfg, block[:-1], block[1:], state, blocks=blocks, on_layer=keep_top
+        )
         for b in range(starts):  # the decoder, stream by stream
             logits = top["h"][:, b] @ p["w_y"] + p["b_y"]
             losses[b] += softmax_cross_entropy(logits, block[1:, b].copy(), 0.0)
@@ -126,12 +159,17 @@ def zero_starts(out, corpus, starts=ZERO_STARTS, length=200):
 def summary(out):
     sys.path.insert(0, str(REPO))
     from charrnn.checkpoint import load
+
     last = load(str(out / "last.npz"), weights=False)
     measured = json.loads((out / "quality.json").read_text())
-    return {"best": last.best_val, "steps": last.step, "chars": last.chars,
-            "seconds": last.seconds,
-            "started": os.path.getmtime(out / "last.npz") - measured["wall_seconds"],
-            **measured}
+    return {
+        "best": last.best_val,
+        "steps": last.step,
+        "chars": last.chars,
+        "seconds": last.seconds,
+        "started": os.path.getmtime(out / "last.npz") - measured["wall_seconds"],
+        **measured,
+    }
 
 
 def main():
@@ -139,8 +177,11 @@ def main():
     parser.add_argument("--runs", default=RUNS, help=f"CELL:BUDGET,... [{RUNS}]")
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     parser.add_argument("--out", default="/tmp/charrnn-quality", help="run directories go here")
-    parser.add_argument("--table-only", action="store_true",
-                        help="only print the table of the runs already in --out")
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="only print the table of the runs already in --out",
+    )
     args, extra = parser.parse_known_args()
     runs = [tuple(spec.split(":")) for spec in args.runs.split(",")]
     if any(len(run) != 2 for run in runs):
@@ -154,16 +195,22 @@ def main():
             train(cell, budget, args.corpus, out / f"{cell}-{budget}", extra)
     results = {(cell, budget): summary(out / f"{cell}-{budget}") for cell, budget in runs}
     started = datetime.fromtimestamp(min(r["started"] for r in results.values()), timezone.utc)
-    print(f"\nruns from {started:%Y-%m-%d %H:%M} UTC; {cpu_name()}, {os.cpu_count()} CPUs; "
-          f"{args.corpus}, --val-frac 0.1{' ' + ' '.join(extra) if extra else ''}\n")
-    print("| cell | budget | best val loss | steps | training chars | chars/s | peak RSS "
-          f"| from zero: loss, runaways of {ZERO_STARTS:,} |")
+    print(
+        f"\nruns from {started:%Y-%m-%d %H:%M} UTC; {cpu_name()}, {os.cpu_count()} CPUs; "
+        f"{args.corpus}, --val-frac 0.1{' ' + ' '.join(extra) if extra else ''}\n"
+    )
+    print(
+        "| cell | budget | best val loss | steps | training chars | chars/s | peak RSS "
+        f"| from zero: loss, runaways of {ZERO_STARTS:,} |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for (cell, budget), r in results.items():
         loss, runaways = zero_starts(out / f"{cell}-{budget}", args.corpus)
-        print(f"| {cell} | {budget.replace('chars', ' chars')} | {r['best']:.4f} "
-              f"| {r['steps']:,} | {r['chars'] / 1e6:.1f}M | {r['chars'] / r['seconds']:,.0f} "
-              f"| {r['peak_rss_mb']:,.0f} MB | {loss:.4f}, {runaways} |")
+        print(
+            f"| {cell} | {budget.replace('chars', ' chars')} | {r['best']:.4f} "
+            f"| {r['steps']:,} | {r['chars'] / 1e6:.1f}M | {r['chars'] / r['seconds']:,.0f} "
+            f"| {r['peak_rss_mb']:,.0f} MB | {loss:.4f}, {runaways} |"
+        )
     for (cell, budget), r in results.items():
         print(f"\n{cell}, {budget} (`charrnn sample {' '.join(SAMPLE)}`):\n")
         print("```\n" + sample(out / f"{cell}-{budget}") + "\n```")

@@ -20,6 +20,7 @@ for both sides (charrnn_side.train_flops_per_char).
 
     python bench/report.py RAW.json
 """
+
 import argparse
 import json
 import statistics
@@ -32,9 +33,11 @@ from settings import BEAM_WIDTH, CLIP, LR, VAL_FRAC, Options
 from torch_side import PEERS, TORCH_THREADS
 from whole_command import TORCH_COMMAND, command_schedule
 
-FLOP_COUNT = ("FLOPs per char (charrnn's products, the same count for PyTorch): 3 x 2 x the "
-              "forward's multiply-adds, one per weight of every matrix of the model (the "
-              "decoder's H x V included) less layer 0's character lookups")
+FLOP_COUNT = (
+    "FLOPs per char (charrnn's products, the same count for PyTorch): 3 x 2 x the "
+    "forward's multiply-adds, one per weight of every matrix of the model (the "
+    "decoder's H x V included) less layer 0's character lookups"
+)
 
 
 def median_of(runs, key):
@@ -50,11 +53,12 @@ def spread(runs, key):
 @dataclass(frozen=True)
 class Report:
     """The raw file, indexed: results[(cell, config, task, impl, threads)] = runs."""
+
     options: Options
     environment: dict
     results: dict
-    peaks: dict    # threads -> the best round's matmul peak
-    rounds: dict   # threads -> every round's matmul peak
+    peaks: dict  # threads -> the best round's matmul peak
+    rounds: dict  # threads -> every round's matmul peak
     seconds: float
 
     def runs(self, cell, cfg, task, impl="charrnn", threads=None):
@@ -70,50 +74,72 @@ def load(raw):
     # The machine's speed drifts (shared host): the peak is measured in every
     # round and the best round counts, which makes the fractions conservative.
     rounds = {p["threads"]: p["runs"] for p in raw["peaks"]}
-    return Report(options=Options.from_json(raw["options"]), environment=raw["environment"],
-                  results={(r["cell"], r["config"], r["task"], r["impl"], r["threads"]): r["runs"]
-                           for r in raw["results"]},
-                  peaks={t: max(runs, key=lambda r: r["gflops"]) for t, runs in rounds.items()},
-                  rounds=rounds, seconds=raw["seconds"])
+    return Report(
+        options=Options.from_json(raw["options"]),
+        environment=raw["environment"],
+        results={
+            (r["cell"], r["config"], r["task"], r["impl"], r["threads"]): r["runs"]
+            for r in raw["results"]
+        },
+        peaks={t: max(runs, key=lambda r: r["gflops"]) for t, runs in rounds.items()},
+        rounds=rounds,
+        seconds=raw["seconds"],
+    )
 
 
 def header(report):
     """The lines above the table: what ran, where, with what."""
     o, env = report.options, report.environment
-    cells = ", ".join(f"{c} (PyTorch nn.{PEERS[c].module})" if c in PEERS
-                      else f"{c} (no PyTorch peer)" for c in o.cells)
-    lines = ["# charrnn vs PyTorch\n", f"- command: `{env['command']}`",
-             f"- date: {env['date']}", f"- machine: {env['machine']}; Python {env['python']}",
-             "- " + ", ".join(f"{p} {v}" for p, v in env["versions"].items()),
-             f"- cells: {cells}",
-             f"- {o.rounds} round(s), medians; charrnn trains, samples and beam-searches with "
-             f"{o.threads} threads (Numba's, BLAS single-threaded inside them); PyTorch: "
-             f"better of {' and '.join(map(str, TORCH_THREADS))} threads",
-             f"- corpus {Path(o.corpus).name}, vocabulary {env['vocab_size']}; training: Adam "
-             f"lr {LR}, clip {CLIP}; timed training runs of ~{o.seconds:g} s (at least "
-             f"{o.min_steps} steps) after 2 warm-up steps"]
+    cells = ", ".join(
+        f"{c} (PyTorch nn.{PEERS[c].module})" if c in PEERS else f"{c} (no PyTorch peer)"
+        for c in o.cells
+    )
+    lines = [
+        "# charrnn vs PyTorch\n",
+        f"- command: `{env['command']}`",
+        f"- date: {env['date']}",
+        f"- machine: {env['machine']}; Python {env['python']}",
+        "- " + ", ".join(f"{p} {v}" for p, v in env["versions"].items()),
+        f"- cells: {cells}",
+        f"- {o.rounds} round(s), medians; charrnn trains, samples and beam-searches with "
+        f"{o.threads} threads (Numba's, BLAS single-threaded inside them); PyTorch: "
+        f"better of {' and '.join(map(str, TORCH_THREADS))} threads",
+        f"- corpus {Path(o.corpus).name}, vocabulary {env['vocab_size']}; training: Adam "
+        f"lr {LR}, clip {CLIP}; timed training runs of ~{o.seconds:g} s (at least "
+        f"{o.min_steps} steps) after 2 warm-up steps",
+    ]
     if "command" in o.tasks:
-        schedules = ", ".join(f"{cfg.name} {n} steps, every {e}" for cfg in o.configs
-                              for n, e in [command_schedule(cfg, o.command_steps)])
-        lines.append(f"- whole command: `python -m charrnn train CORPUS --val-frac {VAL_FRAC} "
-                     f"... --max-steps N --eval-every E --json` against bench/"
-                     f"{TORCH_COMMAND.name} (the same job in PyTorch), validation and "
-                     f"checkpoints every E steps ({schedules})")
+        schedules = ", ".join(
+            f"{cfg.name} {n} steps, every {e}"
+            for cfg in o.configs
+            for n, e in [command_schedule(cfg, o.command_steps)]
+        )
+        lines.append(
+            f"- whole command: `python -m charrnn train CORPUS --val-frac {VAL_FRAC} "
+            f"... --max-steps N --eval-every E --json` against bench/"
+            f"{TORCH_COMMAND.name} (the same job in PyTorch), validation and "
+            f"checkpoints every E steps ({schedules})"
+        )
     peaks = ", ".join(
         f"{p['gflops']:.1f} GFLOP/s with {t} thread{'s' * (t > 1)} (rounds: "
-        + ", ".join(f"{r['gflops']:.0f}" for r in report.rounds[t]) + ")"
-        for t, p in report.peaks.items())
-    lines.append(f"- float32 matmul peak (NumPy, {o.peak_size}x{o.peak_size}, median of "
-                 f"{o.peak_repeats} products, best of {o.rounds} rounds): {peaks}")
+        + ", ".join(f"{r['gflops']:.0f}" for r in report.rounds[t])
+        + ")"
+        for t, p in report.peaks.items()
+    )
+    lines.append(
+        f"- float32 matmul peak (NumPy, {o.peak_size}x{o.peak_size}, median of "
+        f"{o.peak_repeats} products, best of {o.rounds} rounds): {peaks}"
+    )
     return lines
 
 
 @dataclass(frozen=True)
 class Metric:
     """One row of the table: a figure of a task's runs."""
+
     task: str
     label: str
-    figure: Callable        # (runs, threads) -> number
+    figure: Callable  # (runs, threads) -> number
     lower_is_better: bool = False
     text: Callable = "{:,.0f}".format
     impl: str = "charrnn"
@@ -136,14 +162,25 @@ def metrics(report, cell, cfg):
     rows = [Metric("train", f"training chars/s (B{cfg.batch} T{cfg.seq})", rate)]
     for p in o.precisions:
         weights = "" if p == "float32" else f", {p} weights"
-        rows += [Metric("sample", f"sampling chars/s ({o.sample_length} chars{weights})", rate,
-                        impl=impl_name(p)),
-                 Metric("beam", f"beam-{BEAM_WIDTH} chars/s ({o.beam_length} chars{weights})",
-                        rate, impl=impl_name(p))]
+        rows += [
+            Metric(
+                "sample",
+                f"sampling chars/s ({o.sample_length} chars{weights})",
+                rate,
+                impl=impl_name(p),
+            ),
+            Metric(
+                "beam",
+                f"beam-{BEAM_WIDTH} chars/s ({o.beam_length} chars{weights})",
+                rate,
+                impl=impl_name(p),
+            ),
+        ]
     return rows + [
         Metric("train", "peak RSS training (MB)", rss, lower_is_better=True),
         Metric("command", "peak RSS whole command (MB)", rss, lower_is_better=True),
-        Metric("train", "training GFLOP/s / matmul peak", peak_fraction, text="{:.3f}".format)]
+        Metric("train", "training GFLOP/s / matmul peak", peak_fraction, text="{:.3f}".format),
+    ]
 
 
 def row(report, cell, cfg, metric):
@@ -155,22 +192,33 @@ def row(report, cell, cfg, metric):
         return None
     mine = metric.figure(ours, report.options.threads)
     if cell in PEERS:
-        theirs = {t: metric.figure(report.runs(cell, cfg, metric.task, "torch", t), t)
-                  for t in TORCH_THREADS}
+        theirs = {
+            t: metric.figure(report.runs(cell, cfg, metric.task, "torch", t), t)
+            for t in TORCH_THREADS
+        }
         best = (min if metric.lower_is_better else max)(theirs, key=theirs.get)
-        peer = (metric.text(theirs[best]), f"nn.{PEERS[cell].module}", best,
-                f"{mine / theirs[best]:.2f}")
+        peer = (
+            metric.text(theirs[best]),
+            f"nn.{PEERS[cell].module}",
+            best,
+            f"{mine / theirs[best]:.2f}",
+        )
     else:
         peer = ("-",) * 4
-    return (f"| {cell} | {cfg.name} | {metric.label} | {metric.text(mine)} | "
-            + " | ".join(map(str, peer)) + " |")
+    return (
+        f"| {cell} | {cfg.name} | {metric.label} | {metric.text(mine)} | "
+        + " | ".join(map(str, peer))
+        + " |"
+    )
 
 
 def table(report):
     """Markdown rows of medians over rounds, the cells of a configuration together."""
-    rows = ["| cell | config | metric | charrnn | PyTorch | PyTorch module | PyTorch threads "
-            "| charrnn / PyTorch |",
-            "|---|---|---|---:|---:|---|---:|---:|"]
+    rows = [
+        "| cell | config | metric | charrnn | PyTorch | PyTorch module | PyTorch threads "
+        "| charrnn / PyTorch |",
+        "|---|---|---|---:|---:|---|---:|---:|",
+    ]
     for cfg in report.options.configs:
         for cell in report.options.cells:
             rows += [r for m in metrics(report, cell, cfg) if (r := row(report, cell, cfg, m))]
@@ -181,25 +229,37 @@ def train_notes(report, cell, cfg):
     """Achieved GFLOP/s, spread across rounds, losses, base RSS of the training loop."""
     flops, threads = report.flops(cell, cfg), report.options.threads
     ours = report.runs(cell, cfg, "train")
-    theirs = {t: report.runs(cell, cfg, "train", "torch", t)
-              for t in TORCH_THREADS if cell in PEERS}
+    theirs = {
+        t: report.runs(cell, cfg, "train", "torch", t) for t in TORCH_THREADS if cell in PEERS
+    }
     gflops = ", ".join(
-        [f"charrnn {median_of(ours, 'chars_per_s') * flops / 1e9:.1f} ({threads}t)"] +
-        [f"PyTorch {median_of(runs, 'chars_per_s') * flops / 1e9:.1f} ({t}t)"
-         for t, runs in theirs.items()])
-    spreads = ", ".join([f"charrnn +-{spread(ours, 'chars_per_s'):.1%}"] +
-                        [f"PyTorch {t}t +-{spread(runs, 'chars_per_s'):.1%}"
-                         for t, runs in theirs.items()])
-    line = (f"  training chars/s spread across rounds (half range): {spreads}; "
-            f"loss after the timed steps charrnn {median_of(ours, 'loss'):.3f}")
+        [f"charrnn {median_of(ours, 'chars_per_s') * flops / 1e9:.1f} ({threads}t)"]
+        + [
+            f"PyTorch {median_of(runs, 'chars_per_s') * flops / 1e9:.1f} ({t}t)"
+            for t, runs in theirs.items()
+        ]
+    )
+    spreads = ", ".join(
+        [f"charrnn +-{spread(ours, 'chars_per_s'):.1%}"]
+        + [f"PyTorch {t}t +-{spread(runs, 'chars_per_s'):.1%}" for t, runs in theirs.items()]
+    )
+    line = (
+        f"  training chars/s spread across rounds (half range): {spreads}; "
+        f"loss after the timed steps charrnn {median_of(ours, 'loss'):.3f}"
+    )
     if theirs:
         line += f", PyTorch {median_of(theirs[TORCH_THREADS[0]], 'loss'):.3f}"
-    line += (f"; RSS after imports and data, before training: charrnn "
-             f"{median_of(ours, 'rss_before_mb'):.0f} MB")
+    line += (
+        f"; RSS after imports and data, before training: charrnn "
+        f"{median_of(ours, 'rss_before_mb'):.0f} MB"
+    )
     if theirs:
         line += f", PyTorch {median_of(theirs[TORCH_THREADS[0]], 'rss_before_mb'):.0f} MB"
-    return [f"- {cell} {cfg.name}: {flops / 1e6:.2f} MFLOP per training char; "
-            f"training GFLOP/s {gflops}", line]
+    return [
+        f"- {cell} {cfg.name}: {flops / 1e6:.2f} MFLOP per training char; "
+        f"training GFLOP/s {gflops}",
+        line,
+    ]
 
 
 def above_loop(command, loop):
@@ -224,10 +284,12 @@ def command_note(report, cell, cfg):
         times.append(f"PyTorch {median_of(theirs[t], 'seconds'):.1f} s ({t}t)")
         if loop := report.runs(cell, cfg, "train", "torch", t):
             added.append(f"PyTorch {above_loop(theirs[t], loop):+.0f} MB ({t}t)")
-    line = (f"- {cell} {cfg.name} whole command: {ours[0]['steps']} steps, validation over "
-            f"{report.environment['val_chars']:,} chars and checkpoints every "
-            f"{ours[0]['eval_every']} ({ours[0]['validations']} runs); final validation loss "
-            f"{', '.join(losses)}; wall time {', '.join(times)}")
+    line = (
+        f"- {cell} {cfg.name} whole command: {ours[0]['steps']} steps, validation over "
+        f"{report.environment['val_chars']:,} chars and checkpoints every "
+        f"{ours[0]['eval_every']} ({ours[0]['validations']} runs); final validation loss "
+        f"{', '.join(losses)}; wall time {', '.join(times)}"
+    )
     if added:
         line += f"; whole command minus training loop (peak RSS medians): {', '.join(added)}"
     return line
@@ -239,12 +301,14 @@ def notes(report):
     lines = [PEERS[c].note + ".\n" for c in cells if c in PEERS and PEERS[c].note]
     if unpaired := [c for c in cells if c not in PEERS]:
         lines.append(f"{', '.join(unpaired)}: no PyTorch peer, charrnn's figures only ('-').\n")
-    lines += [f"Medians over rounds.  Training GFLOP/s / matmul peak: achieved training "
-              "FLOP rate over the NumPy float32 matmul peak at the same thread count; "
-              f"{FLOP_COUNT}.  Peak RSS training is the whole worker process (interpreter, "
-              "libraries, data, training loop); peak RSS whole command is the training "
-              "command's process alone (ru_maxrss from os.wait4): corpus, training, "
-              "validation runs, checkpoints."]
+    lines += [
+        f"Medians over rounds.  Training GFLOP/s / matmul peak: achieved training "
+        "FLOP rate over the NumPy float32 matmul peak at the same thread count; "
+        f"{FLOP_COUNT}.  Peak RSS training is the whole worker process (interpreter, "
+        "libraries, data, training loop); peak RSS whole command is the training "
+        "command's process alone (ru_maxrss from os.wait4): corpus, training, "
+        "validation runs, checkpoints."
+    ]
     for cfg in report.options.configs:
         for cell in cells:
             if report.runs(cell, cfg, "train"):

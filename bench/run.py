@@ -18,6 +18,7 @@ another (`charrnn corpus tinyshakespeare -o FILE` makes one).
     python bench/run.py --quick --cell all --tasks train
     python bench/run.py --quick --configs 1x32 --corpus corpora/tinyshakespeare.txt
 """
+
 import argparse
 
 import measure
@@ -27,8 +28,9 @@ import report
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     measure.add_options(parser)
-    parser.add_argument("--json", metavar="PATH", help="also write every raw result here "
-                        "(bench/report.py reads it)")
+    parser.add_argument(
+        "--json", metavar="PATH", help="also write every raw result here (bench/report.py reads it)"
+    )
     args = parser.parse_args()
     raw = measure.measure(measure.options_from(args))
     if args.json:

@@ -12,6 +12,7 @@ numpy, Numba, charrnn and torch load inside the functions that measure, so
 that a worker process holds only its own contender, and the whole-command
 worker, which only waits for its child, stays small (whole_command.child_peak).
 """
+
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -27,18 +28,22 @@ VAL_FRAC = 0.1  # of the whole-command runs: the last tenth of the corpus
 @dataclass(frozen=True)
 class Config:
     """A model size and the batches it trains on."""
-    name: str    # "LxH", as --configs spells it
+
+    name: str  # "LxH", as --configs spells it
     hidden: int  # H
     layers: int  # L
-    batch: int   # B streams
-    seq: int     # T characters per stream and step
+    batch: int  # B streams
+    seq: int  # T characters per stream and step
 
 
-CONFIGS = {c.name: c for c in (
-    Config("2x128", hidden=128, layers=2, batch=50, seq=50),
-    Config("2x512", hidden=512, layers=2, batch=50, seq=50),
-    Config("3x256", hidden=256, layers=3, batch=64, seq=100),
-)}
+CONFIGS = {
+    c.name: c
+    for c in (
+        Config("2x128", hidden=128, layers=2, batch=50, seq=50),
+        Config("2x512", hidden=512, layers=2, batch=50, seq=50),
+        Config("3x256", hidden=256, layers=3, batch=64, seq=100),
+    )
+}
 
 
 def parse_config(name):
@@ -48,26 +53,29 @@ def parse_config(name):
         return CONFIGS[name]
     match = re.fullmatch(r"([1-9][0-9]*)x([1-9][0-9]*)", name)
     if match is None:
-        raise ValueError(f"configuration {name!r} is not LxH (layers x hidden units); "
-                         f"the measured ones are {', '.join(CONFIGS)}")
+        raise ValueError(
+            f"configuration {name!r} is not LxH (layers x hidden units); "
+            f"the measured ones are {', '.join(CONFIGS)}"
+        )
     return Config(name, hidden=int(match[2]), layers=int(match[1]), batch=50, seq=50)
 
 
 @dataclass(frozen=True)
 class Options:
     """One benchmark run as its command line chose it (measure.add_options)."""
-    cells: tuple            # charrnn's cells, in the order given
-    configs: tuple          # of Config
-    tasks: tuple            # of TASKS
-    precisions: tuple       # of PRECISIONS: charrnn generates once per precision
+
+    cells: tuple  # charrnn's cells, in the order given
+    configs: tuple  # of Config
+    tasks: tuple  # of TASKS
+    precisions: tuple  # of PRECISIONS: charrnn generates once per precision
     corpus: str
     rounds: int = 3
-    threads: int = 2        # charrnn's threads in every task
-    seconds: float = 5.0    # target duration of a timed training run
-    min_steps: int = 3      # fewest timed training steps
+    threads: int = 2  # charrnn's threads in every task
+    seconds: float = 5.0  # target duration of a timed training run
+    min_steps: int = 3  # fewest timed training steps
     sample_length: int = 2000
     beam_length: int = 200
-    peak_size: int = 2048   # of the matmul that measures the machine's peak
+    peak_size: int = 2048  # of the matmul that measures the machine's peak
     peak_repeats: int = 7
     command_steps: int = 0  # of the whole-command runs; 0: by configuration
 
@@ -77,20 +85,27 @@ class Options:
     @classmethod
     def from_json(cls, fields):
         options = cls(**fields)
-        return replace(options, cells=tuple(options.cells), tasks=tuple(options.tasks),
-                       precisions=tuple(options.precisions),
-                       configs=tuple(Config(**c) for c in options.configs))
+        return replace(
+            options,
+            cells=tuple(options.cells),
+            tasks=tuple(options.tasks),
+            precisions=tuple(options.precisions),
+            configs=tuple(Config(**c) for c in options.configs),
+        )
 
 
 def missing_corpus(path):
     """The one-line error for a corpus that is not there, with how to get one."""
-    return (f"{path}: corpus not found; make it with `charrnn corpus tinyshakespeare -o "
-            f"{path}` (a download, checked) or pass --corpus FILE")
+    return (
+        f"{path}: corpus not found; make it with `charrnn corpus tinyshakespeare -o "
+        f"{path}` (a download, checked) or pass --corpus FILE"
+    )
 
 
 def load_ids(corpus):
     """(chars, ids): the corpus encoded with its sorted character vocabulary."""
     import numpy as np
+
     text = Path(corpus).read_text(encoding="utf-8")
     chars = "".join(sorted(set(text)))
     lut = np.zeros(max(map(ord, chars)) + 1, np.uint8 if len(chars) <= 256 else np.uint32)
@@ -104,9 +119,9 @@ def stream_batch(ids, batch, seq, k):
     charrnn.data.batches.StreamBatcher does), wrapping round after the last full one:
     (inputs, targets), each (seq, batch)."""
     import numpy as np
+
     columns = (len(ids) - 1) // batch
     k %= columns // seq
-    positions = (np.arange(k * seq, (k + 1) * seq + 1)[:, None]
-                 + np.arange(batch)[None, :] * columns)
+    positions = np.arange(k * seq, (k + 1) * seq + 1)[:, None] + np.arange(batch)[None, :] * columns
     chunk = ids[positions].astype(np.int64)
     return chunk[:-1], chunk[1:]

@@ -1,5 +1,6 @@
 """How a worker times and weighs its run, the same for both contenders; and
 the machine's float32 matmul peak that training's FLOP rate is read against."""
+
 import math
 import resource
 import statistics
@@ -52,6 +53,7 @@ def timed_generation(generate, length, warmup_length):
 def matmul_peak(size, repeats):
     """float32 matmul GFLOP/s of NumPy's BLAS (threads come from the environment)."""
     import numpy as np
+
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     out = np.empty_like(a)
@@ -61,5 +63,9 @@ def matmul_peak(size, repeats):
         started = time.perf_counter()
         np.matmul(a, b, out=out)
         times.append(time.perf_counter() - started)
-    return {"gflops": 2 * size ** 3 / statistics.median(times) / 1e9, "size": size,
-            "repeats": repeats, "numpy": np.__version__}
+    return {
+        "gflops": 2 * size**3 / statistics.median(times) / 1e9,
+        "size": size,
+        "repeats": repeats,
+        "numpy": np.__version__,
+    }

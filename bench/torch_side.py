@@ -3,6 +3,7 @@ charrnn cell that has one, and its training, sampling and beam search timed
 in the worker process.  PyTorch is only a benchmark dependency:
 pip install torch==2.13.0.
 """
+
 import json
 import math
 import sys
@@ -12,26 +13,32 @@ from pathlib import Path
 from settings import BEAM_WIDTH, CLIP, LR, TEMPERATURE, load_ids, stream_batch
 from timing import peak_rss_mb, rss_now_mb, timed_generation, timed_steps
 
-TORCH_MISSING = ("PyTorch is not installed; it is needed only for this benchmark: "
-                 "pip install torch==2.13.0")
+TORCH_MISSING = (
+    "PyTorch is not installed; it is needed only for this benchmark: pip install torch==2.13.0"
+)
 TORCH_THREADS = (1, 2)  # each PyTorch figure is the better of these (torch.set_num_threads)
 
 
 @dataclass(frozen=True)
 class Peer:
     """The torch.nn module that plays one of charrnn's cells."""
-    module: str                                  # torch.nn.<module>(V, H, L, **options)
+
+    module: str  # torch.nn.<module>(V, H, L, **options)
     options: dict = field(default_factory=dict)
-    states: int = 1                              # 2: the module's state is (h, c)
-    note: str = ""                               # how it differs from charrnn's cell
+    states: int = 1  # 2: the module's state is (h, c)
+    note: str = ""  # how it differs from charrnn's cell
 
 
 PEERS = {  # charrnn cell -> its peer; the other cells have none
     "lstm": Peer("LSTM", states=2),
-    "gru": Peer("GRU", note=(
-        "PyTorch's GRU resets after the recurrent product (r * (W_hn h + b_hn)); "
-        "charrnn's GRU is the lectures' (reset before W_hh, two dependent products "
-        "per step)")),
+    "gru": Peer(
+        "GRU",
+        note=(
+            "PyTorch's GRU resets after the recurrent product (r * (W_hn h + b_hn)); "
+            "charrnn's GRU is the lectures' (reset before W_hh, two dependent products "
+            "per step)"
+        ),
+    ),
     "rnn": Peer("RNN", options={"nonlinearity": "tanh"}),
 }
 
@@ -95,8 +102,9 @@ def train(cfg, cell, threads, options, impl):
 
     def step():
         nonlocal state, count
-        inputs, targets = (torch.from_numpy(a)
-                           for a in stream_batch(ids, cfg.batch, cfg.seq, count))
+        inputs, targets = (
+            torch.from_numpy(a) for a in stream_batch(ids, cfg.batch, cfg.seq, count)
+        )
         count += 1
         logits, state = model(inputs, state)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
@@ -108,9 +116,15 @@ def train(cfg, cell, threads, options, impl):
         return loss.item()
 
     n, elapsed, loss = timed_steps(step, options.seconds, options.min_steps)
-    return {"steps": n, "seconds": elapsed, "chars_per_s": n * cfg.batch * cfg.seq / elapsed,
-            "loss": loss, "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb(),
-            "torch": torch.__version__}
+    return {
+        "steps": n,
+        "seconds": elapsed,
+        "chars_per_s": n * cfg.batch * cfg.seq / elapsed,
+        "loss": loss,
+        "rss_before_mb": baseline,
+        "peak_rss_mb": peak_rss_mb(),
+        "torch": torch.__version__,
+    }
 
 
 def sample(cfg, cell, threads, options, impl):
@@ -130,8 +144,7 @@ def sample(cfg, cell, threads, options, impl):
                 logits, state = model(x.view(1, 1), state)
         return "".join(chars[i] for i in out)
 
-    return {**timed_generation(generate, options.sample_length, 50),
-            "torch": torch.__version__}
+    return {**timed_generation(generate, options.sample_length, 50), "torch": torch.__version__}
 
 
 def beam(cfg, cell, threads, options, impl):

@@ -18,6 +18,7 @@ like `charrnn train --json`.
     python bench/torch_train_command.py CORPUS --hidden 512 --layers 2 --max-steps 15 \\
         --eval-every 5 --threads 1 --out /tmp/run
 """
+
 import argparse
 import json
 import math
@@ -48,15 +49,16 @@ def streams(torch, ids, B):
     """(inputs, targets) of ids cut into B contiguous streams, each (columns, B),
     and the positions left over (fewer than B) as a third tensor pair."""
     columns = (len(ids) - 1) // B
-    inputs = ids[:B * columns].view(B, columns).t()
-    targets = ids[1:B * columns + 1].view(B, columns).t()
-    rest = (ids[B * columns:-1].view(-1, 1), ids[B * columns + 1:].view(-1, 1))
+    inputs = ids[: B * columns].view(B, columns).t()
+    targets = ids[1 : B * columns + 1].view(B, columns).t()
+    rest = (ids[B * columns : -1].view(-1, 1), ids[B * columns + 1 :].view(-1, 1))
     return inputs, targets, rest
 
 
 def read_ids(torch, corpus):
     """(V, ids): the corpus's bytes as ids into its sorted byte values."""
     import numpy as np
+
     with open(corpus, "rb") as f:
         data = np.frombuffer(f.read(), np.uint8)
     chars, ids = np.unique(data, return_inverse=True)
@@ -73,11 +75,27 @@ def validation_loss(torch, model, args, val_ids, V):
         for inputs, targets in ((val_in, val_out), val_rest):
             state = zero_state(torch, args.cell, args.layers, inputs.shape[1], args.hidden)
             for s in range(0, len(inputs), T):
-                logits, state = model(inputs[s:s + T], state)
+                logits, state = model(inputs[s : s + T], state)
                 total += torch.nn.functional.cross_entropy(
-                    logits.reshape(-1, V), targets[s:s + T].reshape(-1), reduction="sum").item()
+                    logits.reshape(-1, V), targets[s : s + T].reshape(-1), reduction="sum"
+                ).item()
     model.train()
     return total / (len(val_ids) - 1)
+
+
+def save(torch, model, opt, step, last, best, out):
+    """last.pt, and best.pt when ``last`` is the best; a validation event on stdout."""
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "val_loss": last,
+    }
+    torch.save(checkpoint, os.path.join(out, "last.pt"))
+    if last == best:
+        torch.save(checkpoint, os.path.join(out, "best.pt"))
+    event = {"event": "validation", "step": step, "val_loss": last, "best_val_loss": best}
+    print(json.dumps(event), flush=True)
 
 
 def main():
@@ -102,9 +120,10 @@ def main():
         k = step % per_epoch
         if k == 0:  # each epoch starts from zero, as charrnn's does
             state = zero_state(torch, args.cell, args.layers, B, args.hidden)
-        logits, state = model(train_in[k * T:(k + 1) * T], state)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V),
-                                                 train_out[k * T:(k + 1) * T].reshape(-1))
+        logits, state = model(train_in[k * T : (k + 1) * T], state)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, V), train_out[k * T : (k + 1) * T].reshape(-1)
+        )
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
@@ -113,17 +132,21 @@ def main():
         step += 1
         if step % args.eval_every == 0 or step == args.max_steps:
             last = validation_loss(torch, model, args, val_ids, V)
-            checkpoint = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "step": step, "val_loss": last}
-            torch.save(checkpoint, os.path.join(args.out, "last.pt"))
-            if last < best:
-                best = last
-                torch.save(checkpoint, os.path.join(args.out, "best.pt"))
-            print(json.dumps({"event": "validation", "step": step, "val_loss": last,
-                              "best_val_loss": best}), flush=True)
-    print(json.dumps({"event": "end", "steps": step, "best_val_loss": best,
-                      "last_val_loss": last, "elapsed_seconds": time.perf_counter() - started,
-                      "torch": torch.__version__}), flush=True)
+            best = min(best, last)
+            save(torch, model, opt, step, last, best, args.out)
+    print(
+        json.dumps(
+            {
+                "event": "end",
+                "steps": step,
+                "best_val_loss": best,
+                "last_val_loss": last,
+                "elapsed_seconds": time.perf_counter() - started,
+                "torch": torch.__version__,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ excluded), generation is timed after a warm-up, over about a second.  Prints, pe
 the median characters per second of each version, the spread (max/min - 1
 over the rounds) and the ratio after/before.
 """
+
 import argparse
 import json
 import os
@@ -57,8 +58,9 @@ def corpus(directory):
 def in_version(tree, *args):
     """stdout of ``python args`` with ``tree`` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, *map(str, args)], env=env, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, *map(str, args)], env=env, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         sys.exit(f"{tree}: {' '.join(map(str, args))} failed:\n{done.stderr[-2000:]}")
     return done.stdout
@@ -67,9 +69,30 @@ def in_version(tree, *args):
 def train_speed(tree, text, layers, hidden, out):
     """Training characters per second, and the checkpoint written."""
     steps = TRAIN_STEPS.get(hidden, 30)
-    output = in_version(tree, "-m", "charrnn", "train", text, "--layers", layers, "--hidden",
-                        hidden, "--max-steps", steps, "--eval-every", steps, "--threads", 2,
-                        "--seed", 1, "--json", "--quiet", "--force", "--out", out)
+    output = in_version(
+        tree,
+        "-m",
+        "charrnn",
+        "train",
+        text,
+        "--layers",
+        layers,
+        "--hidden",
+        hidden,
+        "--max-steps",
+        steps,
+        "--eval-every",
+        steps,
+        "--threads",
+        2,
+        "--seed",
+        1,
+        "--json",
+        "--quiet",
+        "--force",
+        "--out",
+        out,
+    )
     events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     return next(e["chars_per_second"] for e in events if e["event"] == "validation")
 
@@ -88,9 +111,12 @@ def main():
     parser.add_argument("after", type=Path)
     parser.add_argument("--configs", default="2x128,2x512", help="LAYERSxHIDDEN, comma-separated")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--tasks", default="train,sample,beam",
-                        help="what to time: train, sample, beam (comma-separated); without "
-                        "train, each version trains once for the model it generates from")
+    parser.add_argument(
+        "--tasks",
+        default="train,sample,beam",
+        help="what to time: train, sample, beam (comma-separated); without "
+        "train, each version trains once for the model it generates from",
+    )
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     tasks = args.tasks.split(",")
@@ -112,17 +138,22 @@ def main():
                             row.setdefault("train", []).append(speed)
                     for task in set(tasks) - {"train"}:
                         row.setdefault(task, []).append(
-                            generate_speed(trees[name], out / "last.npz", task))
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, 2 threads, "
-          f"{args.rounds} rounds, alternated; chars/s median (spread)")
+                            generate_speed(trees[name], out / "last.npz", task)
+                        )
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, 2 threads, "
+        f"{args.rounds} rounds, alternated; chars/s median (spread)"
+    )
     print("| model | task | before | after | after/before |")
     print("|---|---|---:|---:|---:|")
     for config, row in results.items():
         for task in [t for t in ("train", "sample", "beam") if t in tasks]:
             b, a = row["before"][task], row["after"][task]
-            print(f"| {config} | {task} | {statistics.median(b):,.0f} ({spread(b):.1%}) | "
-                  f"{statistics.median(a):,.0f} ({spread(a):.1%}) | "
-                  f"{statistics.median(a) / statistics.median(b):.3f} |")
+            print(
+                f"| {config} | {task} | {statistics.median(b):,.0f} ({spread(b):.1%}) | "
+                f"{statistics.median(a):,.0f} ({spread(a):.1%}) | "
+                f"{statistics.median(a) / statistics.median(b):.3f} |"
+            )
 
 
 if __name__ == "__main__":

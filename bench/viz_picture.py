@@ -4,6 +4,7 @@ the tooltip of one character shown.
 
     python bench/viz_picture.py PAGE.html OUT.png [--unit K] [--hover I]
 """
+
 import argparse
 import pathlib
 import shutil
@@ -26,8 +27,13 @@ def main():
     args = parser.parse_args()
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={args.size}",
-                 "--hide-scrollbars"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        f"--window-size={args.size}",
+        "--hide-scrollbars",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:

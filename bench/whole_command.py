@@ -3,6 +3,7 @@ train` against bench/torch_train_command.py (the same job in PyTorch), each a
 child of the worker, its peak RSS from os.wait4: corpus loading, training,
 validation over the whole held-out tenth and checkpoint writing, three
 validation runs (command_schedule)."""
+
 import json
 import os
 import shlex
@@ -47,16 +48,40 @@ def child_peak(command):
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
         out.seek(0)
         err.seek(0)
-        return (proc.returncode, out.read().decode(errors="replace"),
-                err.read().decode(errors="replace"), usage.ru_maxrss / 1024, seconds)
+        return (
+            proc.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            usage.ru_maxrss / 1024,
+            seconds,
+        )
 
 
 def train_command(impl, cfg, cell, threads, corpus, steps, every, out):
     """The command line of a whole training run into the directory ``out``."""
-    common = [str(corpus), "--cell", cell, "--val-frac", str(VAL_FRAC), "--hidden",
-              str(cfg.hidden), "--layers", str(cfg.layers), "--batch-size", str(cfg.batch),
-              "--seq-length", str(cfg.seq), "--max-steps", str(steps), "--eval-every",
-              str(every), "--threads", str(threads), "--out", out]
+    common = [
+        str(corpus),
+        "--cell",
+        cell,
+        "--val-frac",
+        str(VAL_FRAC),
+        "--hidden",
+        str(cfg.hidden),
+        "--layers",
+        str(cfg.layers),
+        "--batch-size",
+        str(cfg.batch),
+        "--seq-length",
+        str(cfg.seq),
+        "--max-steps",
+        str(steps),
+        "--eval-every",
+        str(every),
+        "--threads",
+        str(threads),
+        "--out",
+        out,
+    ]
     if impl == "charrnn":  # --keep at its default; --force: --out is a fresh directory anyway
         return [sys.executable, "-m", "charrnn", "train", *common, "--force", "--json"]
     return [sys.executable, str(TORCH_COMMAND), *common]
@@ -69,8 +94,9 @@ def measure(cfg, cell, threads, options, impl):
     steps, every = command_schedule(cfg, options.command_steps)
     tmp = tempfile.mkdtemp(prefix="charrnn-bench-command-")
     try:
-        command = train_command(impl, cfg, cell, threads, options.corpus, steps, every,
-                                os.path.join(tmp, "run"))
+        command = train_command(
+            impl, cfg, cell, threads, options.corpus, steps, every, os.path.join(tmp, "run")
+        )
         code, out, err, peak, seconds = child_peak(command)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -80,6 +106,13 @@ def measure(cfg, cell, threads, options, impl):
     validations = [e for e in events if e.get("event") == "validation"]
     if code != 0 or not events or events[-1].get("event") != "end" or not validations:
         raise SystemExit(f"{shlex.join(command)} failed, exit {code}:\n{err[-3000:]}")
-    return {"peak_rss_mb": peak, "seconds": seconds, "steps": steps, "eval_every": every,
-            "validations": len(validations), "val_loss": validations[-1]["val_loss"],
-            "best_val_loss": events[-1]["best_val_loss"], "command": shlex.join(command)}
+    return {
+        "peak_rss_mb": peak,
+        "seconds": seconds,
+        "steps": steps,
+        "eval_every": every,
+        "validations": len(validations),
+        "val_loss": validations[-1]["val_loss"],
+        "best_val_loss": events[-1]["best_val_loss"],
+        "command": shlex.join(command),
+    }

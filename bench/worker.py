@@ -8,6 +8,7 @@ impl ("charrnn", "charrnn:int8", ..., "torch"), cell, config ("LxH"),
 threads, and options (settings.Options).  The parent sets the thread
 variables of BLAS and OpenMP to ``threads``.
 """
+
 import json
 import os
 import sys
@@ -36,8 +37,14 @@ def measure_job(job, options):
 def main():
     job = json.loads(sys.argv[1])
     result = measure_job(job, Options.from_json(job["options"]))
-    result.update(task=job["task"], impl=job["impl"], cell=job["cell"], config=job["config"],
-                  threads=job["threads"], env_threads=os.environ.get("OPENBLAS_NUM_THREADS"))
+    result.update(
+        task=job["task"],
+        impl=job["impl"],
+        cell=job["cell"],
+        config=job["config"],
+        threads=job["threads"],
+        env_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
+    )
     print(json.dumps(result), flush=True)
 
 

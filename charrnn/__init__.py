@@ -11,14 +11,25 @@ The library the command line is built on (docs/api.md):
 Importing charrnn loads no Numba and changes no setting of the process
 (docs/api.md: Threads, for the one the command line makes).
 """
+
 import sys
 import types
 
 from .api import Beam, Model, Run, info, list_runs, load, run_sweep, train
 from .errors import CharrnnError, Interrupted
 
-__all__ = ["Beam", "CharrnnError", "Interrupted", "Model", "Run", "info", "list_runs", "load",
-           "run_sweep", "train"]
+__all__ = [
+    "Beam",
+    "CharrnnError",
+    "Interrupted",
+    "Model",
+    "Run",
+    "info",
+    "list_runs",
+    "load",
+    "run_sweep",
+    "train",
+]
 VERBS = ("train", "info")  # also the names of modules: charrnn/train.py, charrnn/info.py
 
 

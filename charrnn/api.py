@@ -7,6 +7,7 @@ verbs, the same results (the same seed writes the same text).
 Each call imports what it needs when it is called, so that ``import charrnn``
 loads no Numba.
 """
+
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,20 +25,22 @@ def load(path=None):
 
 @dataclass
 class Beam:
-    text: str               # the most probable continuation found, the prime not included
+    text: str  # the most probable continuation found, the prime not included
     log_probability: float  # its log-probability given the prime, in nats
 
 
 @dataclass
 class Model:
     """A trained model, as its checkpoint holds it."""
-    path: str          # the checkpoint file
+
+    path: str  # the checkpoint file
     checkpoint: object  # checkpoint.Checkpoint: weights, vocabulary, configuration, histories
 
     def precision(self, precision="auto"):
         """The precision (precision.PRECISIONS) that ``precision`` means for this
         model: ``auto`` is int8 for large models, float32 for small ones."""
         from .precision import resolve
+
         return resolve(precision, self.checkpoint.params.size)
 
     def sample(self, length=2000, **options):
@@ -45,28 +48,36 @@ class Model:
         include); the options are ``stream``'s."""
         return "".join(self.stream(length, **options))
 
-    def stream(self, length=2000, *, temperature=1.0, top_k=0, greedy=False, prime="",
-               seed=None, stop=None, precision="auto"):
-        """Yield the generated text in pieces as it is generated.  ``seed``: the
-        same seed, the same text [None: a random one]; ``top_k``: sample among
-        the k most likely characters [0: all]; ``greedy``: always the most
-        likely; ``stop``: end just after this string first appears."""
+    def stream(self, length=2000, *, precision="auto", **options):
+        """Yield the generated text in pieces as it is generated.  The options
+        and their defaults are sample.sample_text's: ``temperature`` [1.0];
+        ``top_k``: sample among the k most likely characters [0: all];
+        ``greedy``: always the most likely; ``prime``: text to start from;
+        ``seed``: the same seed, the same text [None: a random one]; ``stop``:
+        end just after this string first appears."""
         from .sample import sample_text
-        return sample_text(self.checkpoint, length, temperature, top_k, greedy=greedy,
-                           prime=prime, seed=seed, stop=stop,
-                           precision=self.precision(precision))
+
+        return sample_text(self.checkpoint, length, precision=self.precision(precision), **options)
 
     def beam(self, length=2000, *, width, prime="", seed=None, stop=None, precision="auto"):
         """The Beam: the most probable text that beam search of ``width`` finds."""
         from .sample import beam_text
-        text, log_probability = beam_text(self.checkpoint, length, width, prime=prime,
-                                          seed=seed, stop=stop,
-                                          precision=self.precision(precision))
+
+        text, log_probability = beam_text(
+            self.checkpoint,
+            length,
+            width,
+            prime=prime,
+            seed=seed,
+            stop=stop,
+            precision=self.precision(precision),
+        )
         return Beam(text, log_probability)
 
     def loss(self, text, *, precision="auto"):
         """The evaluate.Loss of the model on ``text``, read as one stream."""
         from .evaluate import text_loss
+
         ckpt = self.checkpoint
         ids = ckpt.vocab.encode(text, what="the text")
         return text_loss(ckpt, ids, self.precision(precision))[0]
@@ -75,6 +86,7 @@ class Model:
         """(len(text), layers, hidden): every unit's value after each character of
         ``text``, read from a zero state; what ``charrnn viz`` shows (viz.py)."""
         from .viz import run
+
         ckpt = self.checkpoint
         return run(ckpt, ckpt.vocab.encode(text, what="the text"), keep=len(text))[0]
 
@@ -83,23 +95,25 @@ class Model:
 class Run:
     """A training run as it ended: the ``end`` object of ``train --json`` and the
     histories of its last checkpoint."""
+
     directory: str
     steps: int
-    stopped: str            # what ended it: steps, epochs, chars or time
-    best_val_loss: float    # nats per character
+    stopped: str  # what ended it: steps, epochs, chars or time
+    best_val_loss: float  # nats per character
     best_checkpoint: str
     last_checkpoint: str
     train_seconds: float
     train_history: object = field(repr=False)  # (steps, 2) numpy array: step, training loss
-    val_history: object = field(repr=False)    # (validation runs, 2): step, validation loss
+    val_history: object = field(repr=False)  # (validation runs, 2): step, validation loss
 
     def load(self):
         """The Model of the best checkpoint."""
         return load(self.best_checkpoint)
 
 
-def train(corpus, *, out=None, force=False, resume=None, quiet=False, log=None,
-          on_event=None, **options):
+def train(
+    corpus, *, out=None, force=False, resume=None, quiet=False, log=None, on_event=None, **options
+):
     """Train a model on the text file ``corpus`` until its budget ends; the Run.
 
     options   ``charrnn train``'s, by TrainConfig field (hidden=128,
@@ -129,16 +143,25 @@ def train(corpus, *, out=None, force=False, resume=None, quiet=False, log=None,
             on_event(e)
 
     try:
-        last = start_run(corpus, out, force, resume, quiet, log or message_printer(quiet),
-                         event, options)
+        last = start_run(
+            corpus, out, force, resume, quiet, log or message_printer(quiet), event, options
+        )
     except CharrnnError as e:
         if not ended:  # refused before it started: scripts still get an end
             event(error_end(out, e))
         raise
     end = ended[-1]
-    return Run(end["run_dir"], end["steps"], end["stopped"], end["best_val_loss"],
-               end["best_checkpoint"], end["last_checkpoint"], end["train_seconds"],
-               last.train_history, last.val_history)
+    return Run(
+        end["run_dir"],
+        end["steps"],
+        end["stopped"],
+        end["best_val_loss"],
+        end["best_checkpoint"],
+        end["last_checkpoint"],
+        end["train_seconds"],
+        last.train_history,
+        last.val_history,
+    )
 
 
 def start_run(corpus, out, force, resume, quiet, log, on_event, options):
@@ -153,21 +176,29 @@ def start_run(corpus, out, force, resume, quiet, log, on_event, options):
     saved = checkpoint.load(resume, weights=False).train_config if resume else None
     cfg = config_of(options, saved)
     cfg.check()
-    directory = out or (os.path.dirname(resume) or "." if resume else
-                        os.path.join(runs.ROOT, stem))
-    run_dir = runs.claim(directory, explicit=out is not None, force=force, resume=resume,
-                         log=log)
+    directory = out or (os.path.dirname(resume) or "." if resume else os.path.join(runs.ROOT, stem))
+    run_dir = runs.claim(directory, explicit=out is not None, force=force, resume=resume, log=log)
     if resume:
         log(f"resuming {resume}")
-    return run(corpus, cfg, run_dir.path, quiet=quiet, log=log, resume=resume, run_dir=run_dir,
-               on_event=on_event)
+    return run(
+        corpus,
+        cfg,
+        run_dir.path,
+        quiet=quiet,
+        log=log,
+        resume=resume,
+        run_dir=run_dir,
+        on_event=on_event,
+    )
 
 
 def message_printer(quiet):
     """The default ``log``: each message on a line of stderr, none when ``quiet``."""
+
     def log(message):
         if not quiet:
             print(message, file=sys.stderr)
+
     return log
 
 
@@ -175,6 +206,7 @@ def list_runs(directory="checkpoints", sort="best"):
     """A dict per run under ``directory`` (runs.RUN_FIELDS), sorted by the
     column ``sort`` (runs.SORT_KEYS): what ``charrnn runs --json`` prints."""
     from . import runs
+
     return runs.list_runs(directory, sort=sort)
 
 
@@ -182,6 +214,7 @@ def info(path):
     """Everything in the checkpoint at ``path`` but its weights, as a dict: what
     ``charrnn info --json`` prints."""
     from .info import report
+
     return report(path)
 
 
@@ -191,4 +224,5 @@ def run_sweep(corpus=None, **options):
     and ``table()``).  Its options are sweep.start.sweep's.  (Not
     ``charrnn.sweep``: that is the package of the sweeps.)"""
     from .sweep.start import sweep
+
     return sweep(corpus, **options)

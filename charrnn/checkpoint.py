@@ -14,6 +14,7 @@ learning-rate schedule and the charrnn version.  Version-1 files (charrnn
 Written atomically (files.write_atomically): a reader or a crash sees the
 old file or the new one, never a torn one.
 """
+
 import dataclasses
 import json
 import os
@@ -34,6 +35,7 @@ READABLE_VERSIONS = (1, 2)
 
 def _version():
     from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("charrnn")
     except PackageNotFoundError:
@@ -48,23 +50,23 @@ def _empty_row():
 class Checkpoint:
     model: ModelConfig
     vocab: Vocabulary
-    params: np.ndarray                 # flat float32, see model.param_shapes
+    params: np.ndarray  # flat float32, see model.param_shapes
     optimizer: str = "adam"
     optimizer_state: dict = field(default_factory=dict)  # name -> array like params
-    train_config: dict = field(default_factory=dict)     # the options of the run, the corpus
-    step: int = 0                      # optimizer steps taken
-    epoch: int = 0                     # whole epochs completed
-    batch_index: int = 0               # batches done in the current epoch
-    lr: float = 0.0                    # of the last step (of the next with schedule decay)
-    schedule: str = "{}"               # JSON: the state of a learning-rate schedule
+    train_config: dict = field(default_factory=dict)  # the options of the run, the corpus
+    step: int = 0  # optimizer steps taken
+    epoch: int = 0  # whole epochs completed
+    batch_index: int = 0  # batches done in the current epoch
+    lr: float = 0.0  # of the last step (of the next with schedule decay)
+    schedule: str = "{}"  # JSON: the state of a learning-rate schedule
     best_val: float = float("inf")
-    seconds: float = 0.0               # training wall-clock seconds, over all resumes
-    chars: int = 0                     # training characters seen
+    seconds: float = 0.0  # training wall-clock seconds, over all resumes
+    chars: int = 0  # training characters seen
     # The carried state (L, S, B, H) at batch_index; empty when at an epoch's start.
     state: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 0), np.float32))
-    rng_state: str = "{}"              # JSON of numpy's bit generator state (dropout masks)
+    rng_state: str = "{}"  # JSON of numpy's bit generator state (dropout masks)
     train_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (step, loss)
-    val_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))    # (step, loss)
+    val_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (step, loss)
     # Beside each history row: wall-clock seconds and characters seen (NaN in
     # rows of version-1 files).
     train_seconds: np.ndarray = field(default_factory=_empty_row)
@@ -85,10 +87,29 @@ class Checkpoint:
                     setattr(self, f"{name}_{kind}", np.full(n, np.nan))
 
 
-SCALARS = ("optimizer", "step", "epoch", "batch_index", "lr", "schedule", "best_val", "seconds",
-           "chars", "rng_state", "charrnn_version")
-ARRAYS = ("params", "state", "train_history", "val_history", "train_seconds", "train_chars",
-          "val_seconds", "val_chars")
+SCALARS = (
+    "optimizer",
+    "step",
+    "epoch",
+    "batch_index",
+    "lr",
+    "schedule",
+    "best_val",
+    "seconds",
+    "chars",
+    "rng_state",
+    "charrnn_version",
+)
+ARRAYS = (
+    "params",
+    "state",
+    "train_history",
+    "val_history",
+    "train_seconds",
+    "train_chars",
+    "val_seconds",
+    "val_chars",
+)
 # What version 2 added, and its value in a version-1 file.
 NEW_IN_2 = {"schedule": "{}", "seconds": 0.0, "chars": 0, "charrnn_version": "1.0"}
 
@@ -119,10 +140,11 @@ def write_npz(f, arrays):
             array = np.asarray(array, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
             with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
                 np.lib.format.write_array_header_2_0(
-                    out, np.lib.format.header_data_from_array_1_0(array))
+                    out, np.lib.format.header_data_from_array_1_0(array)
+                )
                 data = memoryview(array.reshape(-1).view(np.uint8))
                 for start in range(0, len(data), WRITE_BLOCK):
-                    out.write(data[start:start + WRITE_BLOCK])
+                    out.write(data[start : start + WRITE_BLOCK])
 
 
 def load(path, weights=True):
@@ -158,8 +180,11 @@ def _read_arrays(path, weights):
         raise CharrnnError(f"{path}: not a charrnn checkpoint (not an .npz file)")
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files
-                      if weights or not (key == "params" or key.startswith("optimizer_"))}
+            arrays = {
+                key: f[key]
+                for key in f.files
+                if weights or not (key == "params" or key.startswith("optimizer_"))
+            }
     except FileNotFoundError:
         raise CharrnnError(f"{path}: no such checkpoint") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -175,17 +200,23 @@ def _from_arrays(arrays, weights):
         raise CharrnnError("not a charrnn checkpoint")
     version = int(arrays["format_version"])
     if version not in READABLE_VERSIONS:
-        raise CharrnnError(f"checkpoint format {version}, this charrnn reads formats "
-                           f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
-                           + ("; a newer charrnn wrote it" if version > FORMAT_VERSION else ""))
+        raise CharrnnError(
+            f"checkpoint format {version}, this charrnn reads formats "
+            f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
+            + ("; a newer charrnn wrote it" if version > FORMAT_VERSION else "")
+        )
     if version == 1:
         arrays = _from_version_1(arrays)
     model = ModelConfig(**json.loads(str(arrays["model_config"])))
-    ckpt = Checkpoint(model=model, vocab=Vocabulary.from_codepoints(arrays["vocab"]),
-                      params=arrays["params"],
-                      train_config=json.loads(str(arrays["train_config"])),
-                      optimizer_state={k.removeprefix("optimizer_"): v
-                                       for k, v in arrays.items() if k.startswith("optimizer_")})
+    ckpt = Checkpoint(
+        model=model,
+        vocab=Vocabulary.from_codepoints(arrays["vocab"]),
+        params=arrays["params"],
+        train_config=json.loads(str(arrays["train_config"])),
+        optimizer_state={
+            k.removeprefix("optimizer_"): v for k, v in arrays.items() if k.startswith("optimizer_")
+        },
+    )
     ckpt.format_version = version
     for key in SCALARS:
         setattr(ckpt, key, type(getattr(ckpt, key))(arrays[key][()]))
@@ -200,16 +231,22 @@ def _from_arrays(arrays, weights):
 def _check_consistent(ckpt, path, weights):
     """Refuse a checkpoint whose parts do not fit together."""
     model, params, state = ckpt.model, ckpt.params, ckpt.state
-    if len(ckpt.vocab) != model.vocab_size or (weights and (
-            params.shape != (param_count(model),) or params.dtype != np.float32)):
+    if len(ckpt.vocab) != model.vocab_size or (
+        weights and (params.shape != (param_count(model),) or params.dtype != np.float32)
+    ):
         raise CharrnnError(f"{path}: the weights do not match the model configuration")
     if any(v.shape != params.shape for v in ckpt.optimizer_state.values()):
         raise CharrnnError(f"{path}: the optimizer state does not match the weights")
-    if state.ndim != 4 or (state.size and (state.shape[:2] != (model.layers, state_size(model))
-                                           or state.shape[3] != model.hidden)):
+    if state.ndim != 4 or (
+        state.size
+        and (state.shape[:2] != (model.layers, state_size(model)) or state.shape[3] != model.hidden)
+    ):
         raise CharrnnError(f"{path}: the saved hidden state does not match the model")
-    if any(len(getattr(ckpt, f"{h}_{k}")) != len(getattr(ckpt, f"{h}_history"))
-           for h in ("train", "val") for k in ("seconds", "chars")):
+    if any(
+        len(getattr(ckpt, f"{h}_{k}")) != len(getattr(ckpt, f"{h}_history"))
+        for h in ("train", "val")
+        for k in ("seconds", "chars")
+    ):
         raise CharrnnError(f"{path}: the histories do not match their times")
 
 

@@ -2,6 +2,7 @@
 commands/ (each a thin layer over the library: parse, one call, print text or
 JSON).  Every command that reports something has ``--json``: one JSON object
 per line on stdout, human messages on stderr."""
+
 import os
 
 import click
@@ -48,6 +49,7 @@ def main():
     # process; a library user sets it or not (docs/api.md: Threads).
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     from .lifeline import follow_parent
+
     follow_parent()  # a sweep's trial: dies with the sweep or worker that started it
 
 

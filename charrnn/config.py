@@ -6,6 +6,7 @@ The command line's options are made from these fields (cli.py): a field with
 names the registry its values come from; ``default_text`` says in words a
 default that is decided when the run starts.  Numba-free, for the help.
 """
+
 from dataclasses import dataclass, field, fields
 
 from . import cells, defaults, optimizers
@@ -13,7 +14,7 @@ from . import schedule as schedules
 from .errors import CharrnnError
 
 MODEL = "model"  # options that shape a model and its training: train's, and a sweep's
-RUN = "run"      # how long one run trains and what it keeps: train's (a sweep sets its trials')
+RUN = "run"  # how long one run trains and what it keeps: train's (a sweep sets its trials')
 
 
 def option(default, help, group=MODEL, factory=None, **more):
@@ -27,59 +28,93 @@ def option(default, help, group=MODEL, factory=None, **more):
 def machine_threads():
     """The default of --threads: this machine's (kernels.threads)."""
     from .kernels.threads import default_threads  # loads Numba: not for the command line's help
+
     return default_threads()
 
 
 @dataclass
 class TrainConfig:
-    cell: str = option("lstm", "The recurrent cell (see the README for their equations).",
-                       choices=cells.CELLS)
+    cell: str = option(
+        "lstm", "The recurrent cell (see the README for their equations).", choices=cells.CELLS
+    )
     hidden: int = option(512, "Units per layer.")
     layers: int = option(2, "Stacked recurrent layers.")
     # None: the cell's default (defaults.default_dropout)
-    dropout: float = option(None, "Drop probability between layers and before the decoder",
-                            default_text=defaults.dropout_defaults())
+    dropout: float = option(
+        None,
+        "Drop probability between layers and before the decoder",
+        default_text=defaults.dropout_defaults(),
+    )
     # T: characters per chunk (truncated BPTT length)
     seq_length: int = option(50, "Characters per chunk: how far back gradients flow.")
     batch_size: int = option(50, "Streams of text trained side by side.")  # B
     # None: the optimizer's default for the cell (defaults.default_lr)
-    lr: float = option(None, "Learning rate, the peak of --schedule budget",
-                       default_text=defaults.lr_defaults())
-    optimizer: str = option("adam", "The optimizer: " + ", ".join(
-        f"{name} ({o.help})" for name, o in optimizers.OPTIMIZERS.items()) + ".",
-        choices=optimizers.OPTIMIZERS)
+    lr: float = option(
+        None, "Learning rate, the peak of --schedule budget", default_text=defaults.lr_defaults()
+    )
+    optimizer: str = option(
+        "adam",
+        "The optimizer: "
+        + ", ".join(f"{name} ({o.help})" for name, o in optimizers.OPTIMIZERS.items())
+        + ".",
+        choices=optimizers.OPTIMIZERS,
+    )
     grad_clip: float = option(5.0, "Clip the global gradient norm to this; 0: no clipping.")
-    weight_decay: float = option(0.0, "Adam's decoupled weight decay (AdamW): every weight "
-                                 "shrinks by lr * this a step.")
-    variational: bool = option(False, "Dropout masks shared by all steps of a chunk "
-                               "(variational dropout).")
-    reset_rate: float = option(0.02, "Chance per stream and step that its hidden state starts "
-                               "again from zero, as it does when sampling or evaluating: keeps "
-                               "the model sound from a zero state anywhere in a text.")
-    lr_decay: float = option(1.0, "Multiply the learning rate by this after every epoch "
-                             "(--schedule decay).")
+    weight_decay: float = option(
+        0.0, "Adam's decoupled weight decay (AdamW): every weight shrinks by lr * this a step."
+    )
+    variational: bool = option(
+        False, "Dropout masks shared by all steps of a chunk (variational dropout)."
+    )
+    reset_rate: float = option(
+        0.02,
+        "Chance per stream and step that its hidden state starts "
+        "again from zero, as it does when sampling or evaluating: keeps "
+        "the model sound from a zero state anywhere in a text.",
+    )
+    lr_decay: float = option(
+        1.0, "Multiply the learning rate by this after every epoch (--schedule decay)."
+    )
     # None: schedules.resolve picks
-    schedule: str = option(None, "The learning rate over the run: " + ", ".join(
-        f"{name} ({what})" for name, what in schedules.SCHEDULES.items()),
-        default_text=schedules.DEFAULT, choices=schedules.SCHEDULES)
+    schedule: str = option(
+        None,
+        "The learning rate over the run: "
+        + ", ".join(f"{name} ({what})" for name, what in schedules.SCHEDULES.items()),
+        default_text=schedules.DEFAULT,
+        choices=schedules.SCHEDULES,
+    )
     epochs: int = option(50, "Stop after this many passes over the training text.", RUN)
     max_steps: int = option(None, "Stop after this many steps.", RUN)
-    max_time: float = option(None, "Stop after training this long in all (over resumes), e.g. "
-                             "10m or 1h30m.", RUN)  # seconds
-    max_chars: int = option(None, "Stop after training on this many characters in all (over "
-                            "resumes), e.g. 20M: the same budget on any machine.", RUN)
+    max_time: float = option(
+        None, "Stop after training this long in all (over resumes), e.g. 10m or 1h30m.", RUN
+    )  # seconds
+    max_chars: int = option(
+        None,
+        "Stop after training on this many characters in all (over "
+        "resumes), e.g. 20M: the same budget on any machine.",
+        RUN,
+    )
     val_frac: float = option(0.05, "The last fraction of the text held out for validation.")
-    eval_every: int = option(250, "Steps between validation runs (each writes checkpoints), or "
-                             "the training time between them with its unit (30s, 2m).", RUN)
+    eval_every: int = option(
+        250,
+        "Steps between validation runs (each writes checkpoints), or "
+        "the training time between them with its unit (30s, 2m).",
+        RUN,
+    )
     # Instead: training seconds between them (sweeps compare on time); --eval-every sets it.
     eval_seconds: float = field(default=None, metadata={"set_by": "eval_every"})
     seed: int = option(0, "Seed for weights and dropout.")
-    threads: int = option(None, "CPU threads", factory=machine_threads,  # work blocks, one a thread
-                          default_text="2, or fewer CPUs if fewer are available")
+    threads: int = option(
+        None,
+        "CPU threads",
+        factory=machine_threads,  # work blocks, one a thread
+        default_text="2, or fewer CPUs if fewer are available",
+    )
     encoding: str = option("utf-8", "Text encoding of CORPUS.")
     # newest step files kept besides best.npz and last.npz; None: all
-    keep: int = option(5, "Step files kept besides best.npz and last.npz (the newest); 'all' or "
-                       "0.", RUN)
+    keep: int = option(
+        5, "Step files kept besides best.npz and last.npz (the newest); 'all' or 0.", RUN
+    )
 
     def __post_init__(self):
         if self.dropout is None:
@@ -91,9 +126,15 @@ class TrainConfig:
             choices, value = f.metadata.get("choices"), getattr(self, f.name)
             if choices is not None and value is not None and value not in choices:
                 raise CharrnnError(f"{option_name(f.name)} must be one of {', '.join(choices)}")
-        positive = {"hidden": self.hidden, "layers": self.layers, "seq_length": self.seq_length,
-                    "batch_size": self.batch_size, "epochs": self.epochs,
-                    "eval_every": self.eval_every, "threads": self.threads}
+        positive = {
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "seq_length": self.seq_length,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "eval_every": self.eval_every,
+            "threads": self.threads,
+        }
         for name, value in positive.items():
             if value < 1:
                 raise CharrnnError(f"{option_name(name)} must be at least 1, not {value}")
@@ -108,15 +149,18 @@ class TrainConfig:
         if not 0.0 <= self.weight_decay < 1.0:
             raise CharrnnError(f"--weight-decay must be in [0, 1), not {self.weight_decay}")
         if self.weight_decay and self.optimizer != "adam":
-            raise CharrnnError("--weight-decay is Adam's (AdamW); not for --optimizer "
-                               f"{self.optimizer}")
+            raise CharrnnError(
+                f"--weight-decay is Adam's (AdamW); not for --optimizer {self.optimizer}"
+            )
         if not self.grad_clip >= 0:
             raise CharrnnError(f"--grad-clip must be >= 0, not {self.grad_clip}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise CharrnnError(f"--lr-decay must be in (0, 1], not {self.lr_decay}")
         if self.lr_decay != 1.0 and self.schedule not in (None, "decay"):
-            raise CharrnnError(f"--lr-decay is a factor of --schedule decay; --schedule "
-                               f"{self.schedule} sets the rate itself")
+            raise CharrnnError(
+                f"--lr-decay is a factor of --schedule decay; --schedule "
+                f"{self.schedule} sets the rate itself"
+            )
         if self.keep is not None and self.keep < 0:
             raise CharrnnError(f"--keep must be >= 0 or 'all', not {self.keep}")
         if self.eval_seconds is not None and not self.eval_seconds > 0:
@@ -155,8 +199,11 @@ def config_of(given, saved=None):
 
 def option_fields(group=None):
     """The fields of TrainConfig that are options (of ``group``, MODEL or RUN), in order."""
-    return [f for f in fields(TrainConfig) if "help" in f.metadata
-            and group in (None, f.metadata["group"])]
+    return [
+        f
+        for f in fields(TrainConfig)
+        if "help" in f.metadata and group in (None, f.metadata["group"])
+    ]
 
 
 def option_name(field_name):

@@ -10,6 +10,7 @@ the layer's weights); the loops here only chain the layers, decode and
 choose.  Whole generation loops run inside compiled functions; Python only
 hands out chunks of ids so that text can be streamed as it is produced.
 """
+
 import functools
 import math
 
@@ -31,8 +32,9 @@ def generation_weights(params, cfg, precision="float32", pack=None):
     cell = cells.get(cfg.cell)
     p = views(params, cfg)
     pack = pack or functools.partial(packed, precision=precision)
-    layers = tuple(cell.step_weights(p, l, cfg.vocab_size, cfg.hidden, pack)
-                   for l in range(cfg.layers))
+    layers = tuple(
+        cell.step_weights(p, l, cfg.vocab_size, cfg.hidden, pack) for l in range(cfg.layers)
+    )
     return layers, pack(p["w_y"]), np.asarray(p["b_y"], np.float32)
 
 
@@ -59,7 +61,7 @@ def model_step(weights, ids, state, work, logits):
     for l in range(L):
         cell_step(layers[l], ids, state[max(l - 1, 0), 0], state[l], work)
     for k in range(ids.shape[0]):
-        logits[k, :b_y.shape[0]] = b_y
+        logits[k, : b_y.shape[0]] = b_y
     add_product(state[L - 1, 0], w_y, logits)
 
 
@@ -67,8 +69,10 @@ def model_step(weights, ids, state, work, logits):
 def scratch(weights, K):
     """(work, logits) buffers for model_step, K rows, padded to whole panels."""
     layers, _, b_y = weights
-    return (np.zeros((K, layers[0].work_columns), np.float32),
-            np.zeros((K, packed_columns(b_y.shape[0])), np.float32))
+    return (
+        np.zeros((K, layers[0].work_columns), np.float32),
+        np.zeros((K, packed_columns(b_y.shape[0])), np.float32),
+    )
 
 
 @kernel
@@ -79,7 +83,7 @@ def feed(weights, ids, state, logits):
     for t in range(ids.shape[0]):
         x[0] = ids[t]
         model_step(weights, x, state, work, padded)
-    logits[0] = padded[0, :logits.shape[1]]
+    logits[0] = padded[0, : logits.shape[1]]
 
 
 @kernel

@@ -1,6 +1,7 @@
 """The training options whose best value depends on the cell, as measured
 (README: Learning-rate schedule, and Ten minutes of each cell).  Numba-free:
 the help of --lr and --dropout is written from these tables."""
+
 from .cells import CELLS
 from .optimizers import OPTIMIZERS
 
@@ -9,8 +10,13 @@ from .optimizers import OPTIMIZERS
 # there, and a 30-minute run from a 6e-3 peak collapsed at step 1,609 (its
 # rate then 5.4e-3; validation 1.61 -> 3.40). Resumed from step 1,500 it
 # collapsed again at a constant 5.4e-3, not at 5e-3 or 4e-3.
-DEFAULT_LR_OF_CELL = {("adam", "lstm"): 6e-3, ("adam", "gru"): 4e-3, ("adam", "mut1"): 4e-3,
-                      ("adam", "mut2"): 4e-3, ("adam", "mut3"): 8e-3}
+DEFAULT_LR_OF_CELL = {
+    ("adam", "lstm"): 6e-3,
+    ("adam", "gru"): 4e-3,
+    ("adam", "mut1"): 4e-3,
+    ("adam", "mut2"): 4e-3,
+    ("adam", "mut3"): 8e-3,
+}
 
 DEFAULT_DROPOUT = 0.1  # pays off from a few epochs on
 # The GRU overfits by its ten minutes at 0.1 (train 1.15, validation 1.463 at
@@ -32,14 +38,21 @@ def default_dropout(cell):
 def lr_defaults():
     """The defaults of --lr in words, for its help: per cell where they differ by cell."""
     by_cell = dict.fromkeys(optimizer for optimizer, _ in DEFAULT_LR_OF_CELL)
-    per_cell = [f"for {name}, " + ", ".join(f"{default_lr(name, cell):g} with {cell}"
-                                            for cell in CELLS) for name in by_cell]
+    per_cell = [
+        f"for {name}, " + ", ".join(f"{default_lr(name, cell):g} with {cell}" for cell in CELLS)
+        for name in by_cell
+    ]
     others = [f"{o.lr:g} for {name}" for name, o in OPTIMIZERS.items() if name not in by_cell]
     return "; ".join(per_cell + [", ".join(others)])
 
 
 def dropout_defaults():
     """The defaults of --dropout in words, for its help."""
-    return "; ".join([f"{DEFAULT_DROPOUT:g}"] + [
-        f"{default_dropout(cell):g} with {cell}" for cell in CELLS
-        if default_dropout(cell) != DEFAULT_DROPOUT])
+    return "; ".join(
+        [f"{DEFAULT_DROPOUT:g}"]
+        + [
+            f"{default_dropout(cell):g} with {cell}"
+            for cell in CELLS
+            if default_dropout(cell) != DEFAULT_DROPOUT
+        ]
+    )

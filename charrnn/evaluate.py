@@ -1,5 +1,6 @@
 """Loss of a model over a text, with the hidden state carried from chunk to chunk:
 what ``charrnn eval`` reports, and validation during training."""
+
 import math
 import time
 from dataclasses import dataclass
@@ -15,33 +16,34 @@ from .model import forward, zero_state
 from .precision import resolve
 
 EVAL_CHUNK = 128  # time steps per forward call: bounds the memory of evaluation
-MAX_EXP = 709     # exp of more overflows a float64: the perplexity is then infinite
+MAX_EXP = 709  # exp of more overflows a float64: the perplexity is then infinite
 
 
 @dataclass
 class Loss:
     """How well a model predicts a text, each character from those before it."""
-    loss: float           # nats per character
+
+    loss: float  # nats per character
     bits_per_char: float
     perplexity: float
-    characters: int       # predicted: all but the first
+    characters: int  # predicted: all but the first
 
     @classmethod
     def of(cls, total, count):
         """The Loss of ``total`` nats summed over ``count`` predictions."""
         loss = total / count
-        return cls(loss, loss / math.log(2), math.exp(loss) if loss < MAX_EXP else math.inf,
-                   count)
+        return cls(loss, loss / math.log(2), math.exp(loss) if loss < MAX_EXP else math.inf, count)
 
 
 @dataclass
 class Evaluation:
     """A text file scored: ``charrnn eval``'s report."""
+
     loss: Loss
-    skipped: int          # characters the model never saw, dropped (unknown="skip")
-    skipped_chars: set    # which, each once
-    precision: str        # of the weights, as sampling multiplies by them
-    seconds: float        # of the scoring itself
+    skipped: int  # characters the model never saw, dropped (unknown="skip")
+    skipped_chars: set  # which, each once
+    precision: str  # of the weights, as sampling multiplies by them
+    seconds: float  # of the scoring itself
 
 
 def text_loss(ckpt, ids, precision, *, what="the text", in_place=False):
@@ -87,8 +89,9 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1, workspa
     total = _run_streams(params, cfg, ids, starts, columns, chunk, blocks, workspace)
     tail = streams * columns
     if tail < n_pred:
-        total += _run_streams(params, cfg, ids, np.array([tail]), n_pred - tail, chunk, blocks,
-                              workspace)
+        total += _run_streams(
+            params, cfg, ids, np.array([tail]), n_pred - tail, chunk, blocks, workspace
+        )
     return total, n_pred
 
 
@@ -99,7 +102,8 @@ def _run_streams(params, cfg, ids, starts, columns, chunk, blocks, workspace):
         end = min(begin + chunk, columns)
         positions = np.arange(begin, end + 1)[:, None] + starts[None, :]
         block = np.asarray(ids[positions], dtype=np.int32)
-        loss, state, _ = forward(params, cfg, block[:-1], block[1:], state, blocks=blocks,
-                                 workspace=workspace)
+        loss, state, _ = forward(
+            params, cfg, block[:-1], block[1:], state, blocks=blocks, workspace=workspace
+        )
         total += loss
     return total

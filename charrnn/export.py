@@ -10,6 +10,7 @@ so that a module with those two attributes loads the file with
 input over the vocabulary: charrnn's row per character, transposed.  charrnn
 has one bias per gate where PyTorch has two; ``bias_hh`` is zero.
 """
+
 import json
 
 import numpy as np
@@ -44,11 +45,14 @@ def tensors(ckpt):
     out["decoder.bias"] = p["b_y"]
     out = {k: np.ascontiguousarray(v, np.float32) for k, v in out.items()}
     metadata = {
-        "format": FORMAT, "cell": m.cell,
+        "format": FORMAT,
+        "cell": m.cell,
         "pytorch_module": torch.name if torch else "none",
         "gate_order": torch.gate_order if torch else "",
-        "layers": str(m.layers), "hidden": str(m.hidden),
-        "vocab_size": str(V), "vocabulary": json.dumps(ckpt.vocab.chars, ensure_ascii=False),
+        "layers": str(m.layers),
+        "hidden": str(m.hidden),
+        "vocab_size": str(V),
+        "vocabulary": json.dumps(ckpt.vocab.chars, ensure_ascii=False),
         "input": "one-hot over the vocabulary (id = position in it)",
         "charrnn_version": ckpt.charrnn_version,
     }

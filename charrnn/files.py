@@ -16,6 +16,7 @@ also says who holds it (pid, host, command, start time) for the refusal
 message and for ``charrnn runs``; readers look at those contents and never
 take the lock themselves, so they cannot make a starting run fail.
 """
+
 import datetime
 import fcntl
 import glob
@@ -85,7 +86,7 @@ def write_atomically(path, write):
 def remove_stale_temporaries(directory):
     """Delete the temporary files of killed charrnn processes in ``directory``."""
     for path in glob.glob(os.path.join(glob.escape(directory), TMP_PREFIX + "*")):
-        pid = os.path.basename(path)[len(TMP_PREFIX):].split("-")[0]
+        pid = os.path.basename(path)[len(TMP_PREFIX) :].split("-")[0]
         if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
             continue  # another live process is writing it
         try:
@@ -150,9 +151,12 @@ def try_lock(directory, name=LOCK_NAME):
     program = os.path.basename(sys.argv[0])
     if program in ("__main__.py", "-m", "-c", ""):
         program = "charrnn"  # python -m charrnn
-    holder = {"pid": os.getpid(), "host": socket.gethostname(),
-              "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "command": " ".join([program] + sys.argv[1:])}
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join([program] + sys.argv[1:]),
+    }
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(holder).encode(), 0)
     return RunLock(directory, fd, previous, name)
@@ -176,8 +180,11 @@ def holder(directory, name=LOCK_NAME):
         # being written just now by a starting process, or left by one killed
         # between creating the file and writing it
         return {} if age < STARTING_SECONDS else None
-    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
-            and not alive(info["pid"]):
+    if (
+        info.get("host") == socket.gethostname()
+        and isinstance(info.get("pid"), int)
+        and not alive(info["pid"])
+    ):
         return None  # left by a killed process
     return info
 
@@ -186,8 +193,7 @@ def describe(info):
     if not info:
         return "a process that is starting"
     where = f" on {info['host']}" if info.get("host") != socket.gethostname() else ""
-    return (f"pid {info.get('pid')}{where}, started {info.get('started')}: "
-            f"{info.get('command')}")
+    return f"pid {info.get('pid')}{where}, started {info.get('started')}: {info.get('command')}"
 
 
 def _read_holder(fd):

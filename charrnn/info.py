@@ -1,4 +1,5 @@
 """What ``charrnn info`` reports about one checkpoint: a JSON-ready dict and its text form."""
+
 import json
 import math
 import os
@@ -11,31 +12,47 @@ from .errors import CharrnnError
 def report(path):
     """Everything in the checkpoint at ``path`` a user may want (the weights aside)."""
     if os.path.isdir(path):
-        raise CharrnnError(f"{path}: is a directory; name a checkpoint in it (best.npz, "
-                           "last.npz), or list its runs with charrnn runs")
+        raise CharrnnError(
+            f"{path}: is a directory; name a checkpoint in it (best.npz, "
+            "last.npz), or list its runs with charrnn runs"
+        )
     ckpt = checkpoint.load(path, weights=False)
     tc = ckpt.train_config
     s = runs.summary(ckpt)
     schedule = json.loads(ckpt.schedule)
-    options = {k: v for k, v in tc.items() if not k.startswith("corpus")
-               and k != "steps_per_epoch"}
+    options = {k: v for k, v in tc.items() if not k.startswith("corpus") and k != "steps_per_epoch"}
     return {
         "path": path,
         "format_version": ckpt.format_version,
         "charrnn_version": ckpt.charrnn_version,
-        "model": {"cell": s["cell"], "layers": s["layers"], "hidden": s["hidden"],
-                  "vocab_size": s["vocab_size"], "dropout": ckpt.model.dropout,
-                  "parameters": s["parameters"]},
+        "model": {
+            "cell": s["cell"],
+            "layers": s["layers"],
+            "hidden": s["hidden"],
+            "vocab_size": s["vocab_size"],
+            "dropout": ckpt.model.dropout,
+            "parameters": s["parameters"],
+        },
         "training": options,
-        "corpus": {"path": tc.get("corpus"), "characters": tc.get("corpus_chars"),
-                   "sha256": tc.get("corpus_file_sha256"), "ids_sha256": tc.get("corpus_sha256")},
+        "corpus": {
+            "path": tc.get("corpus"),
+            "characters": tc.get("corpus_chars"),
+            "sha256": tc.get("corpus_file_sha256"),
+            "ids_sha256": tc.get("corpus_sha256"),
+        },
         "vocabulary": ckpt.vocab.chars,
-        "position": {"step": ckpt.step, "epoch": ckpt.epoch, "batch_index": ckpt.batch_index,
-                     "steps_per_epoch": tc.get("steps_per_epoch"), "epochs": s["epochs"],
-                     "lr": ckpt.lr, "schedule": schedule.get("name"),
-                     "budget_done": schedule.get("done"),
-                     "train_seconds": s["train_seconds"],
-                     "train_chars": ckpt.chars if ckpt.format_version > 1 else None},
+        "position": {
+            "step": ckpt.step,
+            "epoch": ckpt.epoch,
+            "batch_index": ckpt.batch_index,
+            "steps_per_epoch": tc.get("steps_per_epoch"),
+            "epochs": s["epochs"],
+            "lr": ckpt.lr,
+            "schedule": schedule.get("name"),
+            "budget_done": schedule.get("done"),
+            "train_seconds": s["train_seconds"],
+            "train_chars": ckpt.chars if ckpt.format_version > 1 else None,
+        },
         "histories": {"train": history(ckpt.train_history), "val": history(ckpt.val_history)},
         "best_val_loss": s["best_val_loss"],
         "file_bytes": os.path.getsize(path),
@@ -51,9 +68,12 @@ def history(rows):
         return {"step": int(row[0]), "loss": files.json_safe(float(row[1]))}
 
     finite = [r for r in rows if math.isfinite(r[1])]
-    return {"rows": len(rows), "first": point(rows[0]),
-            "best": point(min(finite, key=lambda r: r[1])) if finite else None,
-            "last": point(rows[-1])}
+    return {
+        "rows": len(rows),
+        "first": point(rows[0]),
+        "best": point(min(finite, key=lambda r: r[1])) if finite else None,
+        "last": point(rows[-1]),
+    }
 
 
 def describe(facts):
@@ -64,8 +84,14 @@ def describe(facts):
         row = facts["histories"][name]
         if not row["rows"]:
             return "none"
-        return ", ".join(f"{k} {loss(row[k])} (step {row[k]['step']:,})"
-                         for k in ("first", "best", "last") if row[k]) + f"; {row['rows']:,} rows"
+        return (
+            ", ".join(
+                f"{k} {loss(row[k])} (step {row[k]['step']:,})"
+                for k in ("first", "best", "last")
+                if row[k]
+            )
+            + f"; {row['rows']:,} rows"
+        )
 
     def loss(point):
         return "nan" if point["loss"] is None else f"{point['loss']:.4f}"
@@ -76,23 +102,32 @@ def describe(facts):
         f"charrnn {facts['charrnn_version']}, {facts['file_bytes']:,} bytes",
         f"model       {m['layers']}x{m['hidden']} {m['cell'].upper()}, {m['parameters']:,} "
         f"parameters, vocabulary {m['vocab_size']}, dropout {m['dropout']}",
-        f"corpus      {c['path']}" + (f", {c['characters']:,} characters"
-                                       if c["characters"] else "")
+        f"corpus      {c['path']}"
+        + (f", {c['characters']:,} characters" if c["characters"] else "")
         + (f", sha256 {c['sha256']}" if c["sha256"] else ""),
         f"vocabulary  {facts['vocabulary']!r}",
         f"position    step {p['step']:,}, epoch {p['epoch'] + 1}"
-        + (f" (batch {p['batch_index']:,} of {p['steps_per_epoch']:,})"
-           if p["steps_per_epoch"] else "")
+        + (
+            f" (batch {p['batch_index']:,} of {p['steps_per_epoch']:,})"
+            if p["steps_per_epoch"]
+            else ""
+        )
         + f", learning rate {p['lr']:.4g}"
-        + (f" ({p['schedule']} schedule, {p['budget_done']:.0%} of the budget)"
-           if p["budget_done"] is not None else "")
+        + (
+            f" ({p['schedule']} schedule, {p['budget_done']:.0%} of the budget)"
+            if p["budget_done"] is not None
+            else ""
+        )
         + (f", {seconds:,.1f} s of training" if seconds else "")
         + (f", {p['train_chars']:,} characters seen" if p["train_chars"] else ""),
         f"train loss  {h('train')}",
         f"val loss    {h('val')}",
-        "options     " + " ".join(f"{option_name(k)} {option_text(k, v)}"
-                                  for k, v in command_line(t).items()
-                                  if v is not None or k == "keep"),
+        "options     "
+        + " ".join(
+            f"{option_name(k)} {option_text(k, v)}"
+            for k, v in command_line(t).items()
+            if v is not None or k == "keep"
+        ),
     ]
     return "\n".join(lines)
 

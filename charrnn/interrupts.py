@@ -10,6 +10,7 @@ Python installs signal handlers only from the main thread.  Called from any
 other (a library call on a Dask worker's thread), this installs nothing and
 never reports a signal: the process's signals stay with whoever owns them.
 """
+
 import signal
 import threading
 
@@ -20,7 +21,7 @@ class DeferredSignals:
     """A context that notes SIGINT and SIGTERM instead of acting on them."""
 
     def __init__(self):
-        self.received = []   # signal numbers, in the order they arrived
+        self.received = []  # signal numbers, in the order they arrived
         self._previous = {}  # signal number -> the handler before
 
     def __enter__(self):

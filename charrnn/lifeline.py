@@ -6,6 +6,7 @@ child asks Linux to SIGKILL it when that parent's thread ends
 (PR_SET_PDEATHSIG), and exits at once if the parent is already gone.
 Elsewhere than Linux this is a no-op: the parent stops its children itself.
 """
+
 import ctypes
 import os
 import signal

@@ -1,5 +1,6 @@
 """Softmax cross-entropy over vocabulary logits, in one compiled kernel: each
 row's exponentials are made once and serve both the loss and the gradient."""
+
 import math
 
 import numpy as np

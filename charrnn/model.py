@@ -10,6 +10,7 @@ parameters live in one flat buffer; ``views`` names its pieces, so the
 optimizer, clipping and checkpoints are each one loop over one array.  The
 carried state is one array (L, S, B, H); state[l, 0] is layer l's h.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,11 +23,11 @@ from .loss import softmax_cross_entropy
 
 @dataclass(frozen=True)
 class ModelConfig:
-    vocab_size: int       # V: distinct characters of the training corpus
-    hidden: int = 512     # H: units per layer
-    layers: int = 2       # L: stacked layers
+    vocab_size: int  # V: distinct characters of the training corpus
+    hidden: int = 512  # H: units per layer
+    layers: int = 2  # L: stacked layers
     dropout: float = 0.0  # drop probability between layers and before the decoder
-    cell: str = "lstm"    # the recurrent cell: a name in cells.CELLS
+    cell: str = "lstm"  # the recurrent cell: a name in cells.CELLS
 
 
 def param_shapes(cfg):
@@ -47,7 +48,7 @@ def views(flat, cfg):
     out, offset = {}, 0
     for name, shape in param_shapes(cfg):
         size = int(np.prod(shape))
-        out[name] = flat[offset:offset + size].reshape(shape)
+        out[name] = flat[offset : offset + size].reshape(shape)
         offset += size
     return out
 
@@ -79,15 +80,17 @@ class Cache:
     """What backward needs from forward, besides what the cell keeps in the
     workspace.  The cell may share buffers between layers and remake them in
     backward (cells' replay): only the arrays named here are the model's."""
-    inputs: np.ndarray   # (T, B) input ids
-    layer_in: list       # per layer l >= 1: (T, B, H) input from below (after dropout);
-                         # without dropout, a view of hiddens[l - 1][1:]
-    hiddens: list        # per layer: (T+1, B, H), [0] = h0, as the cell returned them
-    state0: np.ndarray   # (L, S, B, H) the carried-in state, for replay
-    masks: np.ndarray    # (L, T, B, H) dropout masks of the layer outputs, or None
+
+    inputs: np.ndarray  # (T, B) input ids
+    # per layer l >= 1: (T, B, H) input from below (after dropout); without
+    # dropout, a view of hiddens[l - 1][1:]
+    layer_in: list
+    hiddens: list  # per layer: (T+1, B, H), [0] = h0, as the cell returned them
+    state0: np.ndarray  # (L, S, B, H) the carried-in state, for replay
+    masks: np.ndarray  # (L, T, B, H) dropout masks of the layer outputs, or None
     decoder_in: np.ndarray  # (N, H)
-    dlogits: np.ndarray     # (N, V) d(grad_scale * loss)/dlogits
-    workspace: Workspace    # where the arrays above live
+    dlogits: np.ndarray  # (N, V) d(grad_scale * loss)/dlogits
+    workspace: Workspace  # where the arrays above live
 
 
 def dropout_masks(cfg, rng, T, B, dtype=np.float32, shared=False):
@@ -102,8 +105,18 @@ def dropout_masks(cfg, rng, T, B, dtype=np.float32, shared=False):
     return np.ascontiguousarray(np.broadcast_to(masks, (cfg.layers, T, B, cfg.hidden)))
 
 
-def forward(params, cfg, inputs, targets, state0, masks=None, grad_scale=0.0, blocks=1,
-            workspace=None, on_layer=None):
+def forward(
+    params,
+    cfg,
+    inputs,
+    targets,
+    state0,
+    masks=None,
+    grad_scale=0.0,
+    blocks=1,
+    workspace=None,
+    on_layer=None,
+):
     """Loss over one chunk.
 
     inputs, targets (T, B) ids; state0 (L, S, B, H); masks (L, T, B, H) from
@@ -166,8 +179,19 @@ def backward(params, cfg, cache, grads, blocks=1):
     ws = cache.workspace
     cache.dlogits.sum(axis=0, out=g["b_y"])
     dx = ws.take("dx", (T, B, H), params.dtype)  # dL/d(output of the layer at hand)
-    split_gemm_two(cache.decoder_in, cache.dlogits, g["w_y"], TRANSPOSED, AS_IS,
-                   cache.dlogits, p["w_y"], dx.reshape(N, H), AS_IS, TRANSPOSED, blocks)
+    split_gemm_two(
+        cache.decoder_in,
+        cache.dlogits,
+        g["w_y"],
+        TRANSPOSED,
+        AS_IS,
+        cache.dlogits,
+        p["w_y"],
+        dx.reshape(N, H),
+        AS_IS,
+        TRANSPOSED,
+        blocks,
+    )
     dstate0 = aligned_empty(cache.state0.shape, params.dtype)
     for l in reversed(range(cfg.layers)):
         if cache.masks is not None:
@@ -176,8 +200,9 @@ def backward(params, cfg, cache, grads, blocks=1):
         if l > 0:
             # The layer below's output is this layer's input: remade where
             # the cell shares its buffers (layers above it wrote over them).
-            cell.replay(p, l - 1, cache.state0[l - 1], cache.hiddens[l - 1],
-                        l + 1 < cfg.layers, ws, blocks)
+            cell.replay(
+                p, l - 1, cache.state0[l - 1], cache.hiddens[l - 1], l + 1 < cfg.layers, ws, blocks
+            )
         x = cache.inputs if l == 0 else cache.layer_in[l - 1]
         cell.weight_grads(p, g, l, x, cache.hiddens[l], dx, ws, blocks)
     return dstate0
@@ -187,7 +212,8 @@ def loss_and_grad(params, cfg, inputs, targets, state, masks, grads, blocks=1, w
     """Mean loss of the chunk; writes its gradient into ``grads``.
     Returns (mean loss, final state)."""
     scale = 1.0 / inputs.size
-    loss, state_out, cache = forward(params, cfg, inputs, targets, state, masks, scale, blocks,
-                                     workspace)
+    loss, state_out, cache = forward(
+        params, cfg, inputs, targets, state, masks, scale, blocks, workspace
+    )
     backward(params, cfg, cache, grads, blocks)
     return loss * scale, state_out

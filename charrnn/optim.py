@@ -5,6 +5,7 @@ among the threads; ``scale`` folds the clipping factor into the same pass.
 Every element's update is independent, and the norm is summed in CHUNKS
 fixed parts, so results do not depend on the thread count.
 """
+
 import math
 
 import numpy as np
@@ -58,7 +59,7 @@ def update(name, params, grads, state, lr, step, scale=1.0, weight_decay=0.0):
 
 @parallel_kernel
 def _adam(p, g, m, v, lr, step, scale, weight_decay):
-    lr_t = lr * math.sqrt(1.0 - BETA2 ** step) / (1.0 - BETA1 ** step)
+    lr_t = lr * math.sqrt(1.0 - BETA2**step) / (1.0 - BETA1**step)
     shrink = 1.0 - lr * weight_decay
     for i in prange(p.size):
         gi = g[i] * scale
@@ -90,16 +91,17 @@ def _sgd(p, g, vel, lr, scale):
         p[i] += vel[i]
 
 
-
 # The kernel of each optimizer in optimizers.OPTIMIZERS, called as
 # update(params, grads, state, lr, step, scale, weight_decay).
 UPDATES = {
-    "adam": lambda p, g, state, lr, step, scale, decay:
-        _adam(p, g, state["m"], state["v"], lr, step, scale, decay),
-    "rmsprop": lambda p, g, state, lr, step, scale, decay:
-        _rmsprop(p, g, state["mean_square"], lr, scale),
-    "adagrad": lambda p, g, state, lr, step, scale, decay:
-        _adagrad(p, g, state["sum_square"], lr, scale),
-    "sgd": lambda p, g, state, lr, step, scale, decay:
-        _sgd(p, g, state["velocity"], lr, scale),
+    "adam": lambda p, g, state, lr, step, scale, decay: _adam(
+        p, g, state["m"], state["v"], lr, step, scale, decay
+    ),
+    "rmsprop": lambda p, g, state, lr, step, scale, decay: _rmsprop(
+        p, g, state["mean_square"], lr, scale
+    ),
+    "adagrad": lambda p, g, state, lr, step, scale, decay: _adagrad(
+        p, g, state["sum_square"], lr, scale
+    ),
+    "sgd": lambda p, g, state, lr, step, scale, decay: _sgd(p, g, state["velocity"], lr, scale),
 }

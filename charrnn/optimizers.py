@@ -2,13 +2,14 @@
 default learning rate.  Numba-free, so that the command line knows them
 without compiling anything; each update is a kernel of optim.py, found by name.
 """
+
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Optimizer:
     state: tuple  # its arrays, each the size of the parameter buffer (saved in checkpoints)
-    lr: float     # its default peak rate (defaults.default_lr: some cells have their own)
+    lr: float  # its default peak rate (defaults.default_lr: some cells have their own)
     help: str
 
 

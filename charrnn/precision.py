@@ -16,6 +16,7 @@ these.
 round_trip gives the float32 values a precision stands for, so that
 evaluation (``eval --precision``) scores exactly the model that samples.
 """
+
 import numpy as np
 
 from .errors import CharrnnError

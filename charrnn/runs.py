@@ -7,6 +7,7 @@ process's ``.lock`` (files.RunLock).  No run replaces another's files: a fresh
 run goes into a directory that holds no checkpoints, and a second process is
 kept out of a directory by the lock.
 """
+
 import datetime
 import os
 import re
@@ -43,7 +44,7 @@ def prune_step_files(directory, keep):
     if keep is None:
         return
     names = step_files(directory)
-    for name in names[:max(0, len(names) - keep)]:
+    for name in names[: max(0, len(names) - keep)]:
         try:
             os.unlink(os.path.join(directory, name))
         except FileNotFoundError:
@@ -60,8 +61,10 @@ def describe_run(directory):
             except CharrnnError:
                 return "its checkpoints do not load"
             best = "" if s["best_val_loss"] is None else f", best val {s['best_val_loss']:.4f}"
-            return (f"{s['layers']}x{s['hidden']} {s['cell'].upper()} on {s['corpus']}, step "
-                    f"{s['steps']}{best}")
+            return (
+                f"{s['layers']}x{s['hidden']} {s['cell'].upper()} on {s['corpus']}, step "
+                f"{s['steps']}{best}"
+            )
     return "step files only"
 
 
@@ -70,11 +73,12 @@ class RunDir:
     """A run directory claimed for training: its lock, and what must change in
     it before the first step, done only once every check has passed (a
     refused run changes nothing)."""
+
     path: str
     lock: files.RunLock
     replaces: list = field(default_factory=list)  # checkpoint files to delete first
-    reason: str = ""          # why, for the message
-    best_from: str = None     # a resumed run's best.npz, copied in when it moves directory
+    reason: str = ""  # why, for the message
+    best_from: str = None  # a resumed run's best.npz, copied in when it moves directory
 
     def prepare(self, log):
         if self.replaces:
@@ -86,8 +90,9 @@ class RunDir:
                 pass
         if self.best_from:
             with open(self.best_from, "rb") as source:
-                files.write_atomically(os.path.join(self.path, "best.npz"),
-                                       lambda f: shutil.copyfileobj(source, f))
+                files.write_atomically(
+                    os.path.join(self.path, "best.npz"), lambda f: shutil.copyfileobj(source, f)
+                )
 
     @property
     def drops_best(self):
@@ -113,13 +118,16 @@ def claim(out, *, explicit, force, resume, log):
         try:
             lock = files.try_lock(directory)
         except OSError as e:
-            raise CharrnnError(f"{directory}: cannot write checkpoints there "
-                               f"({e.strerror})") from None
+            raise CharrnnError(
+                f"{directory}: cannot write checkpoints there ({e.strerror})"
+            ) from None
         if lock is None:
             if fixed:
-                raise CharrnnError(f"{directory}: another process is training into it "
-                                   f"({files.describe(files.holder(directory))}); wait for it, "
-                                   "stop it, or choose another --out")
+                raise CharrnnError(
+                    f"{directory}: another process is training into it "
+                    f"({files.describe(files.holder(directory))}); wait for it, "
+                    "stop it, or choose another --out"
+                )
             continue
         try:
             run_dir = _plan(directory, lock, fixed, force, resume)
@@ -127,8 +135,10 @@ def claim(out, *, explicit, force, resume, log):
                 lock.release()
                 continue
             if lock.previous_holder:
-                log(f"{directory}: took over the lock left by a process that is no longer "
-                    f"running ({files.describe(lock.previous_holder)})")
+                log(
+                    f"{directory}: took over the lock left by a process that is no longer "
+                    f"running ({files.describe(lock.previous_holder)})"
+                )
             if directory != out:
                 log(f"{out} holds another run; this one goes to {directory}")
             return run_dir
@@ -149,21 +159,28 @@ def _plan(directory, lock, fixed, force, resume):
             raise CharrnnError(
                 f"{directory} holds checkpoints of this run later than {resume} (step {step}): "
                 f"{', '.join(later)}; resuming from it would mix two branches of the run. "
-                "--force deletes the later ones; or resume into another --out")
+                "--force deletes the later ones; or resume into another --out"
+            )
         return RunDir(directory, lock, later, f"resuming {resume} at step {step}")
     best = os.path.join(source, "best.npz") if resume else None
     best_from = best if best and os.path.isfile(best) else None
     if not existing:
         return RunDir(directory, lock, best_from=best_from)
     if force:
-        return RunDir(directory, lock, existing,
-                      f"replacing the run in {directory} ({describe_run(directory)})", best_from)
+        return RunDir(
+            directory,
+            lock,
+            existing,
+            f"replacing the run in {directory} ({describe_run(directory)})",
+            best_from,
+        )
     if not fixed:
         return None
     raise CharrnnError(
         f"{directory} holds another run ({describe_run(directory)}); continue it with "
         f"--resume, replace it with --force (deletes its {len(existing)} checkpoint files "
-        "when training starts), or choose another --out")
+        "when training starts), or choose another --out"
+    )
 
 
 def _step_of(path):
@@ -181,8 +198,9 @@ def make_dir(directory):
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
-        raise CharrnnError(f"{directory}: cannot write checkpoints there, cannot create it "
-                           f"({e.strerror})") from None
+        raise CharrnnError(
+            f"{directory}: cannot write checkpoints there, cannot create it ({e.strerror})"
+        ) from None
 
 
 def newest_run(root, stem):
@@ -208,8 +226,9 @@ def checkpoint_to_resume(out, stem):
         return os.path.join(out, "last.npz")
     found = newest_run(ROOT, stem)
     if found is None:
-        raise CharrnnError(f"--resume: no run of {stem} under {ROOT}/ to continue; "
-                           "name its checkpoint or --out")
+        raise CharrnnError(
+            f"--resume: no run of {stem} under {ROOT}/ to continue; name its checkpoint or --out"
+        )
     return found
 
 
@@ -237,11 +256,16 @@ def sweep_best(directory):
 def latest_best(root=ROOT):
     """best.npz of the most recently written run under ``root`` (what ``sample``
     uses when no checkpoint is named)."""
-    found = [os.path.join(d, "best.npz") for d in find_run_dirs(root)
-             if os.path.isfile(os.path.join(d, "best.npz"))]
+    found = [
+        os.path.join(d, "best.npz")
+        for d in find_run_dirs(root)
+        if os.path.isfile(os.path.join(d, "best.npz"))
+    ]
     if not found:
-        raise CharrnnError(f"no checkpoint named and no best.npz found under {root}/; "
-                           "train a model first (charrnn train CORPUS) or name a checkpoint")
+        raise CharrnnError(
+            f"no checkpoint named and no best.npz found under {root}/; "
+            "train a model first (charrnn train CORPUS) or name a checkpoint"
+        )
     return max(found, key=os.path.getmtime)
 
 
@@ -261,12 +285,19 @@ def summary(ckpt):
     tc, m = ckpt.train_config, ckpt.model
     val = ckpt.val_history
     steps_per_epoch = tc.get("steps_per_epoch")  # not in runs of charrnn 1.0
-    epochs = ckpt.epoch + ckpt.batch_index / steps_per_epoch if steps_per_epoch else \
-        (float(ckpt.epoch) if ckpt.batch_index == 0 else None)
+    epochs = (
+        ckpt.epoch + ckpt.batch_index / steps_per_epoch
+        if steps_per_epoch
+        else (float(ckpt.epoch) if ckpt.batch_index == 0 else None)
+    )
     corpus = tc.get("corpus")
     return {
-        "cell": m.cell, "layers": m.layers, "hidden": m.hidden, "vocab_size": m.vocab_size,
-        "parameters": param_count(m), "steps": ckpt.step,
+        "cell": m.cell,
+        "layers": m.layers,
+        "hidden": m.hidden,
+        "vocab_size": m.vocab_size,
+        "parameters": param_count(m),
+        "steps": ckpt.step,
         "epochs": None if epochs is None else round(epochs, 4),
         "best_val_loss": files.json_safe(float(ckpt.best_val)),
         "last_val_loss": files.json_safe(float(val[-1, 1])) if len(val) else None,
@@ -276,9 +307,26 @@ def summary(ckpt):
     }
 
 
-RUN_FIELDS = ("run", "status", "cell", "layers", "hidden", "parameters", "steps", "epochs",
-              "best_val_loss", "last_val_loss", "train_seconds", "corpus", "corpus_sha256",
-              "written", "checkpoint", "best_checkpoint", "holder", "error")
+RUN_FIELDS = (
+    "run",
+    "status",
+    "cell",
+    "layers",
+    "hidden",
+    "parameters",
+    "steps",
+    "epochs",
+    "best_val_loss",
+    "last_val_loss",
+    "train_seconds",
+    "corpus",
+    "corpus_sha256",
+    "written",
+    "checkpoint",
+    "best_checkpoint",
+    "holder",
+    "error",
+)
 
 
 def list_runs(root=ROOT, sort="best"):
@@ -292,8 +340,9 @@ def list_runs(root=ROOT, sort="best"):
         raise CharrnnError(f"--sort must be one of {', '.join(SORT_KEYS)}, not {sort!r}")
     rows = [run_row(root, directory) for directory in find_run_dirs(root)]
     key = SORT_KEYS[sort]
-    known = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key],
-                   reverse=sort not in ASCENDING)
+    known = sorted(
+        (r for r in rows if r[key] is not None), key=lambda r: r[key], reverse=sort not in ASCENDING
+    )
     return known + sorted((r for r in rows if r[key] is None), key=lambda r: r["run"])
 
 
@@ -304,8 +353,14 @@ def run_row(root, directory):
     live = files.holder(directory)
     row["status"] = "ok" if live is None else "training"
     row["holder"] = None if live is None else files.describe(live)
-    path = next((os.path.join(directory, n) for n in ("last.npz", "best.npz")
-                 if os.path.isfile(os.path.join(directory, n))), None)
+    path = next(
+        (
+            os.path.join(directory, n)
+            for n in ("last.npz", "best.npz")
+            if os.path.isfile(os.path.join(directory, n))
+        ),
+        None,
+    )
     best = os.path.join(directory, "best.npz")
     row["best_checkpoint"] = best if os.path.isfile(best) else None
     if path is None:
@@ -320,8 +375,11 @@ def run_row(root, directory):
             if row["best_checkpoint"] and row["best_checkpoint"] != path:
                 checkpoint.load(row["best_checkpoint"], weights=False)  # both must load
             row.update(summary(ckpt))
-            row["written"] = datetime.datetime.fromtimestamp(
-                os.path.getmtime(path)).astimezone().isoformat(timespec="seconds")
+            row["written"] = (
+                datetime.datetime.fromtimestamp(os.path.getmtime(path))
+                .astimezone()
+                .isoformat(timespec="seconds")
+            )
         except (CharrnnError, OSError) as e:
             row["status"], row["error"] = "damaged", str(e)
     row.pop("vocab_size", None)
@@ -333,8 +391,7 @@ def expand_runs(paths):
     checkpoint of its own but runs under it (a sweep's): those, best first."""
     found = []
     for path in paths:
-        own = os.path.isdir(path) and any(os.path.isfile(os.path.join(path, n))
-                                          for n in RUN_FILES)
+        own = os.path.isdir(path) and any(os.path.isfile(os.path.join(path, n)) for n in RUN_FILES)
         rows = list_runs(path, sort="best") if os.path.isdir(path) and not own else []
         found += [os.path.join(path, r["run"]) for r in rows if r["status"] == "ok"] or [path]
     return found

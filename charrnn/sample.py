@@ -1,5 +1,6 @@
 """The engine of ``charrnn sample``: sampling and beam search over a loaded
 checkpoint, the compiled loops in decode.py."""
+
 import numpy as np
 
 from .decode import beam_search, feed, generate, generation_weights
@@ -35,8 +36,17 @@ def primed_state(ckpt, weights, prime, rng):
     return state, logits
 
 
-def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", seed=None,
-                stop=None, precision="float32"):
+def sample_text(
+    ckpt,
+    length,
+    temperature=1.0,
+    top_k=0,
+    greedy=False,
+    prime="",
+    seed=None,
+    stop=None,
+    precision="float32",
+):
     """Yield the generated text in pieces (the prime not included).
     ``precision``: of the weights multiplied (precision.py).
 
@@ -56,16 +66,23 @@ def sample_text(ckpt, length, temperature=1.0, top_k=0, greedy=False, prime="", 
     while remaining > 0:
         n = min(CHUNK, remaining)
         out = np.empty(n, np.int64)
-        generate(weights, state, logits, 0.0 if greedy else float(temperature), int(top_k),
-                 rng.random(n), out)
+        generate(
+            weights,
+            state,
+            logits,
+            0.0 if greedy else float(temperature),
+            int(top_k),
+            rng.random(n),
+            out,
+        )
         remaining -= n
         piece = ckpt.vocab.decode(out)
         if stop:
             found = (tail + piece).find(stop)
             if found >= 0:
-                yield piece[:found + len(stop) - len(tail)]
+                yield piece[: found + len(stop) - len(tail)]
                 return
-            tail = (tail + piece)[-(len(stop) - 1):] if len(stop) > 1 else ""
+            tail = (tail + piece)[-(len(stop) - 1) :] if len(stop) > 1 else ""
         yield piece
 
 
@@ -81,8 +98,8 @@ def beam_text(ckpt, length, width, prime="", seed=None, stop=None, precision="fl
     ids, log_probability = beam_search(weights, state, logits, width, length)
     text = ckpt.vocab.decode(ids)
     if stop and stop in text:
-        text = text[:text.index(stop) + len(stop)]
-        log_probability = text_log_probability(weights, *start, ids[:len(text)])
+        text = text[: text.index(stop) + len(stop)]
+        log_probability = text_log_probability(weights, *start, ids[: len(text)])
     return text, float(log_probability)
 
 

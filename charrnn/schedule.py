@@ -10,15 +10,16 @@ rates on every machine and resume bit for bit; seconds follow the clock.
 ``decay`` is charrnn 1.0's: the rate times --lr-decay after every epoch.
 ``constant`` keeps the peak.  (README: Learning-rate schedule.)
 """
+
 import math
 
 BUDGET_SHAPE = "cosine"  # what `budget` means: measured against linear (README)
-WARMUP = 0.02            # of the budget, rising linearly from FLOOR to the peak
-FLOOR = 0.05             # of the peak, reached at the end of the budget
+WARMUP = 0.02  # of the budget, rising linearly from FLOOR to the peak
+FLOOR = 0.05  # of the peak, reached at the end of the budget
 # The schedules by name, with what each does (the help of --schedule).
 SCHEDULES = {
     "budget": f"warm up, then decay to {FLOOR:.0%} of --lr at the end of --max-time, "
-              "--max-steps, --max-chars or --epochs",
+    "--max-steps, --max-chars or --epochs",
     "cosine": f"budget's shape; budget is {BUDGET_SHAPE}",
     "linear": "budget's warm-up, then a straight line down",
     "constant": "--lr throughout",

@@ -3,12 +3,34 @@ by), and the helpers that a sweep's table (sweep/report.py) shares with it.
 Numba-free: the command line's help lists the keys."""
 
 # What ``runs --sort`` takes: its name for each field of runs.RUN_FIELDS it sorts by.
-SORT_KEYS = {"best": "best_val_loss", "last": "last_val_loss", "name": "run", "steps": "steps",
-             "epochs": "epochs", "params": "parameters", "time": "train_seconds",
-             "written": "written", "cell": "cell", "corpus": "corpus"}
+SORT_KEYS = {
+    "best": "best_val_loss",
+    "last": "last_val_loss",
+    "name": "run",
+    "steps": "steps",
+    "epochs": "epochs",
+    "params": "parameters",
+    "time": "train_seconds",
+    "written": "written",
+    "cell": "cell",
+    "corpus": "corpus",
+}
 ASCENDING = ("best", "last", "name", "cell", "corpus")  # the others: newest or largest first
-RUN_COLUMNS = ("run", "status", "cell", "size", "params", "steps", "epochs", "best", "last",
-               "time", "corpus", "sha256", "written")
+RUN_COLUMNS = (
+    "run",
+    "status",
+    "cell",
+    "size",
+    "params",
+    "steps",
+    "epochs",
+    "best",
+    "last",
+    "time",
+    "corpus",
+    "sha256",
+    "written",
+)
 RIGHT = ("params", "steps", "epochs", "best", "last", "time")  # right-aligned
 
 
@@ -19,13 +41,23 @@ def runs_table(rows):
         status = r["status"]
         if status == "training" and r["holder"]:
             status += " (" + r["holder"].split(",")[0] + ")"  # "training (pid 123)"
-        lines.append([
-            r["run"], status, r["cell"] or "-",
-            f"{r['layers']}x{r['hidden']}" if r["layers"] else "-",
-            number(r["parameters"], ","), number(r["steps"], ","), number(r["epochs"], ".2f"),
-            number(r["best_val_loss"], ".4f"), number(r["last_val_loss"], ".4f"),
-            clock(r["train_seconds"], hours=True), r["corpus"] or "-",
-            (r["corpus_sha256"] or "-")[:12], (r["written"] or "-")[:19].replace("T", " ")])
+        lines.append(
+            [
+                r["run"],
+                status,
+                r["cell"] or "-",
+                f"{r['layers']}x{r['hidden']}" if r["layers"] else "-",
+                number(r["parameters"], ","),
+                number(r["steps"], ","),
+                number(r["epochs"], ".2f"),
+                number(r["best_val_loss"], ".4f"),
+                number(r["last_val_loss"], ".4f"),
+                clock(r["train_seconds"], hours=True),
+                r["corpus"] or "-",
+                (r["corpus_sha256"] or "-")[:12],
+                (r["written"] or "-")[:19].replace("T", " "),
+            ]
+        )
     out = aligned(lines, right={RUN_COLUMNS.index(name) for name in RIGHT})
     out += [f"{r['run']}: {r['error']}" for r in rows if r["status"] == "damaged"]
     return "\n".join(out)
@@ -50,6 +82,10 @@ def aligned(lines, right):
     """``lines`` (lists of strings, the header first) as columns two spaces
     apart: the columns whose index is in ``right`` aligned right, the others left."""
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return ["  ".join(value.rjust(width) if i in right else value.ljust(width)
-                      for i, (value, width) in enumerate(zip(line, widths))).rstrip()
-            for line in lines]
+    return [
+        "  ".join(
+            value.rjust(width) if i in right else value.ljust(width)
+            for i, (value, width) in enumerate(zip(line, widths))
+        ).rstrip()
+        for line in lines
+    ]

@@ -11,18 +11,26 @@ Everything the loop changes (weights, optimizer state, learning rate,
 position, hidden state, random generator) is saved in every checkpoint, so
 ``resume`` continues bit for bit.
 """
+
 from . import runs
 from .config import TrainConfig
 from .errors import CharrnnError
 from .training.loop import reset_streams, train_loop
 from .training.start import BEFORE_THE_OPTION, FIXED_ON_RESUME, start
 
-__all__ = ["train", "error_end", "TrainConfig", "reset_streams", "BEFORE_THE_OPTION",
-           "FIXED_ON_RESUME"]
+__all__ = [
+    "train",
+    "error_end",
+    "TrainConfig",
+    "reset_streams",
+    "BEFORE_THE_OPTION",
+    "FIXED_ON_RESUME",
+]
 
 
-def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None, run_dir=None,
-          on_event=None):
+def train(
+    corpus_path, cfg, out_dir, quiet=False, log=print, resume=None, run_dir=None, on_event=None
+):
     """Train on ``corpus_path``, or continue the checkpoint ``resume``;
     checkpoints go to ``out_dir``.  Returns the final Checkpoint.
 
@@ -51,11 +59,27 @@ def train(corpus_path, cfg, out_dir, quiet=False, log=print, resume=None, run_di
             raise
 
 
-END_FIELDS = ("event", "run_dir", "steps", "epochs", "best_val_loss", "best_checkpoint",
-              "last_checkpoint", "elapsed_seconds", "train_seconds", "stopped", "error")
+END_FIELDS = (
+    "event",
+    "run_dir",
+    "steps",
+    "epochs",
+    "best_val_loss",
+    "best_checkpoint",
+    "last_checkpoint",
+    "elapsed_seconds",
+    "train_seconds",
+    "stopped",
+    "error",
+)
 
 
 def error_end(run_dir, error):
     """The end event of a run stopped by an error: what is not known is None."""
-    return {**dict.fromkeys(END_FIELDS), "event": "end", "run_dir": run_dir,
-            "stopped": "error", "error": str(error)}
+    return {
+        **dict.fromkeys(END_FIELDS),
+        "event": "end",
+        "run_dir": run_dir,
+        "stopped": "error",
+        "error": str(error),
+    }

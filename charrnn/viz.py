@@ -8,8 +8,7 @@ streaming: for every unit and every feature of the text (features below) it
 accumulates the sums that Pearson's correlation needs, so memory does not
 grow with the length.  The text's features are computed from the text alone.
 """
-import html
-import json
+
 import re
 from dataclasses import dataclass
 
@@ -18,7 +17,6 @@ import numpy as np
 from . import cells
 from .data.corpus import read_blocks
 from .errors import CharrnnError
-from .files import write_atomically
 from .model import forward, views, zero_state
 
 CHUNK = 256  # characters per forward call
@@ -64,15 +62,15 @@ class TextScan:
         self.column = self.depth = self.indent = 0
         # the open string's quote character, or ""; triple: of a triple quote
         self.double = self.single = self.triple = ""
-        self.leading = True          # still in the line's leading whitespace
+        self.leading = True  # still in the line's leading whitespace
         self.previous_blank = False  # this line follows a blank line
         self.line_has_text = False
         self.operand = False  # the line's last non-space character ends an operand: a // b
         self.line_comment = self.block_comment = False
         self.speaker = bool(SPEAKER.match(text))
         self.prev = ""
-        self.skip = 0          # the rest of a triple quote, already counted
-        self.escaped = False   # the previous character was a backslash inside a string
+        self.skip = 0  # the rest of a triple quote, already counted
+        self.escaped = False  # the previous character was a backslash inside a string
 
     def newline(self, i):
         """Read the newline text[i]; the features there."""
@@ -84,8 +82,17 @@ class TextScan:
         self.line_comment = self.line_has_text = self.operand = self.escaped = False
         self.speaker = bool(SPEAKER.match(self.text, i + 1))
         self.prev = "\n"
-        return (0, bool(self.double or self.triple == '"'), self.triple == "'", self.depth, 0, 0,
-                0, self.block_comment, 0)
+        return (
+            0,
+            bool(self.double or self.triple == '"'),
+            self.triple == "'",
+            self.depth,
+            0,
+            0,
+            0,
+            self.block_comment,
+            0,
+        )
 
     def character(self, i, ch):
         """Read text[i], ``ch``, not a newline; the features there."""
@@ -99,11 +106,17 @@ class TextScan:
             self.line_has_text = True
             if ch != "/":  # what stands before a // decides: operand (a // b) or not
                 self.operand = ch.isalnum() or ch in "_)]}\"'"
-        features = (self.column, bool(self.double or self.triple == '"' or self.skip and ch == '"'),
-                    bool(self.single or self.triple == "'" or self.skip and ch == "'"),
-                    self.depth, self.indent, ch.isalnum() or ch == "_", self.previous_blank,
-                    self.line_comment or self.block_comment or (ch == "/" and self.prev == "*"),
-                    self.speaker)
+        features = (
+            self.column,
+            bool(self.double or self.triple == '"' or self.skip and ch == '"'),
+            bool(self.single or self.triple == "'" or self.skip and ch == "'"),
+            self.depth,
+            self.indent,
+            ch.isalnum() or ch == "_",
+            self.previous_blank,
+            self.line_comment or self.block_comment or (ch == "/" and self.prev == "*"),
+            self.speaker,
+        )
         self.prev = ch
         return features
 
@@ -131,8 +144,12 @@ class TextScan:
 
     def code(self, i, ch):
         """A character outside strings and comments: one may open, or a bracket."""
-        if ch == "#" or (ch == "/" and self.prev == "/" and not self.operand and
-                         not self.text.startswith("=", i + 1)):
+        if ch == "#" or (
+            ch == "/"
+            and self.prev == "/"
+            and not self.operand
+            and not self.text.startswith("=", i + 1)
+        ):
             self.line_comment = True
         elif ch == "*" and self.prev == "/":
             self.block_comment = True
@@ -181,8 +198,8 @@ class Correlations:
         """(units, features) correlations; NaN where a unit or a feature is constant."""
         n = self.n
         cov = self.sxy - np.outer(self.sx, self.sy) / n
-        vx = self.sxx - self.sx ** 2 / n
-        vy = self.syy - self.sy ** 2 / n
+        vx = self.sxx - self.sx**2 / n
+        vy = self.syy - self.sy**2 / n
         with np.errstate(invalid="ignore", divide="ignore"):
             r = cov / np.sqrt(np.outer(vx, vy))
         r[~np.isfinite(r)] = np.nan
@@ -222,10 +239,10 @@ def run(ckpt, ids, keep=0, on_chunk=None, streams=1):
         top = np.zeros((T, m.hidden), np.float32)
 
         def on_layer(l, sequences):
-            values = sequences[index][1:T + 1]
+            values = sequences[index][1 : T + 1]
             acts[:, :, l] = squash(values) if squash else values
             if l == m.layers - 1:
-                top[:] = sequences[0][1:T + 1, 0]
+                top[:] = sequences[0][1 : T + 1, 0]
 
         targets = ids[np.minimum(positions + 1, len(ids) - 1)]
         _, state, _ = forward(ckpt.params, m, block, targets, state, on_layer=on_layer)
@@ -233,7 +250,7 @@ def run(ckpt, ids, keep=0, on_chunk=None, streams=1):
             on_chunk(positions.reshape(-1), acts.reshape(T * streams, -1))
         if lo < keep:
             n = min(keep - lo, T)
-            kept_acts[lo:lo + n], kept_top[lo:lo + n] = acts[:n, 0], top[:n]
+            kept_acts[lo : lo + n], kept_top[lo : lo + n] = acts[:n, 0], top[:n]
     logits = kept_top @ p["w_y"] + p["b_y"]
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
@@ -254,8 +271,13 @@ def find(ckpt, text, top=3, keep=0):
     ids = ckpt.vocab.encode(text)
     # each stream at least as long as what is shown, and a few chunks long
     streams = max(1, min(STREAMS, len(ids) // max(keep, 4 * CHUNK)))
-    acts, probs = run(ckpt, ids, keep, streams=streams,
-                      on_chunk=lambda positions, a: sums.add(a, features[positions]))
+    acts, probs = run(
+        ckpt,
+        ids,
+        keep,
+        streams=streams,
+        on_chunk=lambda positions, a: sums.add(a, features[positions]),
+    )
     r = sums.r()
     findings, constant = [], []
     for f, name in enumerate(FEATURES):
@@ -264,52 +286,55 @@ def find(ckpt, text, top=3, keep=0):
             constant.append(name)
             continue
         order = np.argsort(-np.nan_to_num(np.abs(column), nan=-1.0))[:top]
-        findings += [Finding(name, int(u // m.hidden), int(u % m.hidden), float(column[u]))
-                     for u in order]
+        findings += [
+            Finding(name, int(u // m.hidden), int(u % m.hidden), float(column[u])) for u in order
+        ]
     return findings, constant, acts, probs
 
 
 @dataclass
 class View:
     """What ``charrnn viz`` shows of a text."""
-    text: str                  # the characters shown
-    units: list                # [(layer, unit, label)]: the unit asked for, or each feature's best
-    activations: np.ndarray    # (len(text), L, H): every unit's value after each character
+
+    text: str  # the characters shown
+    units: list  # [(layer, unit, label)]: the unit asked for, or each feature's best
+    activations: np.ndarray  # (len(text), L, H): every unit's value after each character
     probabilities: np.ndarray  # (len(text), V): the next character's, after each
-    vocabulary: str            # the model's characters, in the order of the V columns
-    findings: list = None      # without a unit: the top units of each feature, [Finding]
-    constant: list = None      # without a unit: the features constant in the text scanned
-    scanned: int = 0           # without a unit: the characters the correlations cover
+    vocabulary: str  # the model's characters, in the order of the V columns
+    findings: list = None  # without a unit: the top units of each feature, [Finding]
+    constant: list = None  # without a unit: the features constant in the text scanned
+    scanned: int = 0  # without a unit: the characters the correlations cover
 
 
 def read_text(path, length, encoding="utf-8"):
     """The first ``length`` characters of the text file ``path``, carriage returns dropped."""
     text = ""
     for block in read_blocks(path, encoding):
-        text += block[:length - len(text)]
+        text += block[: length - len(text)]
         if len(text) >= length:
             break
     return text.replace("\r", "")
 
 
-def view_file(ckpt, path, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
-              encoding="utf-8"):
+def view_file(
+    ckpt, path, *, layer=None, unit=None, length=2000, scan=100_000, top=3, encoding="utf-8"
+):
     """``view`` of the start of the text file ``path``."""
     text = read_text(path, length if unit is not None else max(length, scan), encoding)
-    return view(ckpt, text, layer=layer, unit=unit, length=length, scan=scan, top=top,
-                what=path)
+    return view(ckpt, text, layer=layer, unit=unit, length=length, scan=scan, top=top, what=path)
 
 
-def view(ckpt, text, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
-         what="the text"):
+def view(ckpt, text, *, layer=None, unit=None, length=2000, scan=100_000, top=3, what="the text"):
     """The View of ``unit`` of ``layer`` (default: the last) over the first
     ``length`` characters of ``text`` (``what``, for messages); without a unit,
     of the ``top`` units of each feature (find), measured over its first
     ``scan`` characters (those shown among them)."""
     check_view(ckpt.model, layer, unit, length, scan, top)
     if unit is None and len(text) < MIN_FIND:
-        raise CharrnnError(f"{what}: {len(text):,} characters; --find needs at least "
-                           f"{MIN_FIND:,} for correlations that mean something")
+        raise CharrnnError(
+            f"{what}: {len(text):,} characters; --find needs at least "
+            f"{MIN_FIND:,} for correlations that mean something"
+        )
     if not text:
         raise CharrnnError(f"{what}: the file is empty")
     ckpt.vocab.encode(text, what=what)  # unknown characters: one message naming them
@@ -317,12 +342,15 @@ def view(ckpt, text, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
     if unit is not None:
         layer = ckpt.model.layers - 1 if layer is None else layer
         acts, probs = run(ckpt, ckpt.vocab.encode(shown), keep=len(shown))
-        return View(shown, [(layer, unit, f"layer {layer} unit {unit}")], acts, probs,
-                    ckpt.vocab.chars)
-    scanned = text[:max(scan, len(shown))]
+        return View(
+            shown, [(layer, unit, f"layer {layer} unit {unit}")], acts, probs, ckpt.vocab.chars
+        )
+    scanned = text[: max(scan, len(shown))]
     findings, constant, acts, probs = find(ckpt, scanned, top, len(shown))
-    units = [(f.layer, f.unit, f"layer {f.layer} unit {f.unit}: {f.feature} "
-              f"(r = {f.correlation:+.2f})") for f in best_per_feature(findings)]
+    units = [
+        (f.layer, f.unit, f"layer {f.layer} unit {f.unit}: {f.feature} (r = {f.correlation:+.2f})")
+        for f in best_per_feature(findings)
+    ]
     if not units:
         raise CharrnnError(f"{what}: no feature varies in its first {len(text):,} characters")
     return View(shown, units, acts, probs, ckpt.vocab.chars, findings, constant, len(scanned))
@@ -336,126 +364,16 @@ def check_view(m, layer, unit, length, scan, top):
     if unit is not None or layer is not None:
         layer = m.layers - 1 if layer is None else layer
         if not 0 <= layer < m.layers:
-            raise CharrnnError(f"--layer must be in 0..{m.layers - 1}: the model has "
-                               f"{m.layers} layers")
+            raise CharrnnError(
+                f"--layer must be in 0..{m.layers - 1}: the model has {m.layers} layers"
+            )
         if unit is None or not 0 <= unit < m.hidden:
             raise CharrnnError(f"--unit must be in 0..{m.hidden - 1} (the layer's units)")
 
 
-def write_page(path, shown, title):
-    """Write the HTML page of the View ``shown`` to ``path``."""
-    values = [shown.activations[:, layer, unit] for layer, unit, _ in shown.units]
-    text = page(shown.text, [label for _, _, label in shown.units], values,
-                shown.probabilities, shown.vocabulary, title)
-    try:
-        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
-    except OSError as e:
-        raise CharrnnError(f"cannot write {path} ({e.strerror})") from None
-
-
-# Red (-1) through white (0) to blue (+1), as in the char-rnn visualizations.
-def colour(value):
-    v = max(-1.0, min(1.0, float(value)))
-    if v < 0:
-        return 255, int(255 * (1 + v)), int(255 * (1 + v))
-    return int(255 * (1 - v)), int(255 * (1 - v)), 255
-
-
-def terminal(text, values):
-    """The text with each character on a background of its unit's colour (24-bit ANSI)."""
-    out = []
-    for ch, v in zip(text, values):
-        if ch == "\n":
-            out.append("\x1b[0m\n")
-            continue
-        r, g, b = colour(v)
-        out.append(f"\x1b[48;2;{r};{g};{b}m\x1b[38;2;0;0;0m{ch}")
-    return "".join(out) + "\x1b[0m"
-
-
-def plain(text, values):
-    """One line per character: the character (escaped) and the unit's value."""
-    return "\n".join(f"{json.dumps(ch)[1:-1]:>6} {v:+.3f}" for ch, v in zip(text, values))
-
-
-def page(text, units, values, probs, vocab, title):
-    """One self-contained HTML page: the text coloured by a unit (a menu picks
-    among ``units``), and on hover the unit's value and the model's five most
-    likely next characters.  ``values`` (len(units), N)."""
-    top5 = np.argsort(-probs, axis=1)[:, :5]
-    predictions = [[[vocab[j], round(float(probs[i, j]), 4)] for j in top5[i]]
-                   for i in range(len(text))]
-    spans = "".join(
-        "<br>" if ch == "\n" else
-        f'<span data-i="{i}" style="background:rgb{colour(values[0][i])}">'
-        f"{html.escape(ch) if ch != ' ' else '&nbsp;'}</span>"
-        for i, ch in enumerate(text))
-    options = "".join(f'<option value="{k}">{html.escape(label)}</option>'
-                      for k, label in enumerate(units))
-    data = json.dumps({"values": [[round(float(v), 3) for v in row] for row in values],
-                       "predictions": predictions, "units": units}, ensure_ascii=False)
-    return PAGE.format(title=html.escape(title), options=options, spans=spans,
-                       data=data.replace("</", "<\\/"))
-
-
-PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; }}
-#text {{ font-family: monospace; font-size: 14px; line-height: 1.5; white-space: pre-wrap;
-         tab-size: 4; }}
-#text span {{ color: black; }}
-#tip {{ position: fixed; display: none; background: #222; color: #eee; padding: 6px 9px;
-        font: 13px monospace; border-radius: 4px; pointer-events: none; white-space: pre; }}
-</style></head>
-<body>
-<h1>{title}</h1>
-<p>Each character is coloured by the unit's value after the model read it: red -1,
-white 0, blue +1. Hover over a character for the value and the model's five most
-likely next characters.</p>
-<label>Unit: <select id="unit">{options}</select></label>
-<div id="text">{spans}</div>
-<div id="tip"></div>
-<script>
-const data = {data};
-const tip = document.getElementById("tip");
-const select = document.getElementById("unit");
-function colour(v) {{
-  v = Math.max(-1, Math.min(1, v));
-  const a = Math.floor(255 * (1 - Math.abs(v)));
-  return v < 0 ? `rgb(255, ${{a}}, ${{a}})` : `rgb(${{a}}, ${{a}}, 255)`;
-}}
-function show(char) {{
-  return char === "\\n" ? "\\\\n" : char === " " ? "' '" : char;
-}}
-select.addEventListener("change", () => {{
-  const values = data.values[select.value];
-  for (const span of document.querySelectorAll("#text span"))
-    span.style.background = colour(values[span.dataset.i]);
-}});
-document.getElementById("text").addEventListener("mouseover", (event) => {{
-  const i = event.target.dataset.i;
-  if (i === undefined) return;
-  const lines = [`${{data.units[select.value]}}: ${{data.values[select.value][i].toFixed(3)}}`,
-                 "next:"];
-  for (const [char, p] of data.predictions[i]) lines.push(`  ${{show(char)}}  ${{p.toFixed(3)}}`);
-  tip.textContent = lines.join("\\n");
-  tip.style.display = "block";
-  tip.style.left = (event.clientX + 12) + "px";
-  tip.style.top = (event.clientY + 12) + "px";
-}});
-document.getElementById("text").addEventListener("mouseout", () => {{
-  tip.style.display = "none";
-}});
-</script>
-</body></html>
-"""
-
-
 def correlation_table(findings):
     lines = [f"{'feature':<18} {'layer':>5} {'unit':>5} {'correlation':>11}"]
-    lines += [f"{f.feature:<18} {f.layer:>5} {f.unit:>5} {f.correlation:>+11.3f}"
-              for f in findings]
+    lines += [f"{f.feature:<18} {f.layer:>5} {f.unit:>5} {f.correlation:>+11.3f}" for f in findings]
     return "\n".join(lines)
 
 

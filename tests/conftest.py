@@ -14,6 +14,7 @@ from charrnn.train import TrainConfig, train
 # show that every per-cell test reaches it.
 if os.environ.get("CHARRNN_TEST_EIGHTH_CELL"):
     import eighth_cell
+
     CELLS["sgu"] = "eighth_cell"
     reference.STEPS["sgu"] = eighth_cell.reference_step
 
@@ -30,8 +31,16 @@ def corpus_file(tmp_path_factory, text):
     return path
 
 
-TINY = dict(hidden=16, layers=2, batch_size=4, seq_length=16, max_steps=30, eval_every=15,
-            seed=1, val_frac=0.1)
+TINY = dict(
+    hidden=16,
+    layers=2,
+    batch_size=4,
+    seq_length=16,
+    max_steps=30,
+    eval_every=15,
+    seed=1,
+    val_frac=0.1,
+)
 
 
 @pytest.fixture(scope="session")

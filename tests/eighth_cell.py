@@ -14,6 +14,7 @@ equations above, is ``reference_step``.
 Parameters of layer l: ``w<l>`` (D + H, 2H) = [W_x; W_h], columns z, c, and
 ``b<l>`` (2H).  State: (h,).  Forward keeps every layer's hiddens and gates.
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -44,22 +45,22 @@ def init_layer(p, l, H, rng):
 
 
 class SGUForward(NamedTuple):
-    gates: np.ndarray    # (T, B, 2H) in: x_t @ W_x; out: the activated z, c
+    gates: np.ndarray  # (T, B, 2H) in: x_t @ W_x; out: the activated z, c
     hiddens: np.ndarray  # (T+1, B, H)
-    w_h: np.ndarray      # (H, 2H)
-    bias: np.ndarray     # (2H,)
+    w_h: np.ndarray  # (H, 2H)
+    bias: np.ndarray  # (2H,)
     panels: np.ndarray
     phases: int = 1
 
 
 class SGUBackward(NamedTuple):
-    gates: np.ndarray    # (T, B, 2H) in: activated; out: pre-activation gradients
+    gates: np.ndarray  # (T, B, 2H) in: activated; out: pre-activation gradients
     hiddens: np.ndarray
-    dh: np.ndarray       # (T, B, H)
+    dh: np.ndarray  # (T, B, H)
     dh_next: np.ndarray  # (B, H); out: dL/dh0
-    carry: np.ndarray    # (B, H) the direct part z * dL/dh_t of dL/dh_{t-1}
+    carry: np.ndarray  # (B, H) the direct part z * dL/dh_t of dL/dh_{t-1}
     w_h: np.ndarray
-    panels: np.ndarray   # W_h.T packed
+    panels: np.ndarray  # W_h.T packed
     phases: int = 1
 
 
@@ -83,24 +84,38 @@ def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
 def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     T, B, H = dh.shape
     w_h = p[f"w{l}"][-H:]
-    cell = SGUBackward(ws.take(f"gates{l}", (T, B, 2 * H), dh.dtype), hiddens, dh, dstate0[0],
-                       ws.take("carry", (B, H), dh.dtype), w_h,
-                       ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype))
+    cell = SGUBackward(
+        ws.take(f"gates{l}", (T, B, 2 * H), dh.dtype),
+        hiddens,
+        dh,
+        dstate0[0],
+        ws.take("carry", (B, H), dh.dtype),
+        w_h,
+        ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype),
+    )
     recurrence.run_backward(cell, g[f"b{l}"], blocks)
 
 
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
-    stacked_weight_grads(x, hiddens, ws.take(f"gates{l}", (T, B, 2 * H), hiddens.dtype),
-                         p[f"w{l}"], g[f"w{l}"], dx, blocks)
+    stacked_weight_grads(
+        x,
+        hiddens,
+        ws.take(f"gates{l}", (T, B, 2 * H), hiddens.dtype),
+        p[f"w{l}"],
+        g[f"w{l}"],
+        dx,
+        blocks,
+    )
 
 
 @kernel
 def _forward_phase(cell, phase, t, r0, r1, u0, u1):
     H = cell.hiddens.shape[2]
     gates = cell.gates[t, r0:r1]
-    strips_product(cell.hiddens[t, r0:r1], cell.w_h, cell.panels, 0, 2, H, u0, u1, gates,
-                   ACCUMULATE, AS_IS)
+    strips_product(
+        cell.hiddens[t, r0:r1], cell.w_h, cell.panels, 0, 2, H, u0, u1, gates, ACCUMULATE, AS_IS
+    )
     _units_forward(gates, cell.bias, cell.hiddens[t, r0:r1], cell.hiddens[t + 1, r0:r1], u0, u1)
 
 

@@ -7,6 +7,7 @@ Each cell's layer step: ``STEPS[cell](p, l, x, state) -> new state`` with x
 steps embed them themselves) and state (S, B, H); the parameter names and
 layouts are charrnn's (model.views), documented in each cell module.
 """
+
 import numpy as np
 
 from charrnn.model import views
@@ -21,7 +22,12 @@ def lstm_step(p, l, x, state):
     w, b = p[f"w{l}"], p[f"b{l}"]
     H = h.shape[1]
     z = np.concatenate([x, h], axis=1) @ w + b
-    i, f, o, g = sigm(z[:, :H]), sigm(z[:, H:2 * H]), sigm(z[:, 2 * H:3 * H]), np.tanh(z[:, 3 * H:])
+    i, f, o, g = (
+        sigm(z[:, :H]),
+        sigm(z[:, H : 2 * H]),
+        sigm(z[:, 2 * H : 3 * H]),
+        np.tanh(z[:, 3 * H :]),
+    )
     c = f * c + i * g
     return np.stack([o * np.tanh(c), c])
 
@@ -42,9 +48,9 @@ def gru_step(p, l, x, state):
     w, b = p[f"w{l}"], p[f"b{l}"]
     H = h.shape[1]
     w_x, w_h = w[:-H], w[-H:]
-    w_xr, w_xz, w_xh = w_x[:, :H], w_x[:, H:2 * H], w_x[:, 2 * H:]
-    w_hr, w_hz, w_hh = w_h[:, :H], w_h[:, H:2 * H], w_h[:, 2 * H:]
-    b_r, b_z, b_h = b[:H], b[H:2 * H], b[2 * H:]
+    w_xr, w_xz, w_xh = w_x[:, :H], w_x[:, H : 2 * H], w_x[:, 2 * H :]
+    w_hr, w_hz, w_hh = w_h[:, :H], w_h[:, H : 2 * H], w_h[:, 2 * H :]
+    b_r, b_z, b_h = b[:H], b[H : 2 * H], b[2 * H :]
     r = sigm(x @ w_xr + h @ w_hr + b_r)
     z = sigm(x @ w_xz + h @ w_hz + b_z)
     h_new = np.tanh(x @ w_xh + (r * h) @ w_hh + b_h)
@@ -61,7 +67,7 @@ def mut1_step(p, l, x, state):
     H = h.shape[1]
     w_xr, w_xz = wx[:, :H], wx[:, H:]
     w_hr, w_hh = wh[:, :H], wh[:, H:]
-    b_r, b_z, b_h = b[:H], b[H:2 * H], b[2 * H:]
+    b_r, b_z, b_h = b[:H], b[H : 2 * H], b[2 * H :]
     z = sigm(x @ w_xz + b_z)
     r = sigm(x @ w_xr + h @ w_hr + b_r)
     return np.stack([np.tanh((r * h) @ w_hh + np.tanh(x) + b_h) * z + h * (1 - z)])
@@ -76,8 +82,8 @@ def mut2_step(p, l, x, state):
     wx, wh, b = p[f"wx{l}"], p[f"wh{l}"], p[f"b{l}"]
     H = h.shape[1]
     w_xz, w_xh = wx[:, :H], wx[:, H:]
-    w_hr, w_hz, w_hh = wh[:, :H], wh[:, H:2 * H], wh[:, 2 * H:]
-    b_r, b_z, b_h = b[:H], b[H:2 * H], b[2 * H:]
+    w_hr, w_hz, w_hh = wh[:, :H], wh[:, H : 2 * H], wh[:, 2 * H :]
+    b_r, b_z, b_h = b[:H], b[H : 2 * H], b[2 * H :]
     z = sigm(x @ w_xz + h @ w_hz + b_z)
     r = sigm(x + h @ w_hr + b_r)
     return np.stack([np.tanh((r * h) @ w_hh + x @ w_xh + b_h) * z + h * (1 - z)])
@@ -90,24 +96,32 @@ def mut3_step(p, l, x, state):
     w, b = p[f"w{l}"], p[f"b{l}"]
     H = h.shape[1]
     w_x, w_h = w[:-H], w[-H:]
-    w_xr, w_xz, w_xh = w_x[:, :H], w_x[:, H:2 * H], w_x[:, 2 * H:]
-    w_hr, w_hz, w_hh = w_h[:, :H], w_h[:, H:2 * H], w_h[:, 2 * H:]
-    b_r, b_z, b_h = b[:H], b[H:2 * H], b[2 * H:]
+    w_xr, w_xz, w_xh = w_x[:, :H], w_x[:, H : 2 * H], w_x[:, 2 * H :]
+    w_hr, w_hz, w_hh = w_h[:, :H], w_h[:, H : 2 * H], w_h[:, 2 * H :]
+    b_r, b_z, b_h = b[:H], b[H : 2 * H], b[2 * H :]
     z = sigm(x @ w_xz + np.tanh(h) @ w_hz + b_z)
     r = sigm(x @ w_xr + h @ w_hr + b_r)
     return np.stack([np.tanh((r * h) @ w_hh + x @ w_xh + b_h) * z + h * (1 - z)])
 
 
-STEPS = {"lstm": lstm_step, "rnn": rnn_step, "gru": gru_step,
-         "mut1": mut1_step, "mut2": mut2_step, "mut3": mut3_step}
+STEPS = {
+    "lstm": lstm_step,
+    "rnn": rnn_step,
+    "gru": gru_step,
+    "mut1": mut1_step,
+    "mut2": mut2_step,
+    "mut3": mut3_step,
+}
 
 
 def step_of(cell):
     """The reference step of ``cell``: a registered cell without one fails the
     tests that need it (it is not skipped)."""
     if cell not in STEPS:
-        raise AssertionError(f"cell {cell!r} has no NumPy reference: add one to "
-                             "tests/reference.py, written from its equations")
+        raise AssertionError(
+            f"cell {cell!r} has no NumPy reference: add one to "
+            "tests/reference.py, written from its equations"
+        )
     return STEPS[cell]
 
 

@@ -30,6 +30,7 @@ tests/reference.py (the tests take their cells from CELLS, and fail for a
 cell without a reference).  Every cell module satisfies the protocol that
 tests/cells/test_protocol.py checks.
 """
+
 import importlib
 from typing import NamedTuple
 
@@ -38,9 +39,11 @@ from ..errors import CharrnnError
 
 class TorchModule(NamedTuple):
     """The torch.nn module with a cell's very equations (``TORCH``), for export."""
-    name: str          # in torch.nn
-    gate_order: str    # its gate names in PyTorch's column order ("" for one block)
-    blocks: tuple      # charrnn's H-wide gate blocks, in PyTorch's order
+
+    name: str  # in torch.nn
+    gate_order: str  # its gate names in PyTorch's column order ("" for one block)
+    blocks: tuple  # charrnn's H-wide gate blocks, in PyTorch's order
+
 
 # name -> module (relative to this package, or absolute); imported when
 # first used, so that the command line knows the names without loading Numba.

@@ -9,8 +9,9 @@ candidate), each H wide, and computes, with h the previous state:
     h~   = tanh(pre_h + W_hh (r * h) + b_h)        (pre_h from the input)
     h_t  = z * h + (1 - z) * h~   (GRU)   or   z * h~ + (1 - z) * h   (MUT)
 
-A cell module (gru.py, mut1.py, ...) gives its equations, parameters and a
-Spec saying which terms it has; this module runs them.  W_h holds, in its
+A cell module (gru.py, mut1.py, ...) gives a Spec saying which terms it has;
+Spec.equations() writes them out as equations, which the module's docstring
+shows (a test holds the two together); this module runs them.  W_h holds, in its
 columns: first the blocks multiplied by h (r, or r and z), then for MUT3 the
 z block multiplied by tanh(h), last W_hh.
 
@@ -22,6 +23,7 @@ and tanh(h) live in scratch buffers that backward remakes as it goes.
 A step is two phases of recurrence.py's schedule forward (the second
 product needs all of r*h) and three backward.
 """
+
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -33,8 +35,7 @@ from ..kernels.embedding import embedding_backward, embedding_forward
 from ..kernels.rows import packed
 from ..kernels.tiles import panels_shape
 from . import gated_step, recurrence
-from .gated_kernels import (GatedBackward, GatedForward, GatedReplay, add_through_tanh,
-                            tanh_rows)
+from .gated_kernels import GatedBackward, GatedForward, GatedReplay, add_through_tanh, tanh_rows
 from .inputs import input_product, reads_characters
 
 ONE = np.float32(1.0)
@@ -43,13 +44,35 @@ ONE = np.float32(1.0)
 @dataclass(frozen=True)
 class Spec:
     """Which terms a gated cell has."""
-    n_rz: int          # blocks of W_h multiplied by h: 2 (r and z) or 1 (r only)
-    tanh_z: bool       # z also reads W_hz tanh(h) (MUT3)
-    keep_z: bool       # h_t = z h + (1 - z) h~ (GRU); else z h~ + (1 - z) h (MUT)
-    x_cols: tuple      # the gate columns (in units of H) that W_x x writes
-    x_itself: str = ""  # "tanh": tanh(x) is added to h~'s pre-activation (MUT1);
-                        # "r": x is added to r's (MUT2); both need x with H elements
+
+    n_rz: int  # blocks of W_h multiplied by h: 2 (r and z) or 1 (r only)
+    tanh_z: bool  # z also reads W_hz tanh(h) (MUT3)
+    keep_z: bool  # h_t = z h + (1 - z) h~ (GRU); else z h~ + (1 - z) h (MUT)
+    x_cols: tuple  # the gate columns (in units of H) that W_x x writes
+    # "tanh": tanh(x) is added to h~'s pre-activation (MUT1); "r": x is added to
+    # r's (MUT2); both need x with H elements
+    x_itself: str = ""
     embeds: bool = False  # layer 0 reads a learned H-wide embedding of the character
+
+    def equations(self):
+        """The cell's equations as these terms make them, one per line; each
+        cell module's docstring shows them (a test holds the two together)."""
+        has_x = [self.x_cols[0] <= block < self.x_cols[1] for block in range(3)]
+        r = ["W_xr x"] * has_x[0] + ["x"] * (self.x_itself == "r") + ["W_hr h", "b_r"]
+        z = ["W_xz x"] * has_x[1] + ["W_hz h"] * (self.n_rz == 2)
+        z += ["W_hz tanh(h)"] * self.tanh_z + ["b_z"]
+        candidate = ["W_xh x"] * has_x[2] + ["tanh(x)"] * (self.x_itself == "tanh")
+        candidate += ["W_hh (r * h)", "b_h"]
+        new = "z * h + (1 - z) * h~" if self.keep_z else "z * h~ + (1 - z) * h"
+        lines = [
+            f"r   = sigm({' + '.join(r)})",
+            f"z   = sigm({' + '.join(z)})",
+            f"h~  = tanh({' + '.join(candidate)})",
+            f"h_t = {new}",
+        ]
+        if self.embeds:
+            lines.append("x   = embed[c] at layer 0 (c the character), h of the layer below above")
+        return "\n".join(lines)
 
 
 def layer_inputs(spec, p, l, x, ws):
@@ -71,17 +94,21 @@ def forward(spec, w_x, w_h, bias, x, state0, ws, l, blocks, keep=True):
     dtype = w_h.dtype
     gates = ws.take(layer_buffer("gates", l, keep), (T, B, 3 * H), dtype)
     lo, hi = spec.x_cols  # x_itself writes the block W_x x does not
-    input_product(x, w_x, gates[:, :, lo * H:hi * H], blocks)
+    input_product(x, w_x, gates[:, :, lo * H : hi * H], blocks)
     if spec.x_itself == "tanh":  # tanh as every kernel makes it (the step's, backward's)
-        tanh_rows(x.reshape(T * B, H), gates[:, :, 2 * H:].reshape(T * B, H), 0, H)
+        tanh_rows(x.reshape(T * B, H), gates[:, :, 2 * H :].reshape(T * B, H), 0, H)
     elif spec.x_itself == "r":
         gates[:, :, :H] = x
     hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), dtype)
     hiddens[0] = state0[0]
     rh, th = _scratch(ws, T, B, H, dtype)
     panels = ws.take("panels", panels_shape(w_h, transposed=False), dtype)
-    recurrence.run_forward(GatedForward(gates, hiddens, rh, th, w_h, bias, panels, spec.n_rz,
-                                    spec.tanh_z, spec.keep_z), blocks)
+    recurrence.run_forward(
+        GatedForward(
+            gates, hiddens, rh, th, w_h, bias, panels, spec.n_rz, spec.tanh_z, spec.keep_z
+        ),
+        blocks,
+    )
     return (hiddens,)
 
 
@@ -94,8 +121,10 @@ def _transposed_panels(spec, ws, w_h, H):
     """Packing buffers for the transposes of W_h's blocks, each packed alone:
     (by h, by tanh(h), W_hh).  (Forward packs all of W_h at once.)"""
     widths = (spec.n_rz * H, H if spec.tanh_z else 0, H)
-    return tuple(ws.take(f"panels{i}", panels_shape(w_h[:, :k], transposed=True), w_h.dtype)
-                 for i, k in enumerate(widths))
+    return tuple(
+        ws.take(f"panels{i}", panels_shape(w_h[:, :k], transposed=True), w_h.dtype)
+        for i, k in enumerate(widths)
+    )
 
 
 def replay(spec, state0, hiddens, with_hiddens, ws, l, blocks):
@@ -104,8 +133,10 @@ def replay(spec, state0, hiddens, with_hiddens, ws, l, blocks):
         return
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
     hiddens[0] = state0[0]
-    recurrence.run_replay(GatedReplay(ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype), hiddens,
-                                  spec.keep_z), blocks)
+    recurrence.run_replay(
+        GatedReplay(ws.take(f"gates{l}", (T, B, 3 * H), hiddens.dtype), hiddens, spec.keep_z),
+        blocks,
+    )
 
 
 def backward(spec, w_h, dbias, dh, dstate0, hiddens, ws, l, blocks):
@@ -113,11 +144,21 @@ def backward(spec, w_h, dbias, dh, dstate0, hiddens, ws, l, blocks):
     rh and th are remade for the weight gradients."""
     T, B, H = dh.shape
     rh, th = _scratch(ws, T, B, H, dh.dtype)
-    cell = GatedBackward(ws.take(f"gates{l}", (T, B, 3 * H), dh.dtype), hiddens, rh, th, dh,
-                         dstate0[0], ws.take("drh", (B, H), dh.dtype),
-                         ws.take("dtz", (B, H), dh.dtype), w_h,
-                         *_transposed_panels(spec, ws, w_h, H), spec.n_rz, spec.tanh_z,
-                         spec.keep_z)
+    cell = GatedBackward(
+        ws.take(f"gates{l}", (T, B, 3 * H), dh.dtype),
+        hiddens,
+        rh,
+        th,
+        dh,
+        dstate0[0],
+        ws.take("drh", (B, H), dh.dtype),
+        ws.take("dtz", (B, H), dh.dtype),
+        w_h,
+        *_transposed_panels(spec, ws, w_h, H),
+        spec.n_rz,
+        spec.tanh_z,
+        spec.keep_z,
+    )
     recurrence.run_backward(cell, dbias, blocks)
 
 
@@ -131,16 +172,27 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
     rh, th = (a.reshape(N, H) for a in _scratch(ws, T, B, H, hiddens.dtype))
     h_prev = hiddens[:-1].reshape(N, H)
     lo, hi = spec.x_cols
-    dx_cols = dgates[:, lo * H:hi * H]
+    dx_cols = dgates[:, lo * H : hi * H]
     rz = spec.n_rz * H
     # the W_h blocks: by h, by tanh(h) (MUT3), and W_hh by r * h
-    split_gemm_two(h_prev, dgates[:, :rz], dw_h[:, :rz], TRANSPOSED, AS_IS,
-                   rh, dgates[:, 2 * H:], dw_h[:, -H:], TRANSPOSED, AS_IS, blocks)
+    split_gemm_two(
+        h_prev,
+        dgates[:, :rz],
+        dw_h[:, :rz],
+        TRANSPOSED,
+        AS_IS,
+        rh,
+        dgates[:, 2 * H :],
+        dw_h[:, -H:],
+        TRANSPOSED,
+        AS_IS,
+        blocks,
+    )
     if spec.tanh_z:
-        split_gemm(th, dgates[:, H:2 * H], dw_h[:, H:2 * H], TRANSPOSED, AS_IS, 0.0, blocks)
+        split_gemm(th, dgates[:, H : 2 * H], dw_h[:, H : 2 * H], TRANSPOSED, AS_IS, 0.0, blocks)
     embedded = spec.embeds and reads_characters(x)
     if reads_characters(x) and not embedded:
-        embedding_backward(dw_x, dgates3[:, :, lo * H:hi * H], x, blocks)
+        embedding_backward(dw_x, dgates3[:, :, lo * H : hi * H], x, blocks)
         return
     x_in = ws.take("embedded", (T, B, H), hiddens.dtype) if embedded else x
     if embedded:
@@ -148,7 +200,7 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
     split_gemm(x_in.reshape(N, -1), dx_cols, dw_x, TRANSPOSED, AS_IS, 0.0, blocks)
     split_gemm(dx_cols, w_x, dx.reshape(N, -1), AS_IS, TRANSPOSED, 0.0, blocks)
     if spec.x_itself == "tanh":
-        add_through_tanh(dx.reshape(N, H), dgates[:, 2 * H:], x_in.reshape(N, H))
+        add_through_tanh(dx.reshape(N, H), dgates[:, 2 * H :], x_in.reshape(N, H))
     elif spec.x_itself == "r":
         dx.reshape(N, H)[:] += dgates[:, :H]
     if embedded:
@@ -178,8 +230,11 @@ class GatedLayers:
         x_width = spec.x_cols[1] - spec.x_cols[0]
         h_width = spec.n_rz + spec.tanh_z + 1
         embed = [("embed", (V, H))] if l == 0 else []
-        return embed + [(f"wx{l}", (H, x_width * H)), (f"wh{l}", (H, h_width * H)),
-                        (f"b{l}", (3 * H,))]
+        return embed + [
+            (f"wx{l}", (H, x_width * H)),
+            (f"wh{l}", (H, h_width * H)),
+            (f"b{l}", (3 * H,)),
+        ]
 
     def init_layer(self, p, l, H, rng):
         """Biases 0; the embedding N(0, 1), like the hidden states it stands beside."""
@@ -197,22 +252,52 @@ class GatedLayers:
 
     def forward(self, p, l, x, state0, ws, blocks, keep=True):
         w = self.blocks_of(p, l, state0.shape[-1])
-        return forward(self.spec, w.w_x, w.w_h, w.bias, layer_inputs(self.spec, p, l, x, ws),
-                       state0, ws, l, blocks, keep)
+        return forward(
+            self.spec,
+            w.w_x,
+            w.w_h,
+            w.bias,
+            layer_inputs(self.spec, p, l, x, ws),
+            state0,
+            ws,
+            l,
+            blocks,
+            keep,
+        )
 
     def replay(self, p, l, state0, hiddens, with_hiddens, ws, blocks):
         replay(self.spec, state0, hiddens, with_hiddens, ws, l, blocks)
 
     def backward(self, p, g, l, dh, dstate0, hiddens, ws, blocks):
         H = dh.shape[-1]
-        backward(self.spec, self.blocks_of(p, l, H).w_h, self.blocks_of(g, l, H).bias, dh,
-                 dstate0, hiddens, ws, l, blocks)
+        backward(
+            self.spec,
+            self.blocks_of(p, l, H).w_h,
+            self.blocks_of(g, l, H).bias,
+            dh,
+            dstate0,
+            hiddens,
+            ws,
+            l,
+            blocks,
+        )
 
     def weight_grads(self, p, g, l, x, hiddens, dx, ws, blocks):
         H = hiddens.shape[-1]
         d = self.blocks_of(g, l, H)
-        weight_grads(self.spec, self.blocks_of(p, l, H).w_x, d.w_x, d.w_h, d.embed, x, hiddens,
-                     dx, ws, l, blocks)
+        weight_grads(
+            self.spec,
+            self.blocks_of(p, l, H).w_x,
+            d.w_x,
+            d.w_h,
+            d.embed,
+            x,
+            hiddens,
+            dx,
+            ws,
+            l,
+            blocks,
+        )
 
     def step_weights(self, p, l, V, H, pack=packed):
         w = self.blocks_of(p, l, H)
@@ -221,6 +306,7 @@ class GatedLayers:
 
 class LayerBlocks(NamedTuple):
     """A gated layer's parameters (or their gradients), by role."""
+
     w_x: np.ndarray
     w_h: np.ndarray
     bias: np.ndarray

@@ -11,6 +11,7 @@ cell.)  Parameters of layer l: ``w<l>`` (D + H, 3H) = [W_x; W_h], columns
 r, z, h (D = V at layer 0, row v the input weight of character v; D = H
 above), and ``b<l>`` (3H).  State: (h,).  The recurrence is gated.py's.
 """
+
 from . import gated
 
 SPEC = gated.Spec(n_rz=2, tanh_z=False, keep_z=True, x_cols=(0, 3))

@@ -5,6 +5,7 @@ with W_x is a lookup of rows of W_x) or the hidden states of the layer below
 (x (T, B, D)), whose product is one large GEMM for the whole chunk.
 Dimension key as in model.py: T time, B streams, N = T*B, G pre-activations.
 """
+
 from ..kernels.blas import AS_IS, TRANSPOSED, split_gemm, split_gemm_two
 from ..kernels.embedding import embedding_backward, embedding_forward
 
@@ -20,8 +21,7 @@ def input_product(x, w_x, out, blocks):
         embedding_forward(out, w_x, x)
     else:
         T, B, D = x.shape
-        split_gemm(x.reshape(T * B, D), w_x, out.reshape(T * B, -1), AS_IS, AS_IS, 0.0,
-                   blocks)
+        split_gemm(x.reshape(T * B, D), w_x, out.reshape(T * B, -1), AS_IS, AS_IS, 0.0, blocks)
 
 
 def input_gradients(x, dout, w_x, dw_x, dx, blocks, also=None):
@@ -37,8 +37,9 @@ def input_gradients(x, dout, w_x, dw_x, dx, blocks, also=None):
         return
     x2 = x.reshape(T * B, -1)
     if also is not None:
-        split_gemm_two(x2, d2, dw_x, TRANSPOSED, AS_IS, also[0], also[1], also[2], TRANSPOSED,
-                       AS_IS, blocks)
+        split_gemm_two(
+            x2, d2, dw_x, TRANSPOSED, AS_IS, also[0], also[1], also[2], TRANSPOSED, AS_IS, blocks
+        )
     else:
         split_gemm(x2, d2, dw_x, TRANSPOSED, AS_IS, 0.0, blocks)
     split_gemm(d2, w_x, dx.reshape(T * B, -1), AS_IS, TRANSPOSED, 0.0, blocks)
@@ -49,5 +50,12 @@ def stacked_weight_grads(x, hiddens, dpre, w, dw, dx, blocks):
     units) from the pre-activation gradients dpre (T, B, G) of backward: dW_x,
     dW_h = h_{t-1}^T @ dpre in the same pass, and dx for hidden-state inputs."""
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
-    input_gradients(x, dpre, w[:-H], dw[:-H], dx, blocks,
-                    also=(hiddens[:-1].reshape(T * B, H), dpre.reshape(T * B, -1), dw[-H:]))
+    input_gradients(
+        x,
+        dpre,
+        w[:-H],
+        dw[:-H],
+        dx,
+        blocks,
+        also=(hiddens[:-1].reshape(T * B, H), dpre.reshape(T * B, -1), dw[-H:]),
+    )

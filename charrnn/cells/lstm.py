@@ -21,6 +21,7 @@ A step is one phase of recurrence.py's schedule (the product with W_h,
 then the gate arithmetic), forward and backward; generation's step is made
 of the same gate arithmetic.
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -51,31 +52,33 @@ def layer_shapes(l, V, H):
 def init_layer(p, l, H, rng):
     """Biases 0, the forget gate's 1 (after the model's uniform draw)."""
     p[f"b{l}"][:] = 0.0
-    p[f"b{l}"][H:2 * H] = 1.0
+    p[f"b{l}"][H : 2 * H] = 1.0
 
 
 class LSTMForward(NamedTuple):
     """A layer's arrays for recurrence.run_forward."""
-    gates: np.ndarray    # (T, B, G) in: x_t @ W_x; out: the activated gates i, f, o, g
-    cells: np.ndarray    # (T+1, B, H) in: cells[0] = c0; out: cells[t+1] = c_t
+
+    gates: np.ndarray  # (T, B, G) in: x_t @ W_x; out: the activated gates i, f, o, g
+    cells: np.ndarray  # (T+1, B, H) in: cells[0] = c0; out: cells[t+1] = c_t
     hiddens: np.ndarray  # (T+1, B, H) in: hiddens[0] = h0; out: hiddens[t+1] = h_t
-    w_h: np.ndarray      # (H, G)
-    bias: np.ndarray     # (G,) added to the gate pre-activations
-    panels: np.ndarray   # scratch for W_h packed, tiles.panels_shape(w_h, transposed=False)
+    w_h: np.ndarray  # (H, G)
+    bias: np.ndarray  # (G,) added to the gate pre-activations
+    panels: np.ndarray  # scratch for W_h packed, tiles.panels_shape(w_h, transposed=False)
     phases: int = 1
 
 
 class LSTMBackward(NamedTuple):
     """A layer's arrays for recurrence.run_backward."""
-    gates: np.ndarray    # (T, B, G) in: the activated gates; out: dL/d(their
-                         # pre-activations), written over them (each step's gates
-                         # are last read where their gradient is written)
-    cells: np.ndarray    # (T+1, B, H) of forward (or of replay, the same)
-    dh: np.ndarray       # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
+
+    # (T, B, G) in: the activated gates; out: dL/d(their pre-activations), written
+    # over them (each step's gates are last read where their gradient is written)
+    gates: np.ndarray
+    cells: np.ndarray  # (T+1, B, H) of forward (or of replay, the same)
+    dh: np.ndarray  # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
     dh_next: np.ndarray  # (B, H) dL/dh_t flowing back along the recurrence; out: dL/dh0
     dc_next: np.ndarray  # (B, H) likewise dL/dc_t; out: dL/dc0
-    w_h: np.ndarray      # (H, G)
-    panels: np.ndarray   # scratch for W_h.T packed, tiles.panels_shape(w_h, transposed=True)
+    w_h: np.ndarray  # (H, G)
+    panels: np.ndarray  # scratch for W_h.T packed, tiles.panels_shape(w_h, transposed=True)
     phases: int = 1
 
 
@@ -101,8 +104,12 @@ def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
     cells = ws.take("cells", (T + 1, B, H), hiddens.dtype)
     hiddens[0], cells[0] = state0
-    recurrence.run_replay(LSTMReplay(ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype), cells,
-                                 hiddens, with_hiddens), blocks)
+    recurrence.run_replay(
+        LSTMReplay(
+            ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype), cells, hiddens, with_hiddens
+        ),
+        blocks,
+    )
 
 
 def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
@@ -112,9 +119,15 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     T, B, H = dh.shape
     w_h = p[f"w{l}"][-H:]
     panels = ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype)
-    cell = LSTMBackward(ws.take(f"gates{l}", (T, B, 4 * H), dh.dtype),
-                        ws.take("cells", (T + 1, B, H), dh.dtype), dh, dstate0[0], dstate0[1],
-                        w_h, panels)
+    cell = LSTMBackward(
+        ws.take(f"gates{l}", (T, B, 4 * H), dh.dtype),
+        ws.take("cells", (T + 1, B, H), dh.dtype),
+        dh,
+        dstate0[0],
+        dstate0[1],
+        w_h,
+        panels,
+    )
     recurrence.run_backward(cell, g[f"b{l}"], blocks)
 
 
@@ -122,8 +135,15 @@ def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
     """Layer l's weight gradients from the gate gradients of backward, and
     dx (T, B, H) = dL/dx when x is hidden states."""
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
-    stacked_weight_grads(x, hiddens, ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype),
-                         p[f"w{l}"], g[f"w{l}"], dx, blocks)
+    stacked_weight_grads(
+        x,
+        hiddens,
+        ws.take(f"gates{l}", (T, B, 4 * H), hiddens.dtype),
+        p[f"w{l}"],
+        g[f"w{l}"],
+        dx,
+        blocks,
+    )
 
 
 @kernel
@@ -131,10 +151,18 @@ def _forward_phase(cell, phase, t, r0, r1, u0, u1):
     """h_{t-1} @ W_h into the gates, then the gate arithmetic."""
     H = cell.hiddens.shape[2]
     gates = cell.gates[t, r0:r1]
-    strips_product(cell.hiddens[t, r0:r1], cell.w_h, cell.panels, 0, 4, H, u0, u1, gates,
-                   ACCUMULATE, AS_IS)
-    _cells_forward(gates, cell.bias, cell.cells[t, r0:r1], cell.cells[t + 1, r0:r1],
-                   cell.hiddens[t + 1, r0:r1], u0, u1)
+    strips_product(
+        cell.hiddens[t, r0:r1], cell.w_h, cell.panels, 0, 4, H, u0, u1, gates, ACCUMULATE, AS_IS
+    )
+    _cells_forward(
+        gates,
+        cell.bias,
+        cell.cells[t, r0:r1],
+        cell.cells[t + 1, r0:r1],
+        cell.hiddens[t + 1, r0:r1],
+        u0,
+        u1,
+    )
 
 
 @kernel
@@ -145,19 +173,20 @@ def _backward_phase(cell, phase, t, r0, r1, u0, u1, dbias):
         cell.dc_next[r0:r1, u0:u1] = 0.0
     else:
         recurrence.through_w_h(cell, t + 1, r0, r1, u0, u1)
-    _cells_backward(cell.gates[t, r0:r1], cell.dh_next[r0:r1], cell.dc_next[r0:r1],
-                    cell.dh[t, r0:r1], cell.cells[t, r0:r1], cell.cells[t + 1, r0:r1], dbias,
-                    u0, u1)
+    gates, dh = cell.gates[t, r0:r1], cell.dh[t, r0:r1]
+    c_prev, c = cell.cells[t, r0:r1], cell.cells[t + 1, r0:r1]
+    _cells_backward(gates, cell.dh_next[r0:r1], cell.dc_next[r0:r1], dh, c_prev, c, dbias, u0, u1)
 
 
-recurrence.register(LSTMForward, LSTMBackward, _forward_phase, _backward_phase,
-                    recurrence.through_w_h_at_start)
+recurrence.register(
+    LSTMForward, LSTMBackward, _forward_phase, _backward_phase, recurrence.through_w_h_at_start
+)
 
 
 @kernel(inline="always")
 def _strips(z, H, lo, hi):
     """Units lo..hi-1 of the four gate strips i, f, o, g of a row z (>= 4H)."""
-    return z[lo:hi], z[H + lo:H + hi], z[2 * H + lo:2 * H + hi], z[3 * H + lo:3 * H + hi]
+    return z[lo:hi], z[H + lo : H + hi], z[2 * H + lo : 2 * H + hi], z[3 * H + lo : 3 * H + hi]
 
 
 @kernel
@@ -199,8 +228,9 @@ def lstm_hidden(o, c):
 
 class LSTMReplay(NamedTuple):
     """What replay reads and writes: cells (and with_hiddens hiddens) from the gates."""
-    gates: np.ndarray    # (T, B, G) the activated gates of forward
-    cells: np.ndarray    # (T+1, B, H) in: cells[0]; out: the rest
+
+    gates: np.ndarray  # (T, B, G) the activated gates of forward
+    cells: np.ndarray  # (T+1, B, H) in: cells[0]; out: the rest
     hiddens: np.ndarray  # (T+1, B, H) out, with_hiddens: hiddens[1:]
     with_hiddens: bool
 

@@ -28,6 +28,7 @@ blocks but not on the threads' timing.
 
 Dimension key: T time steps, B streams, H hidden units, G = k*H pre-activations.
 """
+
 import numpy as np
 from numba import prange, types
 from numba.extending import overload
@@ -85,8 +86,15 @@ def backward_pack(cell, lo, hi):
     raise NotImplementedError("only callable from compiled code")
 
 
-def register(forward_class, backward_class, forward_phase_kernel, backward_phase_kernel,
-             backward_end_kernel=None, forward_start_kernel=None, backward_pack_kernel=None):
+def register(
+    forward_class,
+    backward_class,
+    forward_phase_kernel,
+    backward_phase_kernel,
+    backward_end_kernel=None,
+    forward_start_kernel=None,
+    backward_pack_kernel=None,
+):
     """Bind a cell's NamedTuple classes to its compiled phase functions:
     ``forward_phase_kernel(cell, phase, t, r0, r1, u0, u1)``,
     ``backward_phase_kernel(cell, phase, t, r0, r1, u0, u1, dbias)``, and
@@ -94,9 +102,9 @@ def register(forward_class, backward_class, forward_phase_kernel, backward_phase
     forward, and the packing for backward (by default W_h.T into the
     backward tuple's ``panels``).  The class names must be unique among the
     cells (Numba names compiled code by its argument types)."""
+
     def of(cls):
-        return lambda cell: (isinstance(cell, types.BaseNamedTuple)
-                             and cell.instance_class is cls)
+        return lambda cell: isinstance(cell, types.BaseNamedTuple) and cell.instance_class is cls
 
     start = forward_start_kernel or _nothing
     end = backward_end_kernel or _nothing
@@ -106,7 +114,8 @@ def register(forward_class, backward_class, forward_phase_kernel, backward_phase
     def _forward(cell, phase, t, r0, r1, u0, u1):
         if of(forward_class)(cell):
             return lambda cell, phase, t, r0, r1, u0, u1: forward_phase_kernel(
-                cell, phase, t, r0, r1, u0, u1)
+                cell, phase, t, r0, r1, u0, u1
+            )
 
     @overload(forward_start)
     def _start(cell, r0, r1, u0, u1):
@@ -117,7 +126,8 @@ def register(forward_class, backward_class, forward_phase_kernel, backward_phase
     def _backward(cell, phase, t, r0, r1, u0, u1, dbias):
         if of(backward_class)(cell):
             return lambda cell, phase, t, r0, r1, u0, u1, dbias: backward_phase_kernel(
-                cell, phase, t, r0, r1, u0, u1, dbias)
+                cell, phase, t, r0, r1, u0, u1, dbias
+            )
 
     @overload(backward_pack)
     def _pack(cell, lo, hi):
@@ -167,8 +177,16 @@ def through_w_h(cell, t, r0, r1, u0, u1):
     """dh_next (units u0..u1) = cell.gates[t] @ W_h.T: dL/dh_{t-1} through the
     recurrent product, for a cell whose backward tuple keeps its
     pre-activation gradients in ``gates`` and W_h.T packed in ``panels``."""
-    product(cell.gates[t, r0:r1], cell.w_h, cell.panels, u0, u1, cell.dh_next[r0:r1], OVERWRITE,
-            TRANSPOSED)
+    product(
+        cell.gates[t, r0:r1],
+        cell.w_h,
+        cell.panels,
+        u0,
+        u1,
+        cell.dh_next[r0:r1],
+        OVERWRITE,
+        TRANSPOSED,
+    )
 
 
 @kernel
@@ -185,6 +203,7 @@ def replay_row(cell, t, b):
 def register_replay(replay_class, replay_row_kernel):
     """Bind a cell's replay NamedTuple class (fields ``gates`` (T, B, G) first
     among what it reads) to its ``replay_row_kernel(cell, t, b)``."""
+
     @overload(replay_row)
     def _row(cell, t, b):
         if isinstance(cell, types.BaseNamedTuple) and cell.instance_class is replay_class:
@@ -241,4 +260,4 @@ def run_backward(cell, dbias, blocks):
         lo, hi = unit_bounds(s, blocks, H)
         backward_end(cell, 0, B, lo, hi)
         for k in range(G // H):
-            dbias[k * H + lo:k * H + hi] = dbias_parts[s, k * H + lo:k * H + hi]
+            dbias[k * H + lo : k * H + hi] = dbias_parts[s, k * H + lo : k * H + hi]

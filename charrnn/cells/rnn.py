@@ -15,6 +15,7 @@ there is nothing smaller to keep); the pre-activations are one buffer
 shared by all layers, reused by backward for their gradients.  A step is
 one phase of recurrence.py's schedule, as the LSTM's.
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -45,22 +46,24 @@ def init_layer(p, l, H, rng):
 
 class RNNForward(NamedTuple):
     """A layer's arrays for recurrence.run_forward."""
-    pre: np.ndarray      # (T, B, H) in: x_t @ W_xh; out: + h_{t-1} @ W_hh
+
+    pre: np.ndarray  # (T, B, H) in: x_t @ W_xh; out: + h_{t-1} @ W_hh
     hiddens: np.ndarray  # (T+1, B, H) in: [0] = h0; out: h_t
-    w_h: np.ndarray      # (H, H) W_hh
-    bias: np.ndarray     # (H,)
-    panels: np.ndarray   # scratch for W_hh packed, tiles.panels_shape(w_h, transposed=False)
+    w_h: np.ndarray  # (H, H) W_hh
+    bias: np.ndarray  # (H,)
+    panels: np.ndarray  # scratch for W_hh packed, tiles.panels_shape(w_h, transposed=False)
     phases: int = 1
 
 
 class RNNBackward(NamedTuple):
     """A layer's arrays for recurrence.run_backward."""
-    gates: np.ndarray    # (T, B, H) out: dL/d(pre-activations)
+
+    gates: np.ndarray  # (T, B, H) out: dL/d(pre-activations)
     hiddens: np.ndarray  # (T+1, B, H) of forward
-    dh: np.ndarray       # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
+    dh: np.ndarray  # (T, B, H) in: dL/dh_t from the layer above (or the decoder)
     dh_next: np.ndarray  # (B, H) dL/dh_t flowing back along the recurrence; out: dL/dh0
-    w_h: np.ndarray      # (H, H)
-    panels: np.ndarray   # scratch for W_h.T packed, tiles.panels_shape(w_h, transposed=True)
+    w_h: np.ndarray  # (H, H)
+    panels: np.ndarray  # scratch for W_h.T packed, tiles.panels_shape(w_h, transposed=True)
     phases: int = 1
 
 
@@ -88,15 +91,15 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     T, B, H = dh.shape
     w_h = p[f"w{l}"][-H:]
     panels = ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype)
-    cell = RNNBackward(ws.take("pre", (T, B, H), dh.dtype), hiddens, dh, dstate0[0], w_h,
-                       panels)
+    cell = RNNBackward(ws.take("pre", (T, B, H), dh.dtype), hiddens, dh, dstate0[0], w_h, panels)
     recurrence.run_backward(cell, g[f"b{l}"], blocks)
 
 
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
-    stacked_weight_grads(x, hiddens, ws.take("pre", (T, B, H), hiddens.dtype),
-                         p[f"w{l}"], g[f"w{l}"], dx, blocks)
+    stacked_weight_grads(
+        x, hiddens, ws.take("pre", (T, B, H), hiddens.dtype), p[f"w{l}"], g[f"w{l}"], dx, blocks
+    )
 
 
 @kernel
@@ -114,12 +117,13 @@ def _backward_phase(cell, phase, t, r0, r1, u0, u1, dbias):
         cell.dh_next[r0:r1, u0:u1] = 0.0
     else:
         recurrence.through_w_h(cell, t + 1, r0, r1, u0, u1)
-    _through_tanh(cell.gates[t, r0:r1], cell.dh_next[r0:r1], cell.dh[t, r0:r1],
-                  cell.hiddens[t + 1, r0:r1], dbias, u0, u1)
+    dpre, h = cell.gates[t, r0:r1], cell.hiddens[t + 1, r0:r1]
+    _through_tanh(dpre, cell.dh_next[r0:r1], cell.dh[t, r0:r1], h, dbias, u0, u1)
 
 
-recurrence.register(RNNForward, RNNBackward, _forward_phase, _backward_phase,
-                    recurrence.through_w_h_at_start)
+recurrence.register(
+    RNNForward, RNNBackward, _forward_phase, _backward_phase, recurrence.through_w_h_at_start
+)
 
 
 @kernel

@@ -10,6 +10,7 @@ against the whole chunk's batch there.  Cells that store one fused matrix
 [W_x; W_h] per layer (``w<l>``) share their step weights (``dense_weights``)
 and the reading of their input (``dense_inputs``).
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -49,13 +50,16 @@ def register_step(weights_class, step):
 
 def dense_weights_class(name, module):
     """A NamedTuple class ``name`` of ``module`` for a dense cell's step weights."""
-    cls = NamedTuple(name, [
-        ("lookup", np.ndarray),      # (V, G) layer 0's W_x, a row per character; (0, G) above
-        ("w_in", PackedWeights),     # W_x above layer 0 (rows.packed); none at layer 0
-        ("w_h", PackedWeights),      # W_h
-        ("bias", np.ndarray),        # (G,)
-        ("work_columns", int),       # the pre-activations, padded to whole panels
-    ])
+    cls = NamedTuple(
+        name,
+        [
+            ("lookup", np.ndarray),  # (V, G) layer 0's W_x, a row per character; (0, G) above
+            ("w_in", PackedWeights),  # W_x above layer 0 (rows.packed); none at layer 0
+            ("w_h", PackedWeights),  # W_h
+            ("bias", np.ndarray),  # (G,)
+            ("work_columns", int),  # the pre-activations, padded to whole panels
+        ],
+    )
     cls.__module__ = module  # where Numba's cache finds it again
     return cls
 
@@ -67,8 +71,9 @@ def dense_weights(weights_class, p, l, V, H, G, pack):
     w = p[f"w{l}"]
     lookup = np.ascontiguousarray(w[:V], np.float32) if l == 0 else np.zeros((0, G), np.float32)
     w_in = pack(w[:H] if l > 0 else np.zeros((0, G), np.float32))
-    return weights_class(lookup, w_in, pack(w[-H:]), np.asarray(p[f"b{l}"], np.float32),
-                         packed_columns(G))
+    return weights_class(
+        lookup, w_in, pack(w[-H:]), np.asarray(p[f"b{l}"], np.float32), packed_columns(G)
+    )
 
 
 @inner_kernel

@@ -1,24 +1,36 @@
 """``charrnn corpus``: the named corpora, downloaded and checked, or built here."""
+
 import os
 
 import click
 
 from ..data.datasets import NAMES
-from .options import emit
+from .options import emit, json_option
 
 
 @click.command()
 @click.argument("name", required=False, type=click.Choice(NAMES), metavar="NAME")
-@click.option("--out", "-o", type=click.Path(dir_okay=False),
-              help="Where to write it [default: corpora/NAME.txt].")
-@click.option("--size", default=1_000_000, show_default=True,
-              help="Built corpora (stdlib, c): size in bytes.")
-@click.option("--url", help="Downloaded corpora: fetch from this mirror (or file:// path) "
-              "instead; the pinned SHA-256 is still checked.")
-@click.option("--source", type=click.Path(exists=True, file_okay=False),
-              help="Built corpora: build from the files under this directory instead.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Where to write it [default: corpora/NAME.txt].",
+)
+@click.option(
+    "--size", default=1_000_000, show_default=True, help="Built corpora (stdlib, c): size in bytes."
+)
+@click.option(
+    "--url",
+    help="Downloaded corpora: fetch from this mirror (or file:// path) "
+    "instead; the pinned SHA-256 is still checked.",
+)
+@click.option(
+    "--source",
+    type=click.Path(exists=True, file_okay=False),
+    help="Built corpora: build from the files under this directory instead.",
+)
 @click.option("--list", "list_", is_flag=True, help="List the named corpora.")
-@click.option("--json", "as_json", is_flag=True, help="Report as JSON.")
+@json_option("Report as JSON.")
 def corpus(name, out, size, url, source, list_, as_json):
     """Build the named corpus NAME (see --list): downloaded from a pinned URL and
     checked against its SHA-256, or built from files on this machine (offline).
@@ -39,8 +51,10 @@ def corpus(name, out, size, url, source, list_, as_json):
             width = max(len(r["name"]) for r in rows)
             for r in rows:
                 size_text = f"{r['bytes']:,} bytes" if r["bytes"] else "--size bytes"
-                click.echo(f"{r['name'].ljust(width)}  {r['kind']:8}  {size_text:>16}  "
-                           f"{r['description']}; from {r['origin']}")
+                click.echo(
+                    f"{r['name'].ljust(width)}  {r['kind']:8}  {size_text:>16}  "
+                    f"{r['description']}; from {r['origin']}"
+                )
         return
     if name is None:
         raise click.UsageError(f"name a corpus ({', '.join(NAMES)}) or use --list")
@@ -48,5 +62,4 @@ def corpus(name, out, size, url, source, list_, as_json):
     report = build(name, out, size, url=url, source=source)
     if as_json:
         emit(report)
-    click.echo(f"wrote {out} ({report['bytes']:,} bytes, sha256 {report['sha256'][:12]})",
-               err=True)
+    click.echo(f"wrote {out} ({report['bytes']:,} bytes, sha256 {report['sha256'][:12]})", err=True)

@@ -1,23 +1,32 @@
 """``charrnn eval``: a model's loss on a text file (evaluate.evaluate_file)."""
+
 from dataclasses import asdict
 
 import click
 
 from ..precision import CHOICES
-from .options import emit
+from .options import emit, json_option
 
 
 @click.command(name="eval")
 @click.argument("checkpoint", type=click.Path())
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--encoding", default="utf-8", show_default=True)
-@click.option("--unknown", type=click.Choice(["error", "skip"]), default="error",
-              show_default=True, help="Characters the model never saw: an error, or "
-              "dropped from the text (and counted).")
-@click.option("--precision", type=click.Choice(CHOICES), default="auto",
-              show_default=True, help="Score the model as `sample` runs it in this precision "
-              "(auto: as `sample` chooses).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--unknown",
+    type=click.Choice(["error", "skip"]),
+    default="error",
+    show_default=True,
+    help="Characters the model never saw: an error, or dropped from the text (and counted).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(CHOICES),
+    default="auto",
+    show_default=True,
+    help="Score the model as `sample` runs it in this precision (auto: as `sample` chooses).",
+)
+@json_option("Print one JSON object.")
 def evaluate(checkpoint, file, encoding, unknown, precision, as_json):
     """Loss of CHECKPOINT's model on the text FILE, read as one stream.
 
@@ -29,18 +38,30 @@ def evaluate(checkpoint, file, encoding, unknown, precision, as_json):
     from ..data.corpus import show
     from ..evaluate import evaluate_file
 
-    found = evaluate_file(load(checkpoint), file, precision, encoding=encoding,
-                          skip_unknown=unknown == "skip")
+    found = evaluate_file(
+        load(checkpoint), file, precision, encoding=encoding, skip_unknown=unknown == "skip"
+    )
     if found.skipped:
-        click.echo(f"{file}: skipped {found.skipped:,} characters the model never saw "
-                   f"({show(found.skipped_chars)})", err=True)
+        click.echo(
+            f"{file}: skipped {found.skipped:,} characters the model never saw "
+            f"({show(found.skipped_chars)})",
+            err=True,
+        )
     loss = found.loss
-    report = {"checkpoint": checkpoint, "file": file, **asdict(loss), "skipped": found.skipped,
-              "precision": found.precision, "chars_per_second": loss.characters / found.seconds}
+    report = {
+        "checkpoint": checkpoint,
+        "file": file,
+        **asdict(loss),
+        "skipped": found.skipped,
+        "precision": found.precision,
+        "chars_per_second": loss.characters / found.seconds,
+    }
     if as_json:
         emit(report)
     else:
-        click.echo(f"{file}: {loss.loss:.4f} nats/char, {loss.bits_per_char:.4f} bits/char, "
-                   f"perplexity {loss.perplexity:.3f} over {loss.characters:,} characters "
-                   f"({report['chars_per_second']:,.0f} char/s"
-                   + (f", {found.precision} weights)" if found.precision != "float32" else ")"))
+        click.echo(
+            f"{file}: {loss.loss:.4f} nats/char, {loss.bits_per_char:.4f} bits/char, "
+            f"perplexity {loss.perplexity:.3f} over {loss.characters:,} characters "
+            f"({report['chars_per_second']:,.0f} char/s"
+            + (f", {found.precision} weights)" if found.precision != "float32" else ")")
+        )

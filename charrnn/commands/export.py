@@ -1,4 +1,5 @@
 """``charrnn export``: a model's weights as safetensors (export.py)."""
+
 import click
 
 from ..errors import CharrnnError
@@ -29,7 +30,10 @@ def export(checkpoint, out):
         raise CharrnnError(f"cannot write {out} ({e.strerror})") from None
     module = metadata["pytorch_module"]
     if module == "none":
-        click.echo(f"wrote {out}: the {ckpt.model.cell.upper()} under charrnn's own names "
-                   "(PyTorch has no module with its equations; see the README)", err=True)
+        click.echo(
+            f"wrote {out}: the {ckpt.model.cell.upper()} under charrnn's own names "
+            "(PyTorch has no module with its equations; see the README)",
+            err=True,
+        )
     else:
         click.echo(f"wrote {out}: nn.{module} as 'rnn' and nn.Linear as 'decoder'", err=True)

@@ -1,6 +1,7 @@
 """What the commands share: the types of options that are not plain numbers
 or words, the options made from TrainConfig's fields (config.py: one place
 for each default, type and help), and JSON on stdout."""
+
 import importlib
 import json
 import re
@@ -17,6 +18,7 @@ DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\
 
 class Duration(click.ParamType):
     """A time such as 90, 90s, 10m or 1h30m, in seconds."""
+
     name = "duration"
 
     def convert(self, value, param, ctx):
@@ -38,6 +40,7 @@ class Seconds(float):
 
 class Every(click.ParamType):
     """A count of steps (250), or a time with its unit (30s, 2m)."""
+
     name = "steps|duration"
 
     def convert(self, value, param, ctx):
@@ -47,15 +50,19 @@ class Every(click.ParamType):
         if text.isdigit():
             return int(text)
         if text[-1:].lower() not in ("s", "m", "h"):
-            self.fail(f"{value!r} is neither a number of steps (250) nor a time with its unit "
-                      "(30s, 2m)", param, ctx)
+            self.fail(
+                f"{value!r} is neither a number of steps (250) nor a time with its unit (30s, 2m)",
+                param,
+                ctx,
+            )
         return Seconds(Duration().convert(text, param, ctx))
 
 
 class Count(click.ParamType):
     """A count such as 500000, 500k, 20M or 1.5G."""
+
     name = "count"
-    UNITS = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9}
+    UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
 
     def convert(self, value, param, ctx):
         if isinstance(value, int):
@@ -68,6 +75,7 @@ class Count(click.ParamType):
 
 class Keep(click.ParamType):
     """A number of files to keep, or ``all``."""
+
     name = "count"
 
     def convert(self, value, param, ctx):
@@ -82,6 +90,11 @@ class Keep(click.ParamType):
         if number < 0:
             self.fail(f"{value!r} is not a number >= 0 or 'all'", param, ctx)
         return number
+
+
+def json_option(help):
+    """--json (as_json), every command's switch to JSON output; ``help`` says what it prints."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
 
 
 def emit(obj):
@@ -102,17 +115,23 @@ def config_option(f):
         return click.option(option_name(f.name), is_flag=True, help=help_text)
     choices = f.metadata.get("choices")
     default = None if f.default is MISSING else f.default
-    return click.option(option_name(f.name), default=default, show_default=default is not None,
-                        type=click.Choice(list(choices)) if choices else
-                        PARSERS.get(f.name, f.type), help=help_text)
+    return click.option(
+        option_name(f.name),
+        default=default,
+        show_default=default is not None,
+        type=click.Choice(list(choices)) if choices else PARSERS.get(f.name, f.type),
+        help=help_text,
+    )
 
 
 def config_options(group):
     """A decorator: the options of TrainConfig's fields of ``group`` (config.MODEL, RUN)."""
+
     def decorate(command):
         for f in reversed(option_fields(group)):
             command = config_option(f)(command)
         return command
+
     return decorate
 
 
@@ -121,8 +140,11 @@ model_options = config_options(MODEL)  # what shapes a model and its training: t
 
 def given_options(ctx, options):
     """The ``options`` given on the command line, not left at their defaults."""
-    return {name: value for name, value in options.items()
-            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    return {
+        name: value
+        for name, value in options.items()
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
 
 
 def need_extra(module, extra, command):
@@ -130,7 +152,6 @@ def need_extra(module, extra, command):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise CharrnnError(f"charrnn {command} needs the optional extra {extra!r}: "
-                           f"pip install 'charrnn[{extra}]'") from None
-
-
+        raise CharrnnError(
+            f"charrnn {command} needs the optional extra {extra!r}: pip install 'charrnn[{extra}]'"
+        ) from None

@@ -1,21 +1,27 @@
 """What runs hold: ``charrnn runs`` (their table), ``info`` (one checkpoint's
 facts) and ``plot`` (their loss curves)."""
+
 import sys
 
 import click
 
 from ..errors import CharrnnError
 from ..tables import SORT_KEYS
-from .options import emit, need_extra
+from .options import emit, json_option, need_extra
 
 
 @click.command()
-@click.argument("directory", required=False, default="checkpoints",
-                type=click.Path(file_okay=False))
-@click.option("--sort", type=click.Choice(list(SORT_KEYS)), default="best", show_default=True,
-              help="The column to sort by (losses and names ascending, the others newest or "
-              "largest first).")
-@click.option("--json", "as_json", is_flag=True, help="A JSON array of the runs.")
+@click.argument(
+    "directory", required=False, default="checkpoints", type=click.Path(file_okay=False)
+)
+@click.option(
+    "--sort",
+    type=click.Choice(list(SORT_KEYS)),
+    default="best",
+    show_default=True,
+    help="The column to sort by (losses and names ascending, the others newest or largest first).",
+)
+@json_option("A JSON array of the runs.")
 def runs(directory, sort, as_json):
     """List the runs under DIRECTORY (default: checkpoints/), best validation loss first.
 
@@ -38,7 +44,7 @@ def runs(directory, sort, as_json):
 
 @click.command()
 @click.argument("checkpoint", type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@json_option("One JSON object.")
 def info(checkpoint, as_json):
     """Everything in CHECKPOINT: model, training options, corpus, vocabulary,
     position, histories and file format.
@@ -58,12 +64,18 @@ def info(checkpoint, as_json):
 
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--x", "axis", type=click.Choice(["step", "chars", "time"]), default="step",
-              show_default=True, help="Against steps, training characters seen, or training "
-              "wall-clock seconds.")
+@click.option(
+    "--x",
+    "axis",
+    type=click.Choice(["step", "chars", "time"]),
+    default="step",
+    show_default=True,
+    help="Against steps, training characters seen, or training wall-clock seconds.",
+)
 @click.option("--png", type=click.Path(dir_okay=False), help="Write a PNG image here instead.")
-@click.option("--width", type=click.IntRange(20), help="Terminal plot width [default: the "
-              "terminal's].")
+@click.option(
+    "--width", type=click.IntRange(20), help="Terminal plot width [default: the terminal's]."
+)
 @click.option("--height", type=click.IntRange(8), help="Terminal plot height.")
 def plot(runs, axis, png, width, height):
     """Training and validation loss of RUNS (run directories or checkpoints;
@@ -87,5 +99,4 @@ def plot(runs, axis, png, width, height):
             raise CharrnnError(f"cannot write {png} ({e.strerror})") from None
         click.echo(f"wrote {png}", err=True)
     else:
-        click.echo(terminal(curves, axis, width=width, height=height,
-                            color=sys.stdout.isatty()))
+        click.echo(terminal(curves, axis, width=width, height=height, color=sys.stdout.isatty()))

@@ -1,35 +1,48 @@
 """``charrnn sample``: text from a model (api.Model.stream and beam), streamed as it comes."""
+
 import click
 
 from ..precision import AUTO_INT8_PARAMS, CHOICES, PRECISIONS
-from .options import emit
+from .options import emit, json_option
 
 precision_option = click.option(
-    "--precision", type=click.Choice(CHOICES), default="auto", show_default=True,
-    help="Of the weights generation multiplies by: " + ", ".join(
-        f"{name} ({what})" for name, what in PRECISIONS.items())
+    "--precision",
+    type=click.Choice(CHOICES),
+    default="auto",
+    show_default=True,
+    help="Of the weights generation multiplies by: "
+    + ", ".join(f"{name} ({what})" for name, what in PRECISIONS.items())
     + f"; auto is int8 from {AUTO_INT8_PARAMS:,} parameters on, float32 below "
-    "(README: Precision).")
+    "(README: Precision).",
+)
 
 
 @click.command()
 @click.argument("checkpoint", required=False, type=click.Path())
-@click.option("--length", "-n", default=2000, show_default=True,
-              help="Characters to generate.")
-@click.option("--temperature", "-t", default=1.0, show_default=True,
-              help="Below 1: safer, more repetitive; above 1: more surprising.")
-@click.option("--top-k", default=0, show_default=True,
-              help="Sample only among the K most likely characters; 0: all.")
+@click.option("--length", "-n", default=2000, show_default=True, help="Characters to generate.")
+@click.option(
+    "--temperature",
+    "-t",
+    default=1.0,
+    show_default=True,
+    help="Below 1: safer, more repetitive; above 1: more surprising.",
+)
+@click.option(
+    "--top-k",
+    default=0,
+    show_default=True,
+    help="Sample only among the K most likely characters; 0: all.",
+)
 @click.option("--prime", default="", help="Text the model reads first; printed first.")
 @click.option("--seed", type=int, help="Seed for reproducible samples [default: random].")
 @click.option("--greedy", is_flag=True, help="Always take the most likely character.")
 @click.option("--beam", type=int, help="Beam search of this width: the most probable text.")
 @click.option("--stop", help="Stop after this string first appears in the output.")
 @precision_option
-@click.option("--json", "as_json", is_flag=True,
-              help="One JSON object: the text, its settings and the seed used.")
-def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop, precision,
-           as_json):
+@json_option("One JSON object: the text, its settings and the seed used.")
+def sample(
+    checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop, precision, as_json
+):
     """Generate text from CHECKPOINT (a file, or a directory: best.npz of the newest
     run under it, or of a sweep's best trial; default: checkpoints/).
 
@@ -49,23 +62,52 @@ def sample(checkpoint, length, temperature, top_k, prime, seed, greedy, beam, st
         click.echo(f"using {model.path}", err=True)
     precision = model.precision(precision)
     if seed is None:
-        seed = secrets.randbelow(2 ** 32)  # drawn here so that --json can report it
-    found = model.beam(length, width=beam, prime=prime, seed=seed, stop=stop,
-                       precision=precision) if beam is not None else None
-    pieces = iter([found.text]) if found else model.stream(
-        length, temperature=temperature, top_k=top_k, greedy=greedy, prime=prime, seed=seed,
-        stop=stop, precision=precision)
+        seed = secrets.randbelow(2**32)  # drawn here so that --json can report it
+    found, pieces = generate(
+        model, length, temperature, top_k, prime, seed, greedy, beam, stop, precision
+    )
     first = next(pieces)  # any error in the options shows before the prime is printed
     if as_json:
         text = first + "".join(pieces)
-        emit({"checkpoint": model.path, "text": text,
-              "prime": prime, "characters": len(text), "length": length,
-              "temperature": None if greedy or found else temperature,
-              "top_k": None if greedy or found else top_k, "greedy": greedy, "beam": beam,
-              "stop": stop, "seed": seed, "precision": precision,
-              "log_probability": found.log_probability if found else None})
+        sampled = not (greedy or found)
+        emit(
+            {
+                "checkpoint": model.path,
+                "text": text,
+                "prime": prime,
+                "characters": len(text),
+                "length": length,
+                "temperature": temperature if sampled else None,
+                "top_k": top_k if sampled else None,
+                "greedy": greedy,
+                "beam": beam,
+                "stop": stop,
+                "seed": seed,
+                "precision": precision,
+                "log_probability": found.log_probability if found else None,
+            }
+        )
         return
     click.echo(prime + first, nl=False)
     for piece in pieces:
         click.echo(piece, nl=False)
     click.echo()
+
+
+def generate(model, length, temperature, top_k, prime, seed, greedy, beam, stop, precision):
+    """(the beam's result or None, the text in pieces as it is generated)."""
+    if beam is not None:
+        found = model.beam(
+            length, width=beam, prime=prime, seed=seed, stop=stop, precision=precision
+        )
+        return found, iter([found.text])
+    return None, model.stream(
+        length,
+        temperature=temperature,
+        top_k=top_k,
+        greedy=greedy,
+        prime=prime,
+        seed=seed,
+        stop=stop,
+        precision=precision,
+    )

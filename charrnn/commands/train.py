@@ -1,25 +1,37 @@
 """``charrnn train``: a run of api.train, its options made from TrainConfig's fields."""
+
 import click
 
 from ..config import RUN
-from .options import Seconds, config_options, emit, given_options, model_options
+from .options import Seconds, config_options, emit, given_options, json_option, model_options
 
 
 @click.command()
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
 @model_options
 @config_options(RUN)
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Run directory [default: checkpoints/<corpus name>, or -2, -3, ... when "
-              "that holds another run].")
-@click.option("--force", is_flag=True,
-              help="Replace the run in --out: delete its checkpoints when training starts.")
-@click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[CHECKPOINT]",
-              type=click.Path(dir_okay=False),
-              help="Continue a run exactly where CHECKPOINT stopped (alone: last.npz in "
-              "--out, or of the newest run of CORPUS); options not given are taken from it.")
-@click.option("--json", "as_json", is_flag=True,
-              help="A JSON object on stdout after every validation run and at the end.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Run directory [default: checkpoints/<corpus name>, or -2, -3, ... when "
+    "that holds another run].",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the run in --out: delete its checkpoints when training starts.",
+)
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[CHECKPOINT]",
+    type=click.Path(dir_okay=False),
+    help="Continue a run exactly where CHECKPOINT stopped (alone: last.npz in "
+    "--out, or of the newest run of CORPUS); options not given are taken from it.",
+)
+@json_option("A JSON object on stdout after every validation run and at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")
 @click.pass_context
 def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
@@ -40,5 +52,12 @@ def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
     given = given_options(ctx, options)
     if isinstance(given.get("eval_every"), Seconds):  # --eval-every 30s: a time
         given["eval_seconds"] = float(given.pop("eval_every"))
-    run(corpus, out=out, force=force, resume=True if resume == "" else resume, quiet=quiet,
-        on_event=emit if as_json else None, **given)
+    run(
+        corpus,
+        out=out,
+        force=force,
+        resume=True if resume == "" else resume,
+        quiet=quiet,
+        on_event=emit if as_json else None,
+        **given,
+    )

@@ -1,11 +1,12 @@
 """``charrnn viz``: what the units of a model do as it reads a text (viz.py)."""
+
 import os
 import sys
 
 import click
 
 from ..errors import CharrnnError
-from .options import emit
+from .options import emit, json_option
 
 
 @click.command()
@@ -13,20 +14,30 @@ from .options import emit
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--layer", type=int, help="The unit's layer (0 = the first) [default: the last].")
 @click.option("--unit", type=int, help="Show this unit; without it, --find.")
-@click.option("--find", "find_units", is_flag=True,
-              help="Rank the units by how well they track features of the text (the default "
-              "when no --unit is given).")
-@click.option("--length", "-n", default=2000, show_default=True,
-              help="Characters of FILE shown.")
-@click.option("--scan", default=100_000, show_default=True,
-              help="--find: characters of FILE the correlations are measured over.")
+@click.option(
+    "--find",
+    "find_units",
+    is_flag=True,
+    help="Rank the units by how well they track features of the text (the default "
+    "when no --unit is given).",
+)
+@click.option("--length", "-n", default=2000, show_default=True, help="Characters of FILE shown.")
+@click.option(
+    "--scan",
+    default=100_000,
+    show_default=True,
+    help="--find: characters of FILE the correlations are measured over.",
+)
 @click.option("--top", default=3, show_default=True, help="--find: units listed per feature.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False),
-              help="Also write one self-contained HTML page: hover for values and predictions.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    help="Also write one self-contained HTML page: hover for values and predictions.",
+)
 @click.option("--encoding", default="utf-8", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="--find: the table as JSON.")
-def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path, encoding,
-        as_json):
+@json_option("--find: the table as JSON.")
+def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path, encoding, as_json):
     """Show FILE coloured by what a unit of CHECKPOINT's model does as it reads
     it (tanh(c) for LSTM units, h for the other cells), or find the units that
     track features of the text: line position, quotes, brackets, indentation,
@@ -38,24 +49,39 @@ def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path,
       charrnn viz checkpoints/stdlib/best.npz corpora/stdlib.txt --layer 1 --unit 42 --html u.html
     """
     from .. import viz as look
+    from .. import viz_show as show
     from ..checkpoint import load
 
     if find_units and unit is not None:
         raise CharrnnError("--find ranks the units; --unit shows one: give one of them")
     if as_json and unit is not None:
         raise CharrnnError("--json reports what --find finds; with --unit, leave it out")
-    shown = look.view_file(load(checkpoint), file, layer=layer, unit=unit, length=length,
-                           scan=scan, top=top, encoding=encoding)
+    shown = look.view_file(
+        load(checkpoint),
+        file,
+        layer=layer,
+        unit=unit,
+        length=length,
+        scan=scan,
+        top=top,
+        encoding=encoding,
+    )
     if shown.findings is not None and as_json:
-        emit({"checkpoint": checkpoint, "file": file, "characters": shown.scanned,
-              "findings": [vars(f) for f in shown.findings],
-              "constant_features": shown.constant})
+        emit(
+            {
+                "checkpoint": checkpoint,
+                "file": file,
+                "characters": shown.scanned,
+                "findings": [vars(f) for f in shown.findings],
+                "constant_features": shown.constant,
+            }
+        )
     elif shown.findings is not None:
         click.echo(look.correlation_table(shown.findings))
         if shown.constant:
             click.echo(f"(constant in this text, so not measured: {', '.join(shown.constant)})")
     if html_path:
-        look.write_page(html_path, shown, f"{checkpoint}: {os.path.basename(file)}")
+        show.write_page(html_path, shown, f"{checkpoint}: {os.path.basename(file)}")
         click.echo(f"wrote {html_path}", err=True)
     if as_json:
         return
@@ -63,7 +89,7 @@ def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path,
     gap = "\n" if shown.findings is not None else ""  # after the table
     if sys.stdout.isatty():
         click.echo(f"{gap}{label}:")
-        click.echo(look.terminal(shown.text, shown.activations[:, layer, unit]))
+        click.echo(show.terminal(shown.text, shown.activations[:, layer, unit]))
     else:
         click.echo(f"{gap}{label}: each character and the unit's value")
-        click.echo(look.plain(shown.text, shown.activations[:, layer, unit]))
+        click.echo(show.plain(shown.text, shown.activations[:, layer, unit]))

@@ -7,6 +7,7 @@ is what makes carrying the hidden state across batches correct.  Every
 training character is used once per epoch except the final (len - 1) % B,
 fewer than B, which do not fill a whole column.
 """
+
 import numpy as np
 
 from ..errors import CharrnnError
@@ -17,8 +18,9 @@ def split(ids, val_frac):
     characters (one prediction), is validation."""
     n_val = max(2, int(round(len(ids) * val_frac)))
     if len(ids) - n_val < 2:
-        raise CharrnnError(f"{len(ids)} characters are too few to split into training and "
-                           "validation text")
+        raise CharrnnError(
+            f"{len(ids)} characters are too few to split into training and validation text"
+        )
     return ids[:-n_val], ids[-n_val:]
 
 
@@ -33,7 +35,8 @@ class StreamBatcher:
             raise CharrnnError(
                 f"the training text has {len(ids):,} characters but one batch needs "
                 f"batch-size x seq-length + 1 = {need:,}; use a longer corpus or lower "
-                "--batch-size / --seq-length")
+                "--batch-size / --seq-length"
+            )
         self.starts = np.arange(batch_size, dtype=np.int64) * self.columns
 
     def __len__(self):

@@ -6,6 +6,7 @@ uint16 or uint32 above) into an unlinked temporary file that is then
 memory-mapped, so memory does not grow with the corpus.  Line endings are
 read universally: CR and CRLF become LF.  A UTF-8 byte-order mark is dropped.
 """
+
 import codecs
 import hashlib
 import os
@@ -93,8 +94,10 @@ def read_blocks(path, encoding="utf-8"):
             while block := f.read(BLOCK_CHARS):
                 yield block
     except UnicodeDecodeError as e:
-        raise CharrnnError(f"{path}: not {encoding.removesuffix('-sig')} text ({e.reason}); "
-                           "is it a binary file? --encoding reads other encodings") from None
+        raise CharrnnError(
+            f"{path}: not {encoding.removesuffix('-sig')} text ({e.reason}); "
+            "is it a binary file? --encoding reads other encodings"
+        ) from None
     except OSError as e:
         raise CharrnnError(f"{path}: {e.strerror}") from None
 
@@ -104,8 +107,10 @@ def scan(path, encoding="utf-8"):
     chars, count = set(), 0
     for block in read_blocks(path, encoding):
         if "\0" in block:
-            raise CharrnnError(f"{path}: contains NUL characters, so it is binary or UTF-16/32 "
-                               "text; --encoding utf-16 reads UTF-16")
+            raise CharrnnError(
+                f"{path}: contains NUL characters, so it is binary or UTF-16/32 "
+                "text; --encoding utf-16 reads UTF-16"
+            )
         chars.update(block)
         count += len(block)
     if count == 0:
@@ -116,8 +121,8 @@ def scan(path, encoding="utf-8"):
 @dataclass
 class Corpus:
     vocab: Vocabulary
-    ids: np.ndarray   # read-only memory map, one id per character
-    sha256: str       # of the ids: identifies the text for resuming
+    ids: np.ndarray  # read-only memory map, one id per character
+    sha256: str  # of the ids: identifies the text for resuming
     file_sha256: str  # of the file's bytes, as sha256sum prints it
     skipped: int = 0  # characters dropped by skip_unknown
     skipped_chars: set = field(default_factory=set)  # which, each once
@@ -137,8 +142,7 @@ def encode_file(path, vocab, encoding="utf-8", directory=None, skip_unknown=Fals
         for block in read_blocks(path, encoding):
             ids, unknown = vocab.encode_known(block)
             if unknown and not skip_unknown:
-                raise CharrnnError(f"{path} has characters the model never saw: "
-                                   f"{show(unknown)}")
+                raise CharrnnError(f"{path} has characters the model never saw: {show(unknown)}")
             skipped += len(unknown)
             skipped_chars.update(unknown)
             data = ids.tobytes()
@@ -146,8 +150,11 @@ def encode_file(path, vocab, encoding="utf-8", directory=None, skip_unknown=Fals
             f.write(data)
         f.flush()
         count = f.tell() // vocab.dtype.itemsize
-        ids = np.memmap(f, dtype=vocab.dtype, mode="r", shape=(count,)) if count else \
-            np.zeros(0, vocab.dtype)
+        ids = (
+            np.memmap(f, dtype=vocab.dtype, mode="r", shape=(count,))
+            if count
+            else np.zeros(0, vocab.dtype)
+        )
         return ids, digest.hexdigest(), skipped, skipped_chars
 
 
@@ -173,6 +180,7 @@ def load_corpus(path, encoding="utf-8", vocab=None, directory=None, skip_unknown
             return load_corpus(copy.name, encoding, vocab, directory, skip_unknown)
     found, count = scan(path, encoding)
     vocab = vocab or found
-    ids, sha256, skipped, skipped_chars = encode_file(path, vocab, encoding, directory,
-                                                      skip_unknown)
+    ids, sha256, skipped, skipped_chars = encode_file(
+        path, vocab, encoding, directory, skip_unknown
+    )
     return Corpus(vocab, ids, sha256, file_sha256(path), skipped, skipped_chars)

@@ -11,6 +11,7 @@ Two kinds, as char-rnn showed them:
 Nothing is written unless the whole corpus was had and checked, and then it is
 written atomically, so a failed or interrupted build leaves no partial file.
 """
+
 import dataclasses
 import hashlib
 import http.client
@@ -34,6 +35,7 @@ class Source:
     """One named corpus.  ``origin`` is where it comes from unless told
     otherwise: the pinned URL of a download, the directory a built corpus is
     read from.  ``url``, ``sha256`` and ``size`` (bytes) pin a download."""
+
     name: str
     description: str
     origin: str
@@ -47,27 +49,50 @@ def _download(name, description, url, sha256, size):
     return Source(name, description, url, "download", url, sha256, size)
 
 
-CORPORA = {s.name: s for s in [
-    _download("tinyshakespeare", "Shakespeare's plays, char-rnn's standard benchmark",
-              "https://raw.githubusercontent.com/karpathy/char-rnn/master/"
-              "data/tinyshakespeare/input.txt",
-              "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", 1_115_394),
-    # Pinned to a commit: the char-rnn showcase's file, LF line endings, no BOM.
-    _download("warpeace", "Tolstoy's War and Peace in English, as in char-rnn's showcase",
-              "https://raw.githubusercontent.com/MrHereward/machine_learning_sandbox/"
-              "2d0fdf30f4afbcf01c1b8c7b408e738a0161d613/warpeace_input.txt",
-              "b0fc81c399971eaf738c8be89809e6a0d95c151749112b04f06b6af648d8a39f", 3_196_228),
-    Source("stdlib", "Python source of this interpreter's standard library (offline)",
-           sysconfig.get_paths()["stdlib"], "built"),
-    Source("c", "C source from the system's header files (offline)", C_INCLUDE, "built"),
-]}
+CORPORA = {
+    s.name: s
+    for s in [
+        _download(
+            "tinyshakespeare",
+            "Shakespeare's plays, char-rnn's standard benchmark",
+            "https://raw.githubusercontent.com/karpathy/char-rnn/master/"
+            "data/tinyshakespeare/input.txt",
+            "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+            1_115_394,
+        ),
+        # Pinned to a commit: the char-rnn showcase's file, LF line endings, no BOM.
+        _download(
+            "warpeace",
+            "Tolstoy's War and Peace in English, as in char-rnn's showcase",
+            "https://raw.githubusercontent.com/MrHereward/machine_learning_sandbox/"
+            "2d0fdf30f4afbcf01c1b8c7b408e738a0161d613/warpeace_input.txt",
+            "b0fc81c399971eaf738c8be89809e6a0d95c151749112b04f06b6af648d8a39f",
+            3_196_228,
+        ),
+        Source(
+            "stdlib",
+            "Python source of this interpreter's standard library (offline)",
+            sysconfig.get_paths()["stdlib"],
+            "built",
+        ),
+        Source("c", "C source from the system's header files (offline)", C_INCLUDE, "built"),
+    ]
+}
 NAMES = tuple(CORPORA)
 
 
 def listing():
     """One dict per corpus, in table order, for ``charrnn corpus --list``."""
-    return [{"name": s.name, "description": s.description, "kind": s.kind, "bytes": s.size,
-             "origin": s.origin} for s in CORPORA.values()]
+    return [
+        {
+            "name": s.name,
+            "description": s.description,
+            "kind": s.kind,
+            "bytes": s.size,
+            "origin": s.origin,
+        }
+        for s in CORPORA.values()
+    ]
 
 
 def build(name, path, size=1_000_000, url=None, source=None):
@@ -83,14 +108,18 @@ def build(name, path, size=1_000_000, url=None, source=None):
         raise CharrnnError(f"--size must be at least 1 byte, not {size}")
     if corpus.kind == "download":
         if source is not None:
-            raise CharrnnError("--source is for the corpora built from local files; "
-                               f"{name} is downloaded (use --url for a mirror)")
+            raise CharrnnError(
+                "--source is for the corpora built from local files; "
+                f"{name} is downloaded (use --url for a mirror)"
+            )
         origin = corpus.url if url is None else url
         data = download(origin, corpus.sha256, corpus.size)
     else:
         if url is not None:
-            raise CharrnnError(f"--url is for the downloaded corpora; {name} is built from "
-                               "local files (use --source DIR)")
+            raise CharrnnError(
+                f"--url is for the downloaded corpora; {name} is built from "
+                "local files (use --source DIR)"
+            )
         if source is not None and not os.path.isdir(source):
             raise CharrnnError(f"--source {source}: not a directory")
         origin = corpus.origin if source is None else str(source)
@@ -100,9 +129,14 @@ def build(name, path, size=1_000_000, url=None, source=None):
         files.write_atomically(path, lambda f: f.write(data))
     except OSError as e:
         raise CharrnnError(f"cannot write {path}: {e.strerror or e}") from None
-    return {"name": name, "path": path, "bytes": len(data),
-            "characters": len(data.decode("utf-8")),
-            "sha256": hashlib.sha256(data).hexdigest(), "origin": origin}
+    return {
+        "name": name,
+        "path": path,
+        "bytes": len(data),
+        "characters": len(data.decode("utf-8")),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "origin": origin,
+    }
 
 
 def stdlib_source(root, size):
@@ -122,12 +156,15 @@ def c_source(root, size):
     """Up to ``size`` bytes of the .h files under ``root``, in path order."""
     # os.walk does not descend into symlinked directories, so a link cycle
     # cannot trap it; their headers are usually under root already.
-    paths = sorted(os.path.join(d, n) for d, _, names in os.walk(root)
-                   for n in names if n.endswith(".h"))
+    paths = sorted(
+        os.path.join(d, n) for d, _, names in os.walk(root) for n in names if n.endswith(".h")
+    )
     data = read_text_files(paths, size)
     if not data:
-        raise CharrnnError(f"no C header files (*.h) in {root}; install the C library headers "
-                           "(Debian/Ubuntu: apt install libc6-dev) or pass --source DIR")
+        raise CharrnnError(
+            f"no C header files (*.h) in {root}; install the C library headers "
+            "(Debian/Ubuntu: apt install libc6-dev) or pass --source DIR"
+        )
     return cut_at_line(data, size, root)
 
 
@@ -175,8 +212,11 @@ def download(url, sha256, size):
     why it could not be had.  ``size`` is the pinned byte count: a body much
     larger is refused before it is all read, so a wrong URL cannot fill memory."""
     limit = OVERSIZE * size
-    hint = ("check the path" if url.startswith("file:") else
-            "check the network, or download it yourself and pass --url file:///path")
+    hint = (
+        "check the path"
+        if url.startswith("file:")
+        else "check the network, or download it yourself and pass --url file:///path"
+    )
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             length = response.headers.get("Content-Length", "")
@@ -189,22 +229,29 @@ def download(url, sha256, size):
                     raise _too_large(url, limit, size)
     except urllib.error.HTTPError as e:
         e.close()
-        raise CharrnnError(f"cannot download {url}: HTTP {e.code} {e.reason}; check the URL, "
-                           "or download it yourself and pass --url file:///path") from None
+        raise CharrnnError(
+            f"cannot download {url}: HTTP {e.code} {e.reason}; check the URL, "
+            "or download it yourself and pass --url file:///path"
+        ) from None
     except urllib.error.URLError as e:
         raise CharrnnError(f"cannot download {url}: {e.reason}; {hint}") from None
     except (OSError, http.client.HTTPException) as e:  # a connection lost while reading
         raise CharrnnError(f"cannot download {url}: {str(e) or type(e).__name__}; {hint}") from None
     except ValueError as e:  # urllib's word for a malformed URL
-        raise CharrnnError(f"cannot download {url}: {e}; give an https:// or file:/// URL") \
-            from None
+        raise CharrnnError(
+            f"cannot download {url}: {e}; give an https:// or file:/// URL"
+        ) from None
     digest = hashlib.sha256(body).hexdigest()
     if digest != sha256:
-        raise CharrnnError(f"{url}: SHA-256 {digest} is not the pinned {sha256}; a different "
-                           "or damaged file, nothing was written")
+        raise CharrnnError(
+            f"{url}: SHA-256 {digest} is not the pinned {sha256}; a different "
+            "or damaged file, nothing was written"
+        )
     return bytes(body)
 
 
 def _too_large(url, limit, size):
-    return CharrnnError(f"{url}: more than {limit:,} bytes where {size:,} are expected; the "
-                        "wrong file, nothing was written")
+    return CharrnnError(
+        f"{url}: more than {limit:,} bytes where {size:,} are expected; the "
+        "wrong file, nothing was written"
+    )

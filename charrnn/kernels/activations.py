@@ -7,6 +7,7 @@ bits): plain arithmetic, so the loops that use them vectorize, which a call
 into libm prevents.  float64, used by the gradient checks, gets the exact
 math.tanh and math.exp.
 """
+
 import math
 
 import numpy as np
@@ -18,11 +19,27 @@ from .jit import kernel
 
 _f32 = np.float32
 _CLAMP = _f32(7.90531110763549805)  # tanh(x) rounds to +-1 in float32 beyond this
-_A1, _A3, _A5, _A7, _A9, _A11, _A13 = (_f32(c) for c in (
-    4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-    -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16))
-_B0, _B2, _B4, _B6 = (_f32(c) for c in (
-    4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06))
+_A1, _A3, _A5, _A7, _A9, _A11, _A13 = (
+    _f32(c)
+    for c in (
+        4.89352455891786e-03,
+        6.37261928875436e-04,
+        1.48572235717979e-05,
+        5.12229709037114e-08,
+        -8.60467152213735e-11,
+        2.00018790482477e-13,
+        -2.76076847742355e-16,
+    )
+)
+_B0, _B2, _B4, _B6 = (
+    _f32(c)
+    for c in (
+        4.89352518554385e-03,
+        2.26843463243900e-03,
+        1.18534705686654e-04,
+        1.19825839466702e-06,
+    )
+)
 HALF = _f32(0.5)
 
 
@@ -40,9 +57,11 @@ def muladd(typingctx, a, b, c):
 
     def codegen(context, builder, sig, args):
         f32 = ir.FloatType()
-        fmuladd = builder.module.declare_intrinsic("llvm.fmuladd", [f32],
-                                                   ir.FunctionType(f32, [f32] * 3))
+        fmuladd = builder.module.declare_intrinsic(
+            "llvm.fmuladd", [f32], ir.FunctionType(f32, [f32] * 3)
+        )
         return builder.call(fmuladd, args)
+
     return types.float32(types.float32, types.float32, types.float32), codegen
 
 
@@ -80,9 +99,17 @@ def exp(x):
 _EXP_HI, _EXP_LO = _f32(88.0), _f32(-87.33654)  # 2**127 and 2**-126 bound the result
 _LOG2E = _f32(1.44269504088896341)
 _LN2_HI, _LN2_LO = _f32(0.693359375), _f32(-2.12194440e-4)  # ln 2 in two parts
-_E0, _E1, _E2, _E3, _E4, _E5 = (_f32(c) for c in (
-    1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
-    5.0000001201e-1))
+_E0, _E1, _E2, _E3, _E4, _E5 = (
+    _f32(c)
+    for c in (
+        1.9875691500e-4,
+        1.3981999507e-3,
+        8.3334519073e-3,
+        4.1665795894e-2,
+        1.6666665459e-1,
+        5.0000001201e-1,
+    )
+)
 _ONE = _f32(1.0)
 
 
@@ -94,6 +121,7 @@ def _float32_from_bits(typingctx, bits):
 
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], ir.FloatType())
+
     return types.float32(types.int32), codegen
 
 

@@ -8,6 +8,7 @@ cacheable on disk (``cache=True``).  Where NumPy carries no OpenBLAS (e.g.
 Accelerate builds on macOS) a compiled portable loop stands in under the same
 names: slower, same results.  float64 exists for the gradient checks.
 """
+
 import ctypes
 import glob
 import os
@@ -31,8 +32,10 @@ def _signature(real):
 
 
 SIGNATURES = {"s": _signature(types.float32), "d": _signature(types.float64)}
-_external = {kind: types.ExternalFunction(f"charrnn_cblas_{kind}gemm", sig)
-             for kind, sig in SIGNATURES.items()}
+_external = {
+    kind: types.ExternalFunction(f"charrnn_cblas_{kind}gemm", sig)
+    for kind, sig in SIGNATURES.items()
+}
 
 
 @kernel
@@ -65,8 +68,10 @@ def portable_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 def _find_numpy_openblas():
     """The OpenBLAS shared library that NumPy loaded, or None."""
     numpy_dir = os.path.dirname(np.__file__)
-    for pattern in (os.path.join(numpy_dir, os.pardir, "numpy.libs", "*openblas*"),
-                    os.path.join(numpy_dir, ".dylibs", "*openblas*")):
+    for pattern in (
+        os.path.join(numpy_dir, os.pardir, "numpy.libs", "*openblas*"),
+        os.path.join(numpy_dir, ".dylibs", "*openblas*"),
+    ):
         for path in sorted(glob.glob(pattern)):
             try:
                 lib = ctypes.CDLL(path)
@@ -110,9 +115,23 @@ def _xgemm_typed(a, b, c, trans_a, trans_b, alpha, beta):
         k = a.shape[0] if trans_a else a.shape[1]
         if m == 0 or n == 0:
             return
-        external(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS,
-                 m, n, k, real(alpha), a.ctypes, _leading(a), b.ctypes, _leading(b),
-                 real(beta), c.ctypes, _leading(c))
+        external(
+            ROW_MAJOR,
+            TRANS if trans_a else NO_TRANS,
+            TRANS if trans_b else NO_TRANS,
+            m,
+            n,
+            k,
+            real(alpha),
+            a.ctypes,
+            _leading(a),
+            b.ctypes,
+            _leading(b),
+            real(beta),
+            c.ctypes,
+            _leading(c),
+        )
+
     return impl
 
 

@@ -1,4 +1,5 @@
 """Buffers reused from chunk to chunk, aligned to cache lines."""
+
 import numpy as np
 
 CACHE_LINE = 64
@@ -11,7 +12,7 @@ def aligned_empty(shape, dtype):
     size, itemsize = int(np.prod(shape)), np.dtype(dtype).itemsize
     raw = np.empty(size + CACHE_LINE // itemsize, dtype)
     start = (-raw.ctypes.data % CACHE_LINE) // itemsize
-    return raw[start:start + size].reshape(shape)
+    return raw[start : start + size].reshape(shape)
 
 
 def layer_buffer(name, l, keep):

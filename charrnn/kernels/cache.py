@@ -17,6 +17,7 @@ whenever a NUMBA_* variable changes, and CHARRNN_NUMBA_CACHE_BASE records
 the base, so that a child process (sweep trials, tests) sees the inherited
 NUMBA_CACHE_DIR as ours: it takes the same base, not a directory inside it.
 """
+
 import fcntl
 import hashlib
 import itertools
@@ -32,9 +33,9 @@ from numba.core import config
 from numba.core.caching import IndexDataCacheFile
 
 BASE_VAR = "CHARRNN_NUMBA_CACHE_BASE"
-STAMP = ".used"           # touched at every configure(): when the directory was last used
-MAX_AGE = 7 * 24 * 3600   # unused for longer than this, other keys' directories are deleted,
-KEEP = 3                  # except the most recently used ones (versions used alternately)
+STAMP = ".used"  # touched at every configure(): when the directory was last used
+MAX_AGE = 7 * 24 * 3600  # unused for longer than this, other keys' directories are deleted,
+KEEP = 3  # except the most recently used ones (versions used alternately)
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -60,8 +61,10 @@ def key():
     """16 hex digits of SHA-256 over the sources of compiled code, Numba's and
     Python's versions, and a forced tile shape (CHARRNN_TILES, tiles.py: it
     changes the code compiled from the same sources)."""
-    h = hashlib.sha256(f"numba {numba.__version__}\0python {sys.version}\0"
-                       f"tiles {os.environ.get('CHARRNN_TILES', '')}\0".encode())
+    h = hashlib.sha256(
+        f"numba {numba.__version__}\0python {sys.version}\0"
+        f"tiles {os.environ.get('CHARRNN_TILES', '')}\0".encode()
+    )
     for rel in compiled_sources():
         with open(os.path.join(PACKAGE, *rel.split("/")), "rb") as f:
             data = f.read()
@@ -75,8 +78,12 @@ def _bases():
     shared temporary directory's."""
     numba_dir = os.environ.get("NUMBA_CACHE_DIR", "")
     inherited = os.environ.get(BASE_VAR, "")
-    if numba_dir and inherited and os.path.dirname(numba_dir) == inherited \
-            and os.path.basename(numba_dir).startswith("charrnn-"):
+    if (
+        numba_dir
+        and inherited
+        and os.path.dirname(numba_dir) == inherited
+        and os.path.basename(numba_dir).startswith("charrnn-")
+    ):
         first = inherited  # set by a charrnn process: a parent, or an earlier call
     elif numba_dir:
         first = os.path.abspath(numba_dir)
@@ -100,8 +107,11 @@ def _private(base):
     """Whether base, a directory in a shared temporary directory, is ours alone:
     Numba's cache files are pickles, whoever can write them runs code here."""
     st = os.lstat(base)
-    return (stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o022
-            and (not hasattr(os, "getuid") or st.st_uid == os.getuid()))
+    return (
+        stat.S_ISDIR(st.st_mode)
+        and not st.st_mode & 0o022
+        and (not hasattr(os, "getuid") or st.st_uid == os.getuid())
+    )
 
 
 def _last_used(path):
@@ -154,8 +164,10 @@ def _serialize_saves():
     save = IndexDataCacheFile.save
     if getattr(save, "serialized", False):
         return
-    if not all(hasattr(IndexDataCacheFile, name) for name in
-               ("_load_index", "_save_index", "_save_data", "_data_name")):
+    if not all(
+        hasattr(IndexDataCacheFile, name)
+        for name in ("_load_index", "_save_index", "_save_data", "_data_name")
+    ):
         return  # a Numba whose cache works otherwise: leave it as it is
 
     def locked_save(self, key, data):
@@ -165,8 +177,9 @@ def _serialize_saves():
             data_name = overloads.get(key)
             if data_name is None:
                 taken = set(overloads.values())
-                data_name = next(name for name in map(self._data_name, itertools.count(1))
-                                 if name not in taken)
+                data_name = next(
+                    name for name in map(self._data_name, itertools.count(1)) if name not in taken
+                )
                 overloads[key] = data_name
                 self._save_data(data_name, data)  # data first: an index never names a missing file
                 self._save_index(overloads)

@@ -1,4 +1,5 @@
 """The product of one-hot characters with a weight matrix, as a row lookup."""
+
 import numpy as np
 from numba import prange
 

@@ -5,6 +5,7 @@ vectorization; ``nogil``: kernels run side by side in threads (threads.py);
 ``cache=True``: compiled code is kept on disk, in a directory that cache.py
 keys by the kernels' sources, so an edited kernel is never served stale.
 """
+
 import functools
 
 from numba import njit

@@ -6,6 +6,7 @@ so results do not depend on the thread count.  Cutting the columns into
 blocks for threads pays when a product is big enough: then each core
 streams its share of weights too big for one core's cache.
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -16,14 +17,16 @@ from .jit import inner_kernel, inner_parallel_kernel, kernel
 from .tiles import ACCUMULATE, NR, packed_product
 
 PARALLEL_MIN = 1 << 17  # multiply-adds (rows x weights) from which blocks pay
-OUTPUT_BLOCKS = 4       # blocks of panels shared among Numba's threads
+OUTPUT_BLOCKS = 4  # blocks of panels shared among Numba's threads
 
 
 class PackedWeights(NamedTuple):
     """A weight matrix (D, N) for add_product, in a precision (precision.py)."""
-    panels: np.ndarray   # (N' / NR, D, NR), N' = N rounded up to whole panels, the
-                         # extra columns zero: float32, bfloat16 bits (uint16) or int8
-    scales: np.ndarray   # int8: (N' / NR, NR) float32 column scales; else (0, NR)
+
+    # (N' / NR, D, NR), N' = N rounded up to whole panels, the extra columns zero:
+    # float32, bfloat16 bits (uint16) or int8
+    panels: np.ndarray
+    scales: np.ndarray  # int8: (N' / NR, NR) float32 column scales; else (0, NR)
 
 
 @kernel
@@ -58,6 +61,7 @@ def rounding(precision):
     def round_in_place(w):
         if w.size and precision != "float32":
             w[...] = precisions.round_trip(w, precision)
+
     return round_in_place
 
 
@@ -74,5 +78,12 @@ def add_product(x, w, out):
 def _split_outputs(x, w, out):
     P = w.panels.shape[0]
     for b in prange(OUTPUT_BLOCKS):
-        packed_product(x, w.panels, w.scales, P * b // OUTPUT_BLOCKS,
-                       P * (b + 1) // OUTPUT_BLOCKS, out, ACCUMULATE)
+        packed_product(
+            x,
+            w.panels,
+            w.scales,
+            P * b // OUTPUT_BLOCKS,
+            P * (b + 1) // OUTPUT_BLOCKS,
+            out,
+            ACCUMULATE,
+        )

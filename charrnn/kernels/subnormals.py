@@ -12,6 +12,7 @@ The bits are per thread and new threads inherit them, so they are set in the
 importing thread before Numba starts its thread pool (kernels/__init__.py
 imports this first).  Elsewhere than x86 this does nothing.
 """
+
 import platform
 
 import numpy as np

@@ -7,6 +7,7 @@ lstm.py and blas.split_gemm.  The threads are Numba's; BLAS itself runs
 single-threaded inside them, so no second pool of threads competes for the
 cores.
 """
+
 import os
 
 import numba

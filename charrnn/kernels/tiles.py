@@ -21,6 +21,7 @@ to float32, and applies an int8 panel's scales once, to the finished sums.
 CHARRNN_TILES=avx2 or =avx512 forces a tile shape (tests run the other
 machine type's path; LLVM splits vectors wider than the registers).
 """
+
 import os
 
 import llvmlite.binding as llvm
@@ -35,16 +36,17 @@ from .blas import AS_IS, TRANSPOSED, block_bounds, gemm
 from .jit import inline, kernel
 
 _features = llvm.get_host_cpu_features()
-TILES = os.environ.get("CHARRNN_TILES") or ("avx512" if _features.get("avx512f") else
-                                           "avx2" if _features.get("avx") else "vec4")
+TILES = os.environ.get("CHARRNN_TILES") or (
+    "avx512" if _features.get("avx512f") else "avx2" if _features.get("avx") else "vec4"
+)
 if TILES not in ("avx512", "avx2", "vec4"):
     raise ImportError(f"CHARRNN_TILES must be avx512, avx2 or vec4, not {TILES!r}")
 if TILES == "avx512":
     VEC, MR = 16, 12  # 32 registers: 24 accumulators, 2 of W, 1 broadcast
 elif TILES == "avx2":
-    VEC, MR = 8, 6    # 16 registers: 12 accumulators
+    VEC, MR = 8, 6  # 16 registers: 12 accumulators
 else:
-    VEC, MR = 4, 8    # e.g. 128-bit NEON, 32 registers
+    VEC, MR = 4, 8  # e.g. 128-bit NEON, 32 registers
 # Where registers allow, a tile of MR + 1 rows too (26 accumulators on
 # AVX-512): then 25 rows take two passes (12 + 13), not three (12 + 12 + 1).
 TALL = MR + 1 if VEC == 16 else MR
@@ -63,12 +65,14 @@ def _tile(typingctx, rows, accumulate, a, panels, scales, q, c, r0):
     rows; ``rows`` and ``accumulate`` are compile-time constants.  panels of
     float32, of bfloat16 bits (uint16), or of int8 with ``scales`` (P, NR)
     float32 multiplying the columns; scales is not read for the others."""
-    if not (isinstance(rows, types.IntegerLiteral)
-            and isinstance(accumulate, types.BooleanLiteral)):
+    if not (
+        isinstance(rows, types.IntegerLiteral) and isinstance(accumulate, types.BooleanLiteral)
+    ):
         return None
     if panels.layout != "C" or panels.ndim != 3 or panels.dtype not in PANEL_TYPES:
-        raise TypingError("panels must be a C-contiguous (P, K, NR) array of float32, "
-                          "uint16 (bfloat16) or int8")
+        raise TypingError(
+            "panels must be a C-contiguous (P, K, NR) array of float32, uint16 (bfloat16) or int8"
+        )
     scaled = panels.dtype == types.int8
     if scaled and not (isinstance(scales, types.Array) and scales.dtype == types.float32):
         raise TypingError("int8 panels need float32 scales (P, NR)")
@@ -91,8 +95,10 @@ def _tile(typingctx, rows, accumulate, a, panels, scales, q, c, r0):
             if panels.dtype == types.float32:
                 return raw
             if panels.dtype == types.uint16:  # bfloat16: the high half of a float32
-                wide = builder.shl(builder.zext(raw, ir.VectorType(i32, VEC)),
-                                   ir.Constant(ir.VectorType(i32, VEC), [16] * VEC))
+                wide = builder.shl(
+                    builder.zext(raw, ir.VectorType(i32, VEC)),
+                    ir.Constant(ir.VectorType(i32, VEC), [16] * VEC),
+                )
                 return builder.bitcast(wide, vec)
             return builder.sitofp(raw, vec)
 
@@ -102,14 +108,25 @@ def _tile(typingctx, rows, accumulate, a, panels, scales, q, c, r0):
         K = cgutils.unpack_tuple(builder, A.shape, 2)[1]
         lda = builder.sdiv(cgutils.unpack_tuple(builder, A.strides, 2)[0], const(4))
         ldc = builder.sdiv(cgutils.unpack_tuple(builder, C.strides, 2)[0], const(4))
-        a_rows = [builder.gep(A.data, [builder.mul(builder.add(r0, const(r)), lda)])
-                  for r in range(n_rows)]
-        c_rows = [builder.gep(C.data, [builder.add(builder.mul(builder.add(r0, const(r)), ldc),
-                                                   builder.mul(q, const(NR)))])
-                  for r in range(n_rows)]
+        a_rows = [
+            builder.gep(A.data, [builder.mul(builder.add(r0, const(r)), lda)])
+            for r in range(n_rows)
+        ]
+        c_rows = [
+            builder.gep(
+                C.data,
+                [
+                    builder.add(
+                        builder.mul(builder.add(r0, const(r)), ldc), builder.mul(q, const(NR))
+                    )
+                ],
+            )
+            for r in range(n_rows)
+        ]
         panel = builder.gep(P.data, [builder.mul(builder.mul(q, K), const(NR))])
         fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{VEC}f32")
+            builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{VEC}f32"
+        )
         splat = ir.Constant(ir.VectorType(i32, VEC), [0] * VEC)
 
         def c_vector(r, v):
@@ -121,19 +138,28 @@ def _tile(typingctx, rows, accumulate, a, panels, scales, q, c, r0):
         for r in range(n_rows):
             for v in range(2):
                 slot = cgutils.alloca_once(builder, vec)
-                start = (builder.load(c_vector(r, v), align=4) if add and not scaled
-                         else ir.Constant(vec, [0.0] * VEC))
+                start = (
+                    builder.load(c_vector(r, v), align=4)
+                    if add and not scaled
+                    else ir.Constant(vec, [0.0] * VEC)
+                )
                 builder.store(start, slot)
                 acc.append(slot)
         with cgutils.for_range(builder, K) as loop:
             w_k = builder.gep(panel, [builder.mul(loop.index, const(NR))])
-            w = [widen(builder.load(builder.bitcast(builder.gep(w_k, [const(VEC * v)]), raw_ptr),
-                                    align=1))
-                 for v in range(2)]
+            w = [
+                widen(
+                    builder.load(
+                        builder.bitcast(builder.gep(w_k, [const(VEC * v)]), raw_ptr), align=1
+                    )
+                )
+                for v in range(2)
+            ]
             for r in range(n_rows):
                 a_rk = builder.load(builder.gep(a_rows[r], [loop.index]))
-                one = builder.insert_element(ir.Constant(vec, ir.Undefined), a_rk,
-                                             ir.Constant(i32, 0))
+                one = builder.insert_element(
+                    ir.Constant(vec, ir.Undefined), a_rk, ir.Constant(i32, 0)
+                )
                 broadcast = builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), splat)
                 for v in range(2):
                     slot = acc[2 * r + v]
@@ -141,14 +167,20 @@ def _tile(typingctx, rows, accumulate, a, panels, scales, q, c, r0):
         if scaled:
             S = context.make_array(sig.args[4])(context, builder, s_arg)
             column_scales = builder.gep(S.data, [builder.mul(q, const(NR))])
-            scale = [builder.load(builder.bitcast(builder.gep(column_scales, [const(VEC * v)]),
-                                                  vec_ptr), align=4) for v in range(2)]
+            scale = [
+                builder.load(
+                    builder.bitcast(builder.gep(column_scales, [const(VEC * v)]), vec_ptr), align=4
+                )
+                for v in range(2)
+            ]
             for r in range(n_rows):
                 for v in range(2):
                     total = builder.load(acc[2 * r + v])
-                    result = (builder.call(fma, [total, scale[v],
-                                                 builder.load(c_vector(r, v), align=4)])
-                              if add else builder.fmul(total, scale[v]))
+                    result = (
+                        builder.call(fma, [total, scale[v], builder.load(c_vector(r, v), align=4)])
+                        if add
+                        else builder.fmul(total, scale[v])
+                    )
                     builder.store(result, c_vector(r, v), align=4)
             return context.get_dummy_value()
         for r in range(n_rows):
@@ -222,7 +254,7 @@ def pack_columns(w, panels, q0, q1):
     K = w.shape[0]
     for q in range(q0, q1):
         for k in range(K):
-            panels[q, k] = w[k, NR * q:NR * q + NR]
+            panels[q, k] = w[k, NR * q : NR * q + NR]
 
 
 @kernel
@@ -253,6 +285,7 @@ def _product_typed(a, w, panels, j0, j1, c, accumulate, transposed):
             gemm(a, w[j0:j1], c[:, j0:j1], AS_IS, TRANSPOSED, 1.0, 1.0 if accumulate else 0.0)
         else:
             gemm(a, w[:, j0:j1], c[:, j0:j1], AS_IS, AS_IS, 1.0, 1.0 if accumulate else 0.0)
+
     return impl
 
 

@@ -7,4 +7,5 @@ trial.py   one trial: a charrnn train process, watched and stoppable
 local.py   trials on this machine;  cluster.py  on a Dask cluster
 search.py  the Optuna study, the loop, resume;  report.py  the summary table
 """
+
 PRUNERS = ("median", "halving", "none")

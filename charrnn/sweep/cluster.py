@@ -12,6 +12,7 @@ its training process dies with it (lifeline), and the scheduler reruns the
 task on another worker.  A task whose sweep has gone (its future released or
 cancelled) stops its training process too.
 """
+
 import hashlib
 import os
 import queue
@@ -61,8 +62,11 @@ def run_remote(corpus_bytes, corpus_name, number, args, topic, stop_name):
                     returned[name] = f.read()
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return {"outcome": outcome, "files": returned,
-            "where": f"{socket.gethostname()} ({worker.address})"}
+    return {
+        "outcome": outcome,
+        "files": returned,
+        "where": f"{socket.gethostname()} ({worker.address})",
+    }
 
 
 def _cached_corpus(root, data, name):
@@ -86,9 +90,11 @@ class DaskTrials:
         try:
             self.client = distributed.Client(address, timeout="15s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:
-            raise CharrnnError(f"--scheduler {address}: cannot reach the Dask scheduler ({e}); "
-                               "start one with `dask scheduler` and workers with "
-                               "`dask worker ADDRESS`") from None
+            raise CharrnnError(
+                f"--scheduler {address}: cannot reach the Dask scheduler ({e}); "
+                "start one with `dask scheduler` and workers with "
+                "`dask worker ADDRESS`"
+            ) from None
         self.address, self.jobs, self.sweep_id = address, jobs, sweep_id
         self.events = queue.Queue()
         self.topic = f"charrnn-sweep-{sweep_id}"
@@ -104,8 +110,10 @@ class DaskTrials:
     def describe(self):
         workers = self.client.scheduler_info(n_workers=-1)["workers"]
         threads = sum(w["nthreads"] for w in workers.values())
-        return (f"on the Dask cluster at {self.address} ({len(workers)} workers, "
-                f"{threads} threads)" + (f", {self.jobs} at a time" if self.jobs else ""))
+        return (
+            f"on the Dask cluster at {self.address} ({len(workers)} workers, "
+            f"{threads} threads)" + (f", {self.jobs} at a time" if self.jobs else "")
+        )
 
     def slots(self):
         if self.jobs:
@@ -118,9 +126,17 @@ class DaskTrials:
 
     def submit(self, number, run_dir, args):
         self._attempts[number] = None
-        future = self.client.submit(run_remote, self.corpus, self.corpus_name, number, args,
-                                    self.topic, self._stop_name(number),
-                                    key=f"{self.topic}-trial-{number}", pure=False)
+        future = self.client.submit(
+            run_remote,
+            self.corpus,
+            self.corpus_name,
+            number,
+            args,
+            self.topic,
+            self._stop_name(number),
+            key=f"{self.topic}-trial-{number}",
+            pure=False,
+        )
         self.futures[number] = future
         future.add_done_callback(lambda f: self.events.put(("done", number, self._result(f))))
 
@@ -131,14 +147,19 @@ class DaskTrials:
             except Exception as e:  # noqa: BLE001 -- lost in transit: the trial's failure
                 error = e
         elif future.status == "cancelled":
-            return {"outcome": trial.Outcome("stopped", error="cancelled",
-                                             stop_requested=True), "files": {}, "where": None}
+            return {
+                "outcome": trial.Outcome("stopped", error="cancelled", stop_requested=True),
+                "files": {},
+                "where": None,
+            }
         else:
             error = future.exception()
         message = f"{type(error).__name__}: {error}"
         if isinstance(error, ImportError):
-            raise_later = CharrnnError(f"the Dask workers cannot run charrnn ({message}); install "
-                                       "charrnn with its [sweep] extra on every worker")
+            raise_later = CharrnnError(
+                f"the Dask workers cannot run charrnn ({message}); install "
+                "charrnn with its [sweep] extra on every worker"
+            )
             return {"fatal": raise_later}
         return {"outcome": trial.Outcome("failed", error=message), "files": {}, "where": None}
 

@@ -1,5 +1,6 @@
 """Trials on this machine: each a ``charrnn train`` process, started and
 watched by a thread of the sweep, as many at once as there are slots."""
+
 import os
 import queue
 import threading
@@ -31,13 +32,18 @@ class LocalTrials:
 
         def work():
             try:
-                outcome = trial.run(self.corpus, run_dir, args,
-                                    lambda obj: self.events.put(("validation", number, obj)),
-                                    stop.is_set)
+                outcome = trial.run(
+                    self.corpus,
+                    run_dir,
+                    args,
+                    lambda obj: self.events.put(("validation", number, obj)),
+                    stop.is_set,
+                )
             except Exception as e:  # noqa: BLE001 -- any failure is the trial's, reported
                 outcome = trial.Outcome("failed", error=f"{type(e).__name__}: {e}")
-            self.events.put(("done", number, {"outcome": outcome, "files": {},
-                                              "where": "this machine"}))
+            self.events.put(
+                ("done", number, {"outcome": outcome, "files": {}, "where": "this machine"})
+            )
 
         threading.Thread(target=work, name=f"trial-{number}", daemon=True).start()
 

@@ -1,5 +1,6 @@
 """What a sweep reports: one row per trial (the summary.json and table of the
 sweep directory, the --json objects), built from the Optuna study."""
+
 import json
 import math
 import os
@@ -19,8 +20,12 @@ def state_of(frozen):
     name = frozen.state.name
     if name == "FAIL":
         return "failed" if "error" in frozen.user_attrs else "cut off"
-    return {"COMPLETE": "complete", "PRUNED": "pruned", "RUNNING": "running",
-            "WAITING": "waiting"}.get(name, name.lower())
+    return {
+        "COMPLETE": "complete",
+        "PRUNED": "pruned",
+        "RUNNING": "running",
+        "WAITING": "waiting",
+    }.get(name, name.lower())
 
 
 def row(frozen, sweep_dir, interrupted=False):
@@ -34,20 +39,32 @@ def row(frozen, sweep_dir, interrupted=False):
         best = min(reported)
     run_dir = attrs.get("run_dir")
     checkpoint = os.path.join(sweep_dir, run_dir, "best.npz") if run_dir else None
-    return {"trial": frozen.number, "state": state, "best_val_loss": best,
-            "params": dict(frozen.params), "train_seconds": attrs.get("train_seconds"),
-            "steps": attrs.get("steps"), "chars_per_second": attrs.get("chars_per_second"),
-            "run_dir": os.path.join(sweep_dir, run_dir) if run_dir else None,
-            "best_checkpoint": checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
-            "where": attrs.get("where"), "error": attrs.get("error"),
-            "rerun_of": attrs.get("rerun_of")}
+    return {
+        "trial": frozen.number,
+        "state": state,
+        "best_val_loss": best,
+        "params": dict(frozen.params),
+        "train_seconds": attrs.get("train_seconds"),
+        "steps": attrs.get("steps"),
+        "chars_per_second": attrs.get("chars_per_second"),
+        "run_dir": os.path.join(sweep_dir, run_dir) if run_dir else None,
+        "best_checkpoint": checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
+        "where": attrs.get("where"),
+        "error": attrs.get("error"),
+        "rerun_of": attrs.get("rerun_of"),
+    }
 
 
 def rows(study, sweep_dir, interrupted=False):
     found = [row(t, sweep_dir, interrupted) for t in study.get_trials(deepcopy=False)]
-    return sorted(found, key=lambda r: (ORDER.get(r["state"], 9),
-                                        r["best_val_loss"] if r["best_val_loss"] is not None
-                                        else math.inf, r["trial"]))
+    return sorted(
+        found,
+        key=lambda r: (
+            ORDER.get(r["state"], 9),
+            r["best_val_loss"] if r["best_val_loss"] is not None else math.inf,
+            r["trial"],
+        ),
+    )
 
 
 def best(found):
@@ -58,17 +75,26 @@ def best(found):
 def table(found, names):
     """The trials as a text table: best validation loss first, one column per
     searched option."""
+
     def value(v):
         return format(v, ".4g") if isinstance(v, float) else str(v)
 
-    header = ["trial", "state", "best val", "time", "steps", "char/s"] + \
-        [option_name(n).removeprefix("--") for n in names]
+    header = ["trial", "state", "best val", "time", "steps", "char/s"] + [
+        option_name(n).removeprefix("--") for n in names
+    ]
     lines = [header]
     for r in found:
-        lines.append([str(r["trial"]), r["state"], number(r["best_val_loss"], ".4f"),
-                      clock(r["train_seconds"], hours=False), number(r["steps"], ","),
-                      number(r["chars_per_second"], ",.0f")]
-                     + [value(r["params"][n]) if n in r["params"] else "-" for n in names])
+        lines.append(
+            [
+                str(r["trial"]),
+                r["state"],
+                number(r["best_val_loss"], ".4f"),
+                clock(r["train_seconds"], hours=False),
+                number(r["steps"], ","),
+                number(r["chars_per_second"], ",.0f"),
+            ]
+            + [value(r["params"][n]) if n in r["params"] else "-" for n in names]
+        )
     out = aligned(lines, right=range(2, len(header)))
     out += [f"trial {r['trial']}: {r['error']}" for r in found if r["state"] == "failed"]
     return "\n".join(out)

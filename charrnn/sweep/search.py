@@ -21,6 +21,7 @@ seconds of training and reports against seconds; with a character budget
 characters seen.  What a trial reports at such a point is its best
 validation loss so far; its objective is its best validation loss.
 """
+
 import dataclasses
 import datetime
 import json
@@ -42,37 +43,42 @@ from . import PRUNERS, report, space
 
 CONFIG = "sweep.json"
 JOURNAL = "study.journal"
-LOCK = ".sweep.lock"      # not the run lock's name: `charrnn runs` lists trials, not the sweep
-STOP_WAIT_SECONDS = 90    # Ctrl-C: how long the trials get to save and end
+LOCK = ".sweep.lock"  # not the run lock's name: `charrnn runs` lists trials, not the sweep
+STOP_WAIT_SECONDS = 90  # Ctrl-C: how long the trials get to save and end
 TRIAL_EPOCHS = 1_000_000  # no limit but the trial's budget
 
 
 @dataclass
 class SweepConfig:
     """What a sweep searches and how; fixed when it starts (sweep.json)."""
-    corpus: str                 # absolute path
-    corpus_sha256: str          # of the file: a resumed sweep must train on the same text
-    params: list                # space.Param as dicts
-    trials: int = 20            # trials to run (complete, pruned or failed)
-    fixed: dict = field(default_factory=dict)   # train options given, by TrainConfig field
-    trial_time: float = None    # seconds of training per trial, or
-    trial_steps: int = None     # steps per trial, or
-    trial_chars: int = None     # training characters per trial
-    reports: int = 8            # validation runs (pruning decisions) per trial
+
+    corpus: str  # absolute path
+    corpus_sha256: str  # of the file: a resumed sweep must train on the same text
+    params: list  # space.Param as dicts
+    trials: int = 20  # trials to run (complete, pruned or failed)
+    fixed: dict = field(default_factory=dict)  # train options given, by TrainConfig field
+    trial_time: float = None  # seconds of training per trial, or
+    trial_steps: int = None  # steps per trial, or
+    trial_chars: int = None  # training characters per trial
+    reports: int = 8  # validation runs (pruning decisions) per trial
     pruner: str = "median"
     seed: int = 0
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    created: str = field(default_factory=lambda: datetime.datetime.now().astimezone()
-                         .isoformat(timespec="seconds"))
+    created: str = field(
+        default_factory=lambda: datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    )
 
     def check(self):
         if self.trials < 1:
             raise CharrnnError(f"--trials must be at least 1, not {self.trials}")
-        budgets = [b for b in (self.trial_time, self.trial_steps, self.trial_chars)
-                   if b is not None]
+        budgets = [
+            b for b in (self.trial_time, self.trial_steps, self.trial_chars) if b is not None
+        ]
         if len(budgets) != 1:
-            raise CharrnnError("give a trial's budget: one of --trial-time, --trial-steps and "
-                               "--trial-chars, not more")
+            raise CharrnnError(
+                "give a trial's budget: one of --trial-time, --trial-steps and "
+                "--trial-chars, not more"
+            )
         if self.trial_steps is not None and self.trial_steps < 1:
             raise CharrnnError(f"--trial-steps must be at least 1, not {self.trial_steps}")
         if self.trial_chars is not None and self.trial_chars < 1:
@@ -80,18 +86,22 @@ class SweepConfig:
         if self.reports < 1:
             raise CharrnnError(f"--reports must be at least 1, not {self.reports}")
         if self.trial_steps is not None and self.reports > self.trial_steps:
-            raise CharrnnError(f"--reports {self.reports} is more than the {self.trial_steps} "
-                               "steps of a trial")
+            raise CharrnnError(
+                f"--reports {self.reports} is more than the {self.trial_steps} steps of a trial"
+            )
         if self.pruner not in PRUNERS:
             raise CharrnnError(f"--pruner must be one of {', '.join(PRUNERS)}")
         if not self.params:
-            raise CharrnnError("nothing to search: give at least one --param, e.g. "
-                               "--param hidden=128,256,512 --param lr=1e-3:1e-2:log")
+            raise CharrnnError(
+                "nothing to search: give at least one --param, e.g. "
+                "--param hidden=128,256,512 --param lr=1e-3:1e-2:log"
+            )
         searched = {p["name"] for p in self.params}
         both = sorted(searched & set(self.fixed))
         if both:
-            raise CharrnnError(f"{space.option(both[0])} is both fixed and searched (--param); "
-                               "give one")
+            raise CharrnnError(
+                f"{space.option(both[0])} is both fixed and searched (--param); give one"
+            )
         TrainConfig(**{**self.fixed, "threads": self.fixed.get("threads", 1)}).check()
 
     @property
@@ -113,31 +123,46 @@ class SweepConfig:
     def chars_per_step(self, options):
         """B*T of a trial with the searched ``options``."""
         base = TrainConfig()
-        return (options.get("batch_size") or self.fixed.get("batch_size", base.batch_size)) * \
-            (options.get("seq_length") or self.fixed.get("seq_length", base.seq_length))
+        return (options.get("batch_size") or self.fixed.get("batch_size", base.batch_size)) * (
+            options.get("seq_length") or self.fixed.get("seq_length", base.seq_length)
+        )
 
     def train_args(self, options):
         """``charrnn train`` arguments of a trial with the searched ``options``."""
         if self.trial_time is not None:
-            budget = ["--max-time", f"{self.trial_time}s",
-                      "--eval-every", f"{self.trial_time / self.reports}s"]
+            budget = [
+                "--max-time",
+                f"{self.trial_time}s",
+                "--eval-every",
+                f"{self.trial_time / self.reports}s",
+            ]
         elif self.trial_chars is not None:
             steps = round(self.interval / self.chars_per_step(options))
             budget = ["--max-chars", str(self.trial_chars), "--eval-every", str(max(1, steps))]
         else:
-            budget = ["--max-steps", str(self.trial_steps),
-                      "--eval-every", str(max(1, self.trial_steps // self.reports))]
+            budget = [
+                "--max-steps",
+                str(self.trial_steps),
+                "--eval-every",
+                str(max(1, self.trial_steps // self.reports)),
+            ]
         fixed = {"seed": self.seed, **self.fixed}
         # a trial trains for its budget, however many epochs of a small corpus that is
-        return space.train_args(fixed) + space.train_args(options) + budget + \
-            ["--epochs", str(TRIAL_EPOCHS), "--keep", "0"]
+        return (
+            space.train_args(fixed)
+            + space.train_args(options)
+            + budget
+            + ["--epochs", str(TRIAL_EPOCHS), "--keep", "0"]
+        )
 
 
 def create(sweep_dir, cfg):
     """Make the sweep directory for a new sweep: refused where one exists."""
     if os.path.exists(os.path.join(sweep_dir, CONFIG)):
-        raise CharrnnError(f"{sweep_dir} holds a sweep already; continue it with "
-                           f"charrnn sweep --resume {sweep_dir}, or choose another --out")
+        raise CharrnnError(
+            f"{sweep_dir} holds a sweep already; continue it with "
+            f"charrnn sweep --resume {sweep_dir}, or choose another --out"
+        )
     if os.path.isdir(sweep_dir) and os.listdir(sweep_dir):
         raise CharrnnError(f"{sweep_dir}: not empty; choose another --out")
     try:
@@ -163,8 +188,10 @@ def load_config(sweep_dir):
 def lock(sweep_dir):
     held = files.try_lock(sweep_dir, LOCK)
     if held is None:
-        raise CharrnnError(f"{sweep_dir}: another sweep is running in it "
-                           f"({files.describe(files.holder(sweep_dir, LOCK))})")
+        raise CharrnnError(
+            f"{sweep_dir}: another sweep is running in it "
+            f"({files.describe(files.holder(sweep_dir, LOCK))})"
+        )
     return held
 
 
@@ -177,16 +204,27 @@ def open_study(sweep_dir, cfg):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = JournalStorage(JournalFileBackend(os.path.join(sweep_dir, JOURNAL)))
     # Few random trials before TPE models the results: sweeps here are small.
-    sampler = optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True,
-                                         n_startup_trials=max(3, min(10, cfg.trials // 3)))
+    sampler = optuna.samplers.TPESampler(
+        seed=cfg.seed, multivariate=True, n_startup_trials=max(3, min(10, cfg.trials // 3))
+    )
     first = round(2 * cfg.interval)  # no trial is pruned on its first report
-    pruner = {"median": lambda: optuna.pruners.MedianPruner(
-                  n_startup_trials=max(2, min(5, cfg.trials // 4)), n_warmup_steps=first),
-              "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(
-                  min_resource=max(first, 1), reduction_factor=3),
-              "none": optuna.pruners.NopPruner}[cfg.pruner]()
-    return optuna.create_study(study_name="charrnn", storage=storage, sampler=sampler,
-                               pruner=pruner, direction="minimize", load_if_exists=True)
+    pruner = {
+        "median": lambda: optuna.pruners.MedianPruner(
+            n_startup_trials=max(2, min(5, cfg.trials // 4)), n_warmup_steps=first
+        ),
+        "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=max(first, 1), reduction_factor=3
+        ),
+        "none": optuna.pruners.NopPruner,
+    }[cfg.pruner]()
+    return optuna.create_study(
+        study_name="charrnn",
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction="minimize",
+        load_if_exists=True,
+    )
 
 
 def requeue_cut_off(study, log):
@@ -196,23 +234,26 @@ def requeue_cut_off(study, log):
 
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(frozen.number, state=TrialState.FAIL)
-        study.enqueue_trial(frozen.params, user_attrs={"rerun_of": frozen.number},
-                            skip_if_exists=False)
+        study.enqueue_trial(
+            frozen.params, user_attrs={"rerun_of": frozen.number}, skip_if_exists=False
+        )
         log(f"trial {frozen.number} was cut off when the sweep stopped: queued to run again")
 
 
 def done_count(study):
-    return sum(report.state_of(t) in ("complete", "pruned", "failed")
-               for t in study.get_trials(deepcopy=False))
+    return sum(
+        report.state_of(t) in ("complete", "pruned", "failed")
+        for t in study.get_trials(deepcopy=False)
+    )
 
 
 @dataclass
 class Running:
-    trial: object          # the optuna Trial
+    trial: object  # the optuna Trial
     options: dict
-    run_dir: str           # relative to the sweep directory
+    run_dir: str  # relative to the sweep directory
     started: float
-    reported: int = 0      # report points passed
+    reported: int = 0  # report points passed
     chars_per_second: float = None  # of the last validation
     pruned_at: float = None
 
@@ -220,16 +261,17 @@ class Running:
 @dataclass
 class Sweep:
     """A sweep while it runs: its study, the trials under way, how many are done."""
+
     directory: str
     cfg: SweepConfig
-    executor: object          # local.LocalTrials or cluster.DaskTrials
-    study: object             # the optuna Study
-    params: list              # the space.Param searched
-    interval: float           # cfg.interval: between report points
+    executor: object  # local.LocalTrials or cluster.DaskTrials
+    study: object  # the optuna Study
+    params: list  # the space.Param searched
+    interval: float  # cfg.interval: between report points
     log: Callable
-    on_event: Callable        # None, or called with the objects of ``sweep --json``
+    on_event: Callable  # None, or called with the objects of ``sweep --json``
     running: dict = field(default_factory=dict)  # trial number -> Running
-    done: int = 0             # trials complete, pruned or failed
+    done: int = 0  # trials complete, pruned or failed
 
 
 def run(sweep_dir, cfg, executor, log, on_event=None):
@@ -240,14 +282,25 @@ def run(sweep_dir, cfg, executor, log, on_event=None):
     the trials and raises Interrupted, the sweep left resumable."""
     study = open_study(sweep_dir, cfg)
     requeue_cut_off(study, log)
-    sweep = Sweep(sweep_dir, cfg, executor, study, [space.from_dict(p) for p in cfg.params],
-                  cfg.interval, log, on_event, done=done_count(study))
+    sweep = Sweep(
+        sweep_dir,
+        cfg,
+        executor,
+        study,
+        [space.from_dict(p) for p in cfg.params],
+        cfg.interval,
+        log,
+        on_event,
+        done=done_count(study),
+    )
     # Ctrl-C and SIGTERM are noted and acted on between events, never raised in
     # the middle of a write to the study's journal
     with DeferredSignals() as signals:
         try:
-            log(f"sweep {sweep_dir}: {sweep.done} of {cfg.trials} trials done; trials run "
-                f"{executor.describe()}")
+            log(
+                f"sweep {sweep_dir}: {sweep.done} of {cfg.trials} trials done; trials run "
+                f"{executor.describe()}"
+            )
             run_trials(sweep, signals)
         except KeyboardInterrupt:
             raise stop_for_signal(sweep, signals) from None
@@ -295,8 +348,9 @@ def start_trial(sweep):
     options = {p.name: p.suggest(trial) for p in sweep.params}
     run_dir = os.path.join("trials", f"{trial.number:04d}")
     trial.set_user_attr("run_dir", run_dir)
-    sweep.executor.submit(trial.number, os.path.join(sweep.directory, run_dir),
-                          sweep.cfg.train_args(options))
+    sweep.executor.submit(
+        trial.number, os.path.join(sweep.directory, run_dir), sweep.cfg.train_args(options)
+    )
     sweep.running[trial.number] = Running(trial, options, run_dir, time.monotonic())
     shown = " ".join(f"{k.replace('_', '-')}={_show(v)}" for k, v in options.items())
     sweep.log(f"trial {trial.number} started: {shown}")
@@ -322,8 +376,7 @@ def on_validation(sweep, number, obj):
         r.pruned_at = x
         sweep.executor.stop(number)
         unit = "s" if cfg.axis == "seconds" else " characters"
-        sweep.log(f"trial {number} pruned at {x:,.0f}{unit}: best val {value:.4f} lags the "
-                  "others")
+        sweep.log(f"trial {number} pruned at {x:,.0f}{unit}: best val {value:.4f} lags the others")
 
 
 def on_done(sweep, number, result):
@@ -340,8 +393,10 @@ def on_done(sweep, number, result):
     sweep.done += 1
     found = save(sweep)
     loss = "-" if outcome.best_val_loss is None else f"{outcome.best_val_loss:.4f}"
-    sweep.log(f"trial {number} {state} (best val {loss}) · {sweep.done} of {sweep.cfg.trials} "
-              f"done, {len(sweep.running)} running · best {best_text(found)}")
+    sweep.log(
+        f"trial {number} {state} (best val {loss}) · {sweep.done} of {sweep.cfg.trials} "
+        f"done, {len(sweep.running)} running · best {best_text(found)}"
+    )
     if sweep.on_event:
         sweep.on_event({"event": "trial", **next(x for x in found if x["trial"] == number)})
 
@@ -377,8 +432,9 @@ def stop_for_signal(sweep, signals):
     """Stop the running trials (cut off: they run again on --resume), give them
     a while to end, record the sweep; returns the Interrupted to raise."""
     signum = signals.first or signal.SIGINT  # no signal noted: a KeyboardInterrupt of its own
-    sweep.log(f"stopping: {len(sweep.running)} running trials are cut off and will run again "
-              "on --resume")
+    sweep.log(
+        f"stopping: {len(sweep.running)} running trials are cut off and will run again on --resume"
+    )
     sweep.executor.stop_all()
     deadline = time.monotonic() + STOP_WAIT_SECONDS
     while sweep.running and time.monotonic() < deadline and len(signals.received) < 2:  # twice: now
@@ -389,8 +445,11 @@ def stop_for_signal(sweep, signals):
         if kind == "done":
             sweep.running.pop(number, None)  # left running in the study: cut off
     end(sweep, stopped="signal")
-    return Interrupted(signum, f"sweep stopped with {sweep.done} of {sweep.cfg.trials} trials "
-                       f"done; continue with charrnn sweep --resume {sweep.directory}")
+    return Interrupted(
+        signum,
+        f"sweep stopped with {sweep.done} of {sweep.cfg.trials} trials "
+        f"done; continue with charrnn sweep --resume {sweep.directory}",
+    )
 
 
 def end(sweep, stopped):
@@ -398,15 +457,23 @@ def end(sweep, stopped):
     ``stopped``: None, or "signal" (the trials running are then cut off)."""
     found = save(sweep, interrupted=stopped is not None)
     if sweep.on_event:
-        sweep.on_event({"event": "end", "sweep_dir": sweep.directory, "stopped": stopped,
-                        "best": report.best(found), "trials": found})
+        sweep.on_event(
+            {
+                "event": "end",
+                "sweep_dir": sweep.directory,
+                "stopped": stopped,
+                "best": report.best(found),
+                "trials": found,
+            }
+        )
     return found
 
 
 def save(sweep, *, interrupted=False):
     found = report.rows(sweep.study, sweep.directory, interrupted)
-    report.write(sweep.directory, dataclasses.asdict(sweep.cfg), found,
-                 [p.name for p in sweep.params])
+    report.write(
+        sweep.directory, dataclasses.asdict(sweep.cfg), found, [p.name for p in sweep.params]
+    )
     return found
 
 

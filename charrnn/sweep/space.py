@@ -11,6 +11,7 @@ training.
 Parsing needs no Optuna (bad input fails before anything starts); ``suggest``
 asks an Optuna trial for the values.
 """
+
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -19,9 +20,20 @@ from ..config import TrainConfig
 from ..errors import CharrnnError
 
 # The options a sweep may search, by TrainConfig field, with their type.
-SEARCHABLE = {"cell": str, "hidden": int, "layers": int, "dropout": float, "seq_length": int,
-              "batch_size": int, "lr": float, "optimizer": str, "grad_clip": float,
-              "lr_decay": float, "schedule": str, "weight_decay": float}
+SEARCHABLE = {
+    "cell": str,
+    "hidden": int,
+    "layers": int,
+    "dropout": float,
+    "seq_length": int,
+    "batch_size": int,
+    "lr": float,
+    "optimizer": str,
+    "grad_clip": float,
+    "lr_decay": float,
+    "schedule": str,
+    "weight_decay": float,
+}
 
 
 def option(field):
@@ -30,8 +42,8 @@ def option(field):
 
 @dataclass(frozen=True)
 class Param:
-    name: str            # the TrainConfig field
-    values: tuple = ()   # a choice among these, or else a range:
+    name: str  # the TrainConfig field
+    values: tuple = ()  # a choice among these, or else a range:
     low: float = None
     high: float = None
     log: bool = False
@@ -45,8 +57,9 @@ class Param:
         if self.values:
             return trial.suggest_categorical(self.name, list(self.values))
         if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high),
-                                     step=int(self.step or 1), log=self.log)
+            return trial.suggest_int(
+                self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
     def describe(self):
@@ -62,11 +75,14 @@ def parse(spec):
     name, sep, text = spec.partition("=")
     field = name.strip().lstrip("-").replace("-", "_")
     if not sep or not field or not text.strip():
-        raise CharrnnError(f"--param {spec!r}: write NAME=VALUES, e.g. hidden=128,256 or "
-                           "lr=1e-3:1e-2:log")
+        raise CharrnnError(
+            f"--param {spec!r}: write NAME=VALUES, e.g. hidden=128,256 or lr=1e-3:1e-2:log"
+        )
     if field not in SEARCHABLE:
-        raise CharrnnError(f"--param {spec!r}: {name.strip()!r} cannot be searched; searchable: "
-                           f"{', '.join(f.replace('_', '-') for f in SEARCHABLE)}")
+        raise CharrnnError(
+            f"--param {spec!r}: {name.strip()!r} cannot be searched; searchable: "
+            f"{', '.join(f.replace('_', '-') for f in SEARCHABLE)}"
+        )
     kind = SEARCHABLE[field]
     text = text.strip()
     if "," in text:
@@ -77,15 +93,17 @@ def parse(spec):
             _check(field, value, spec)
         return Param(field, values=values)
     if ":" not in text:
-        raise CharrnnError(f"--param {spec!r}: one value is not a search; fix it with "
-                           f"{option(field)} {text}, or give several (a,b) or a range (low:high)")
+        raise CharrnnError(
+            f"--param {spec!r}: one value is not a search; fix it with "
+            f"{option(field)} {text}, or give several (a,b) or a range (low:high)"
+        )
     if kind is str:
-        raise CharrnnError(f"--param {spec!r}: {option(field)} takes names: list them, "
-                           "e.g. cell=lstm,gru")
+        raise CharrnnError(
+            f"--param {spec!r}: {option(field)} takes names: list them, e.g. cell=lstm,gru"
+        )
     parts = [p.strip() for p in text.split(":")]
     if len(parts) > 3:
-        raise CharrnnError(f"--param {spec!r}: a range is low:high, low:high:log or "
-                           "low:high:step")
+        raise CharrnnError(f"--param {spec!r}: a range is low:high, low:high:log or low:high:step")
     low, high = (_value(field, kind, p, spec) for p in parts[:2])
     log, step = False, None
     if len(parts) == 3:
@@ -114,8 +132,9 @@ def _value(field, kind, text, spec):
         return kind(text) if kind is str else float(text)
     except ValueError:
         wanted = "an integer" if kind is int else "a number"
-        raise CharrnnError(f"--param {spec!r}: {text!r} is not {wanted} for "
-                           f"{option(field)}") from None
+        raise CharrnnError(
+            f"--param {spec!r}: {text!r} is not {wanted} for {option(field)}"
+        ) from None
 
 
 def _check(field, value, spec):
@@ -138,8 +157,7 @@ def parse_all(specs):
 
 
 def to_dict(param):
-    return {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(param).items()}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(param).items()}
 
 
 def from_dict(d):

@@ -1,6 +1,7 @@
 """A sweep in one call (what ``charrnn sweep`` runs): a new sweep checked and
 its directory made, or a stopped one resumed; its trials run to the end on
 this machine or on a Dask cluster."""
+
 import datetime
 import os
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ TRIAL_SECONDS = 300.0  # a trial's budget when none is given
 @dataclass
 class SweepResult:
     directory: str
-    trials: list    # report.rows: a row per trial, best first
+    trials: list  # report.rows: a row per trial, best first
     searched: list  # the names of the options searched
 
     @property
@@ -29,9 +30,24 @@ class SweepResult:
         return report.table(self.trials, self.searched)
 
 
-def sweep(corpus=None, *, params=(), options=None, trials=None, trial_time=None,
-          trial_steps=None, trial_chars=None, reports=None, pruner=None, out=None, resume=None,
-          scheduler=None, jobs=None, log=None, on_event=None):
+def sweep(
+    corpus=None,
+    *,
+    params=(),
+    options=None,
+    trials=None,
+    trial_time=None,
+    trial_steps=None,
+    trial_chars=None,
+    reports=None,
+    pruner=None,
+    out=None,
+    resume=None,
+    scheduler=None,
+    jobs=None,
+    log=None,
+    on_event=None,
+):
     """Search train options on the text file ``corpus``; returns a SweepResult.
 
     params:   what is searched, as --param specs ("hidden=128,256", "lr=1e-3:1e-2:log")
@@ -53,33 +69,56 @@ def sweep(corpus=None, *, params=(), options=None, trials=None, trial_time=None,
     """
     options = dict(options or {})
     log = log or message_printer(quiet=False)
-    settings = {"trial_time": trial_time, "trial_steps": trial_steps,
-                "trial_chars": trial_chars, "reports": reports, "pruner": pruner}
+    settings = {
+        "trial_time": trial_time,
+        "trial_steps": trial_steps,
+        "trial_chars": trial_chars,
+        "reports": reports,
+        "pruner": pruner,
+    }
     if resume:
         given = [name for name, value in {**settings, "out": out}.items() if value is not None]
-        cfg, corpus = resumed(resume, corpus, trials,
-                              sorted(given + list(options) + (["params"] if params else [])))
+        cfg, corpus = resumed(
+            resume, corpus, trials, sorted(given + list(options) + (["params"] if params else []))
+        )
         sweep_dir = resume
     else:
-        cfg = new_config(corpus, params, options, trials=trials, **settings)
-        sweep_dir = out or os.path.join(
-            "sweeps", f"{os.path.splitext(os.path.basename(corpus))[0]}-"
-            f"{datetime.datetime.now():%Y%m%d-%H%M%S}")
-        search.create(sweep_dir, cfg)
-        log(f"sweep in {sweep_dir}: {cfg.trials} trials of "
-            + (f"{cfg.trial_time:g} s" if cfg.trial_time else f"{cfg.trial_steps} steps"
-               if cfg.trial_steps else f"{cfg.trial_chars:,} characters")
-            + "; searching " + "; ".join(space.from_dict(p).describe() for p in cfg.params))
+        cfg, sweep_dir = created(corpus, params, options, trials, settings, out, log)
+    found = run_locked(sweep_dir, cfg, corpus, scheduler, jobs, log, on_event)
+    return SweepResult(sweep_dir, found, [p["name"] for p in cfg.params])
+
+
+def run_locked(sweep_dir, cfg, corpus, scheduler, jobs, log, on_event):
+    """The sweep's trials, run holding its lock; its trials, best first."""
     held = search.lock(sweep_dir)
     try:
         executor = trial_runner(corpus, cfg, scheduler, jobs)
         try:
-            found = search.run(sweep_dir, cfg, executor, log, on_event)
+            return search.run(sweep_dir, cfg, executor, log, on_event)
         finally:
             executor.close()
     finally:
         held.release()
-    return SweepResult(sweep_dir, found, [p["name"] for p in cfg.params])
+
+
+def created(corpus, params, options, trials, settings, out, log):
+    """A new sweep's config and directory, made and announced."""
+    cfg = new_config(corpus, params, options, trials=trials, **settings)
+    name = os.path.splitext(os.path.basename(corpus))[0]
+    sweep_dir = out or os.path.join("sweeps", f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    search.create(sweep_dir, cfg)
+    searched = "; ".join(space.from_dict(p).describe() for p in cfg.params)
+    log(f"sweep in {sweep_dir}: {cfg.trials} trials of {trial_budget(cfg)}; searching {searched}")
+    return cfg, sweep_dir
+
+
+def trial_budget(cfg):
+    """A trial's budget in words: "60 s", "200 steps" or "500,000 characters"."""
+    if cfg.trial_time:
+        return f"{cfg.trial_time:g} s"
+    if cfg.trial_steps:
+        return f"{cfg.trial_steps} steps"
+    return f"{cfg.trial_chars:,} characters"
 
 
 def resumed(sweep_dir, corpus, trials, given):
@@ -87,16 +126,20 @@ def resumed(sweep_dir, corpus, trials, given):
     if given; ``given``: the names of the other settings given, refused."""
     if given:
         name = "--param" if given[0] == "params" else option_name(given[0])
-        raise CharrnnError(f"--resume: {name} was fixed when the sweep started; with "
-                           "--resume give only --trials, --scheduler or --jobs")
+        raise CharrnnError(
+            f"--resume: {name} was fixed when the sweep started; with "
+            "--resume give only --trials, --scheduler or --jobs"
+        )
     cfg = search.load_config(sweep_dir)
     if trials is not None:
         cfg.trials = trials
     cfg.check()
     source = corpus or cfg.corpus
     if not os.path.isfile(source) or file_sha256(source) != cfg.corpus_sha256:
-        raise CharrnnError(f"--resume: {source} is not the text the sweep trained on "
-                           f"(sha256 {cfg.corpus_sha256[:12]}); name the corpus it used")
+        raise CharrnnError(
+            f"--resume: {source} is not the text the sweep trained on "
+            f"(sha256 {cfg.corpus_sha256[:12]}); name the corpus it used"
+        )
     return cfg, source
 
 
@@ -110,10 +153,12 @@ def new_config(corpus, params, options, **settings):
         settings["trial_time"] = TRIAL_SECONDS
     settings["seed"] = options.get("seed")  # the search's and every trial's
     cfg = search.SweepConfig(
-        corpus=os.path.abspath(corpus), corpus_sha256=file_sha256(corpus),
+        corpus=os.path.abspath(corpus),
+        corpus_sha256=file_sha256(corpus),
         params=[space.to_dict(p) for p in space.parse_all(params)],
         fixed={name: value for name, value in options.items() if name != "seed"},
-        **{name: value for name, value in settings.items() if value is not None})
+        **{name: value for name, value in settings.items() if value is not None},
+    )
     cfg.check()
     # a text it can train on, before anything starts
     load_corpus(corpus, options.get("encoding", TrainConfig.encoding))
@@ -124,6 +169,8 @@ def trial_runner(corpus, cfg, scheduler, jobs):
     """Where the trials run: the Dask cluster at ``scheduler``, or this machine."""
     if scheduler:
         from .cluster import DaskTrials
+
         return DaskTrials(scheduler, corpus, cfg.id, jobs)
     from .local import LocalTrials, default_jobs
+
     return LocalTrials(corpus, jobs or default_jobs(cfg.fixed.get("threads")))

@@ -8,6 +8,7 @@ sends SIGTERM (train saves and ends), then SIGKILL if it does not end.  The
 process dies with the thread that started it (lifeline), so a killed sweep or
 worker leaves no trial running.
 """
+
 import json
 import os
 import queue
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 
 from .. import lifeline
 
-LOG_NAME = "train.log"    # the trial's stderr, in its run directory
-STOP_GRACE_SECONDS = 60   # from SIGTERM (train saves last.npz) to SIGKILL
+LOG_NAME = "train.log"  # the trial's stderr, in its run directory
+STOP_GRACE_SECONDS = 60  # from SIGTERM (train saves last.npz) to SIGKILL
 # train's end "stopped" of a trial run to its budget
 FINISHED = ("time", "steps", "chars", "epochs")
 
@@ -31,9 +32,10 @@ class Outcome:
     """How a trial's process ended.  ``state``: "complete" (ran its budget and
     validated), "stopped" (ended by a stop request, or a signal from elsewhere)
     or "failed" (``error`` says why)."""
+
     state: str
     best_val_loss: float = None
-    end: dict = None          # train's end object, when it wrote one
+    end: dict = None  # train's end object, when it wrote one
     error: str = None
     stop_requested: bool = False
 
@@ -43,14 +45,29 @@ def run(corpus, out, args, on_validation, stop_requested, poll_seconds=0.5):
     ``args``; ``on_validation(obj)`` for each validation object; ``stop_requested()``
     is polled.  Returns an Outcome."""
     os.makedirs(out, exist_ok=True)
-    argv = [sys.executable, "-m", "charrnn", "train", corpus, "--out", out, "--json",
-            "--quiet", *args]
+    argv = [
+        sys.executable,
+        "-m",
+        "charrnn",
+        "train",
+        corpus,
+        "--out",
+        out,
+        "--json",
+        "--quiet",
+        *args,
+    ]
     with open(os.path.join(out, LOG_NAME), "ab") as log:
         # a session of its own: Ctrl-C at the sweep's terminal reaches the sweep,
         # which stops its trials itself
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log,
-                                   stdin=subprocess.DEVNULL, env=lifeline.environment(),
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=lifeline.environment(),
+            start_new_session=True,
+        )
     lines = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
     reader.start()
@@ -108,13 +125,22 @@ def _outcome(end, code, requested, out):
         if stopped in FINISHED and code == 0:
             best = end.get("best_val_loss")
             if best is None:
-                return Outcome("failed", end=end, error="ended without a validation run",
-                               stop_requested=requested)
+                return Outcome(
+                    "failed",
+                    end=end,
+                    error="ended without a validation run",
+                    stop_requested=requested,
+                )
             return Outcome("complete", best, end, stop_requested=requested)
         if stopped == "signal":
             return Outcome("stopped", end.get("best_val_loss"), end, end.get("error"), requested)
-        return Outcome("failed", end.get("best_val_loss"), end,
-                       end.get("error") or f"train exited with code {code}", requested)
+        return Outcome(
+            "failed",
+            end.get("best_val_loss"),
+            end,
+            end.get("error") or f"train exited with code {code}",
+            requested,
+        )
     if requested:
         return Outcome("stopped", error=f"killed (exit code {code})", stop_requested=True)
     return Outcome("failed", error=_last_words(out, code))

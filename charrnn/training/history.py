@@ -2,12 +2,17 @@
 chars), kept in memory as the run goes and written to a checkpoint as the
 arrays of its format (checkpoint.Checkpoint: ``<name>_history`` (n, 2) of
 step and loss, ``<name>_seconds`` and ``<name>_chars`` (n,) beside it)."""
+
 import numpy as np
 
-ROW = np.dtype([("step", np.int64),
-                ("loss", np.float64),      # nats per character
-                ("seconds", np.float64),   # the run's training seconds, over resumes
-                ("chars", np.float64)])    # training characters seen; NaN in version-1 rows
+ROW = np.dtype(
+    [
+        ("step", np.int64),
+        ("loss", np.float64),  # nats per character
+        ("seconds", np.float64),  # the run's training seconds, over resumes
+        ("chars", np.float64),
+    ]
+)  # training characters seen; NaN in version-1 rows
 FIRST_CAPACITY = 1024  # rows; doubled whenever full, so an append is amortised O(1)
 
 
@@ -32,8 +37,11 @@ class History:
     def to_checkpoint(self, ckpt, name):
         """Set the ``name`` history arrays of ``ckpt`` to these rows (float64 all)."""
         rows = self.rows
-        setattr(ckpt, f"{name}_history", np.stack([rows["step"].astype(np.float64),
-                                                   rows["loss"]], axis=1))
+        setattr(
+            ckpt,
+            f"{name}_history",
+            np.stack([rows["step"].astype(np.float64), rows["loss"]], axis=1),
+        )
         setattr(ckpt, f"{name}_seconds", rows["seconds"].copy())
         setattr(ckpt, f"{name}_chars", rows["chars"].copy())
 
@@ -46,7 +54,7 @@ class History:
     @property
     def rows(self):
         """The rows so far: a view, valid until the next append."""
-        return self._table[:self._count]
+        return self._table[: self._count]
 
     def __len__(self):
         return self._count

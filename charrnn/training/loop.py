@@ -8,6 +8,7 @@ next (truncated backprop through time) and reset to zero at the start of
 every epoch and, at random, in a few streams at each step; those resets live
 here and nowhere else.
 """
+
 import json
 import math
 import os
@@ -35,29 +36,31 @@ EXPLODED_LOSS = 1e4  # nats per character: far above log(V) of any vocabulary
 @dataclass
 class Run:
     """What a training run works with, from its start to its end."""
+
     cfg: TrainConfig
     model: ModelConfig
     ckpt: checkpoint.Checkpoint  # its weights and optimizer state are updated in place
-    grads: np.ndarray        # like ckpt.params: each step's gradient
-    batches: StreamBatcher   # of the training text
-    val_ids: np.ndarray      # the validation text
+    grads: np.ndarray  # like ckpt.params: each step's gradient
+    batches: StreamBatcher  # of the training text
+    val_ids: np.ndarray  # the validation text
     rng: np.random.Generator  # dropout masks and state resets; saved in every checkpoint
-    schedule: str            # schedules.SCHEDULES
-    peak: float              # the schedule's peak learning rate
-    limit: str               # the step budget that ends the run: steps, epochs or chars
-    total_steps: int         # that budget, over all resumes
+    schedule: str  # schedules.SCHEDULES
+    peak: float  # the schedule's peak learning rate
+    limit: str  # the step budget that ends the run: steps, epochs or chars
+    total_steps: int  # that budget, over all resumes
     out_dir: str
-    blocks: int              # work blocks, one per thread
-    workspace: Workspace     # training's buffers, validation's too
-    on_event: Callable       # called with the objects of ``train --json``
-    log: Callable            # called with human messages
-    quiet: bool              # no progress bar
+    blocks: int  # work blocks, one per thread
+    workspace: Workspace  # training's buffers, validation's too
+    on_event: Callable  # called with the objects of ``train --json``
+    log: Callable  # called with human messages
+    quiet: bool  # no progress bar
 
 
 @dataclass
 class Clock:
     """Training wall-clock seconds: ``before`` of the run's earlier processes,
     and this process's since ``start()``."""
+
     before: float
     started: float = None  # time.perf_counter()
 
@@ -76,20 +79,21 @@ class Clock:
 @dataclass
 class RunState:
     """What the loop moves on, step by step: all of it saved in every checkpoint."""
-    step: int                # optimizer steps taken
-    epoch: int               # whole epochs done
-    batch: int               # batches done in the current epoch
-    lr: float                # of the last step (of the next with schedule decay)
-    carried: np.ndarray      # the hidden state (L, S, B, H) carried into the next batch
-    chars: int               # training characters seen, over all resumes
+
+    step: int  # optimizer steps taken
+    epoch: int  # whole epochs done
+    batch: int  # batches done in the current epoch
+    lr: float  # of the last step (of the next with schedule decay)
+    carried: np.ndarray  # the hidden state (L, S, B, H) carried into the next batch
+    chars: int  # training characters seen, over all resumes
     clock: Clock
-    train: History           # a row per step
-    val: History             # a row per validation
-    chars_at_start: int      # chars when this process started: its speed
-    smooth: float            # the progress bar's moving average of the loss
-    last_validated: int      # the step of the last validation
-    next_validation: float   # with --eval-every in seconds: when, in this process's seconds
-    stopped: str = None      # what ended the run: a budget's name or "time"
+    train: History  # a row per step
+    val: History  # a row per validation
+    chars_at_start: int  # chars when this process started: its speed
+    smooth: float  # the progress bar's moving average of the loss
+    last_validated: int  # the step of the last validation
+    next_validation: float  # with --eval-every in seconds: when, in this process's seconds
+    stopped: str = None  # what ended the run: a budget's name or "time"
 
 
 def train_loop(run, state):
@@ -122,9 +126,11 @@ def train_loop(run, state):
         finally:
             progress.close()
     finish(run, state, state.stopped)
-    run.log(f"trained to step {state.step} (epoch {state.epoch + 1}) in "
-            f"{state.clock.elapsed():.0f} s; validation loss {state.val.last()['loss']:.4f} "
-            f"nats/char (best {run.ckpt.best_val:.4f}); {path_of(run, 'best.npz')}")
+    run.log(
+        f"trained to step {state.step} (epoch {state.epoch + 1}) in "
+        f"{state.clock.elapsed():.0f} s; validation loss {state.val.last()['loss']:.4f} "
+        f"nats/char (best {run.ckpt.best_val:.4f}); {path_of(run, 'best.npz')}"
+    )
     return run.ckpt
 
 
@@ -139,13 +145,22 @@ def take_step(run, state):
         state.lr = schedules.rate(run.schedule, run.peak, budget_done(run, state))
     inputs, targets = run.batches[state.batch]
     masks = dropout_masks(model, run.rng, *inputs.shape, shared=cfg.variational)
-    loss, carried = loss_and_grad(params, model, inputs, targets, state.carried, masks, grads,
-                                  run.blocks, run.workspace)
+    loss, carried = loss_and_grad(
+        params, model, inputs, targets, state.carried, masks, grads, run.blocks, run.workspace
+    )
     norm, scale = optim.clip_scale(grads, cfg.grad_clip)
     if not (math.isfinite(loss) and math.isfinite(norm)) or loss > EXPLODED_LOSS:
         raise diverged(run, state, loss, norm)
-    optim.update(cfg.optimizer, params, grads, run.ckpt.optimizer_state, state.lr,
-                 state.step + 1, scale, cfg.weight_decay)
+    optim.update(
+        cfg.optimizer,
+        params,
+        grads,
+        run.ckpt.optimizer_state,
+        state.lr,
+        state.step + 1,
+        scale,
+        cfg.weight_decay,
+    )
     state.step, state.batch, state.carried = state.step + 1, state.batch + 1, carried
     if state.batch == len(run.batches):
         state.epoch, state.batch = state.epoch + 1, 0
@@ -189,8 +204,15 @@ def validate_and_save(run, state):
     cfg, ckpt = run.cfg, run.ckpt
     # In training's own buffers, in chunks of its size: validation adds
     # nothing to the memory of the run.
-    loss, count = stream_loss(ckpt.params, run.model, run.val_ids, cfg.batch_size,
-                              cfg.seq_length, run.blocks, run.workspace)
+    loss, count = stream_loss(
+        ckpt.params,
+        run.model,
+        run.val_ids,
+        cfg.batch_size,
+        cfg.seq_length,
+        run.blocks,
+        run.workspace,
+    )
     val = loss / count
     state.val.append(state.step, val, state.clock.seconds(), state.chars)
     improved = val < ckpt.best_val
@@ -204,22 +226,37 @@ def validate_and_save(run, state):
     train_loss = state.train.mean_loss_after(state.last_validated)
     state.last_validated = state.step
     clock = state.clock
-    run.on_event({"event": "validation", "step": state.step,
-                  "epoch": round(epochs_done(run, state), 4), "train_loss": train_loss,
-                  "val_loss": val, "best_val_loss": ckpt.best_val, "lr": state.lr,
-                  "chars_per_second": (state.chars - state.chars_at_start)
-                  / max(clock.seconds() - clock.before, 1e-9),
-                  "elapsed_seconds": clock.seconds() - clock.before,
-                  "train_seconds": clock.seconds(), "chars": state.chars, "checkpoint": written})
+    run.on_event(
+        {
+            "event": "validation",
+            "step": state.step,
+            "epoch": round(epochs_done(run, state), 4),
+            "train_loss": train_loss,
+            "val_loss": val,
+            "best_val_loss": ckpt.best_val,
+            "lr": state.lr,
+            "chars_per_second": (state.chars - state.chars_at_start)
+            / max(clock.seconds() - clock.before, 1e-9),
+            "elapsed_seconds": clock.seconds() - clock.before,
+            "train_seconds": clock.seconds(),
+            "chars": state.chars,
+            "checkpoint": written,
+        }
+    )
 
 
 def save(run, state, name):
     """Write the run as it is now to ``name`` in its directory; returns the path."""
     ckpt = run.ckpt
-    ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr = state.step, state.epoch, state.batch, \
-        state.lr
-    ckpt.schedule = json.dumps({"name": run.schedule, "peak_lr": run.peak,
-                                "done": budget_done(run, state)})
+    ckpt.step, ckpt.epoch, ckpt.batch_index, ckpt.lr = (
+        state.step,
+        state.epoch,
+        state.batch,
+        state.lr,
+    )
+    ckpt.schedule = json.dumps(
+        {"name": run.schedule, "peak_lr": run.peak, "done": budget_done(run, state)}
+    )
     ckpt.seconds, ckpt.chars = state.clock.seconds(), state.chars
     ckpt.state = state.carried
     ckpt.rng_state = json.dumps(run.rng.bit_generator.state)
@@ -229,23 +266,31 @@ def save(run, state, name):
     try:
         checkpoint.save(path, ckpt)
     except OSError as e:
-        raise CharrnnError(f"cannot write {path} ({e.strerror}); the checkpoints written "
-                           "before are intact") from None
+        raise CharrnnError(
+            f"cannot write {path} ({e.strerror}); the checkpoints written before are intact"
+        ) from None
     return path
 
 
 def show_progress(progress, run, state, elapsed):
     val_text = f"{state.val.last()['loss']:.3f}" if state.val else "-"  # before any validation
-    progress.update(state.step, budget_done(run, state), state.clock.seconds(), elapsed,
-                    f"epoch {state.epoch + 1} loss {state.smooth:.3f} val {val_text} "
-                    f"{(state.chars - state.chars_at_start) / elapsed:,.0f} char/s")
+    progress.update(
+        state.step,
+        budget_done(run, state),
+        state.clock.seconds(),
+        elapsed,
+        f"epoch {state.epoch + 1} loss {state.smooth:.3f} val {val_text} "
+        f"{(state.chars - state.chars_at_start) / elapsed:,.0f} char/s",
+    )
 
 
 def diverged(run, state, loss, norm):
     """The error of a step that diverged, reported as the end of the run."""
-    message = (f"training diverged at step {state.step + 1} (loss {loss:.4g}, gradient "
-               f"norm {norm:.4g}); the checkpoints in {run.out_dir} from before are "
-               "intact; try a lower --lr or --grad-clip")
+    message = (
+        f"training diverged at step {state.step + 1} (loss {loss:.4g}, gradient "
+        f"norm {norm:.4g}); the checkpoints in {run.out_dir} from before are "
+        "intact; try a lower --lr or --grad-clip"
+    )
     finish(run, state, "divergence", message)
     return CharrnnError(message)
 
@@ -254,26 +299,35 @@ def interrupted(run, state, signum):
     """Save last.npz after a signal; the error that ends the run."""
     last = save(run, state, "last.npz")
     finish(run, state, "signal", f"stopped by {signum.name}")
-    return Interrupted(signum, f"stopped at step {state.step}; saved {last} "
-                       "(continue with --resume)")
+    return Interrupted(
+        signum, f"stopped at step {state.step}; saved {last} (continue with --resume)"
+    )
 
 
 def finish(run, state, stopped, error=None):
     """Report the end of the run (an ``end`` event), however it ends."""
     best = run.ckpt.best_val if math.isfinite(run.ckpt.best_val) else None
     best_path, last_path = path_of(run, "best.npz"), path_of(run, "last.npz")
-    run.on_event({"event": "end", "run_dir": run.out_dir, "steps": state.step,
-                  "epochs": round(epochs_done(run, state), 4), "best_val_loss": best,
-                  "best_checkpoint": best_path if os.path.exists(best_path) else None,
-                  "last_checkpoint": last_path if os.path.exists(last_path) else None,
-                  "elapsed_seconds": state.clock.elapsed(),
-                  "train_seconds": state.clock.seconds(), "stopped": stopped, "error": error})
+    run.on_event(
+        {
+            "event": "end",
+            "run_dir": run.out_dir,
+            "steps": state.step,
+            "epochs": round(epochs_done(run, state), 4),
+            "best_val_loss": best,
+            "best_checkpoint": best_path if os.path.exists(best_path) else None,
+            "last_checkpoint": last_path if os.path.exists(last_path) else None,
+            "elapsed_seconds": state.clock.elapsed(),
+            "train_seconds": state.clock.seconds(),
+            "stopped": stopped,
+            "error": error,
+        }
+    )
 
 
 def budget_done(run, state):
     """The fraction of the run's budget (steps or time) spent."""
-    return schedules.position(state.step, run.total_steps, state.clock.seconds(),
-                              run.cfg.max_time)
+    return schedules.position(state.step, run.total_steps, state.clock.seconds(), run.cfg.max_time)
 
 
 def epochs_done(run, state):

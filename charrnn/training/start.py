@@ -1,6 +1,7 @@
 """What a training run starts from: its data, its budget, its first checkpoint
 (new, or the one it resumes) and its compiled kernels.  Every check that can
 refuse a run comes before the run directory is changed."""
+
 import json
 import math
 import os
@@ -26,8 +27,17 @@ from .loop import Clock, Run, RunState
 
 MAX_PARAMS = 500_000_000  # a guard against typos such as --hidden 1000000
 # Options that define the model or the data stream: a resumed run must keep them.
-FIXED_ON_RESUME = ("cell", "hidden", "layers", "dropout", "seq_length", "batch_size", "val_frac",
-                   "optimizer", "encoding")
+FIXED_ON_RESUME = (
+    "cell",
+    "hidden",
+    "layers",
+    "dropout",
+    "seq_length",
+    "batch_size",
+    "val_frac",
+    "optimizer",
+    "encoding",
+)
 # Options that came after runs were first saved: what a run saved without them trained with.
 BEFORE_THE_OPTION = {"reset_rate": 0.0}
 
@@ -46,33 +56,69 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
     check_free_space(out_dir, cfg, n_params, total_steps)
     rng = np.random.default_rng(cfg.seed)
     ckpt, schedule, peak = first_checkpoint(cfg, model, corpus, resume, rng, log)
-    ckpt.train_config = {**asdict(cfg), "schedule": schedule,
-                         "corpus": os.path.abspath(corpus_path), "corpus_sha256": corpus.sha256,
-                         "corpus_file_sha256": corpus.file_sha256,
-                         "corpus_chars": len(corpus.ids), "steps_per_epoch": len(batches)}
+    ckpt.train_config = {
+        **asdict(cfg),
+        "schedule": schedule,
+        "corpus": os.path.abspath(corpus_path),
+        "corpus_sha256": corpus.sha256,
+        "corpus_file_sha256": corpus.file_sha256,
+        "corpus_chars": len(corpus.ids),
+        "steps_per_epoch": len(batches),
+    }
     check_budget_left(ckpt, cfg, total_steps, resume)
     run_dir.prepare(log)  # every check passed: now the directory may change
     if run_dir.drops_best:
         ckpt.best_val = float("inf")  # the next validation writes best.npz of this branch
     ckpt.packed.clear()  # generation weights packed from these params go stale
-    log(f"corpus {corpus_path}: {len(corpus.ids):,} characters, vocabulary "
-        f"{len(corpus.vocab)}, {len(train_ids):,} train / {len(val_ids):,} validation; model "
+    log(
+        described(corpus_path, corpus, cfg, n_params, batches, val_ids, out_dir)
+        + (f"; resuming at step {ckpt.step}" if resume else "")
+    )
+    run = Run(
+        cfg=cfg,
+        model=model,
+        ckpt=ckpt,
+        grads=np.zeros_like(ckpt.params),
+        batches=batches,
+        val_ids=val_ids,
+        rng=rng,
+        schedule=schedule,
+        peak=peak,
+        limit=limit,
+        total_steps=total_steps,
+        out_dir=out_dir,
+        blocks=use_threads(cfg.threads),
+        workspace=Workspace(),
+        on_event=on_event,
+        log=log,
+        quiet=quiet,
+    )
+    state = first_state(run)
+    timed_compile(run, state, log)
+    return run, state
+
+
+def described(corpus_path, corpus, cfg, n_params, batches, val_ids, out_dir):
+    """The run in a line: its corpus, split, model and checkpoint directory."""
+    train_chars = len(corpus.ids) - len(val_ids)
+    return (
+        f"corpus {corpus_path}: {len(corpus.ids):,} characters, vocabulary "
+        f"{len(corpus.vocab)}, {train_chars:,} train / {len(val_ids):,} validation; model "
         f"{cfg.layers}x{cfg.hidden} {cfg.cell.upper()}, {n_params:,} parameters; "
         f"{len(batches)} steps per epoch; checkpoints in {out_dir}"
-        + (f"; resuming at step {ckpt.step}" if resume else ""))
-    run = Run(cfg=cfg, model=model, ckpt=ckpt, grads=np.zeros_like(ckpt.params),
-              batches=batches, val_ids=val_ids, rng=rng, schedule=schedule, peak=peak,
-              limit=limit, total_steps=total_steps, out_dir=out_dir,
-              blocks=use_threads(cfg.threads), workspace=Workspace(), on_event=on_event,
-              log=log, quiet=quiet)
-    state = first_state(run)
-    compile_started = time.perf_counter()
+    )
+
+
+def timed_compile(run, state, log):
+    """compile_kernels, saying how long it took when the cache did not have them."""
+    started = time.perf_counter()
     compile_kernels(run, state)
-    compile_seconds = time.perf_counter() - compile_started
-    if compile_seconds > 5:
-        log(f"compiled the kernels in {compile_seconds:.0f} s (once for this installation and "
-            "model type; kept in the cache)")
-    return run, state
+    seconds = time.perf_counter() - started
+    if seconds > 5:
+        log(
+            f"compiled the kernels in {seconds:.0f} s (once for this installation and "
+            "model type; kept in the cache)"
+        )
 
 
 def first_state(run):
@@ -80,14 +126,21 @@ def first_state(run):
     ckpt = run.ckpt
     train, val = History.from_checkpoint(ckpt, "train"), History.from_checkpoint(ckpt, "val")
     at_epoch_start = ckpt.batch_index == 0
-    return RunState(step=ckpt.step, epoch=ckpt.epoch, batch=ckpt.batch_index, lr=ckpt.lr,
-                    carried=zero_state(run.model, run.cfg.batch_size) if at_epoch_start
-                    else ckpt.state,
-                    chars=ckpt.chars, clock=Clock(before=ckpt.seconds), train=train, val=val,
-                    chars_at_start=ckpt.chars,
-                    smooth=train.last()["loss"] if train else None,
-                    last_validated=val.last()["step"] if val else 0,
-                    next_validation=run.cfg.eval_seconds or math.inf)
+    return RunState(
+        step=ckpt.step,
+        epoch=ckpt.epoch,
+        batch=ckpt.batch_index,
+        lr=ckpt.lr,
+        carried=zero_state(run.model, run.cfg.batch_size) if at_epoch_start else ckpt.state,
+        chars=ckpt.chars,
+        clock=Clock(before=ckpt.seconds),
+        train=train,
+        val=val,
+        chars_at_start=ckpt.chars,
+        smooth=train.last()["loss"] if train else None,
+        last_validated=val.last()["step"] if val else 0,
+        next_validation=run.cfg.eval_seconds or math.inf,
+    )
 
 
 def first_checkpoint(cfg, model, corpus, resume, rng, log):
@@ -97,8 +150,9 @@ def first_checkpoint(cfg, model, corpus, resume, rng, log):
         ckpt = checkpoint.load(resume)
         check_resumable(ckpt, cfg, corpus, resume, log)
         rng.bit_generator.state = json.loads(ckpt.rng_state)
-        schedule = schedules.resolve(cfg.schedule, cfg.lr_decay,
-                                     resumed_without_schedule="schedule" not in ckpt.train_config)
+        schedule = schedules.resolve(
+            cfg.schedule, cfg.lr_decay, resumed_without_schedule="schedule" not in ckpt.train_config
+        )
         peak = json.loads(ckpt.schedule).get("peak_lr", ckpt.lr)
         if cfg.lr is not None and cfg.lr != ckpt.train_config.get("lr"):
             ckpt.lr = peak = cfg.lr
@@ -107,8 +161,13 @@ def first_checkpoint(cfg, model, corpus, resume, rng, log):
     params = init_params(model, rng)
     peak = cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer, cfg.cell)
     ckpt = checkpoint.Checkpoint(
-        model=model, vocab=corpus.vocab, params=params, optimizer=cfg.optimizer,
-        optimizer_state=optim.init_state(cfg.optimizer, params.size), lr=peak)
+        model=model,
+        vocab=corpus.vocab,
+        params=params,
+        optimizer=cfg.optimizer,
+        optimizer_state=optim.init_state(cfg.optimizer, params.size),
+        lr=peak,
+    )
     return ckpt, schedule, peak
 
 
@@ -126,18 +185,24 @@ def check_model_size(model):
     """The model's parameter count, refused above MAX_PARAMS."""
     n_params = param_count(model)
     if n_params > MAX_PARAMS:
-        raise CharrnnError(f"a {model.layers}x{model.hidden} model over {model.vocab_size} "
-                           f"characters has {n_params:,} parameters, more than {MAX_PARAMS:,}; "
-                           "lower --hidden or --layers")
+        raise CharrnnError(
+            f"a {model.layers}x{model.hidden} model over {model.vocab_size} "
+            f"characters has {n_params:,} parameters, more than {MAX_PARAMS:,}; "
+            "lower --hidden or --layers"
+        )
     return n_params
 
 
 def step_budget(cfg, steps_per_epoch):
     """(name, steps) of the budget that ends the run first, over all resumes:
     --max-steps, all --epochs or --max-chars (every step reads B*T characters)."""
-    limits = {"steps": cfg.max_steps, "epochs": cfg.epochs * steps_per_epoch,
-              "chars": None if cfg.max_chars is None else
-              -(-cfg.max_chars // (cfg.batch_size * cfg.seq_length))}
+    limits = {
+        "steps": cfg.max_steps,
+        "epochs": cfg.epochs * steps_per_epoch,
+        "chars": None
+        if cfg.max_chars is None
+        else -(-cfg.max_chars // (cfg.batch_size * cfg.seq_length)),
+    }
     limit = min((name for name in limits if limits[name] is not None), key=limits.get)
     return limit, limits[limit]
 
@@ -145,17 +210,24 @@ def step_budget(cfg, steps_per_epoch):
 def check_resumable(ckpt, cfg, corpus, resume_path, log):
     """Refuse a resume that would change the model or the data; report other changes."""
     saved = ckpt.train_config
-    fixed = [f"{option_name(k)} {getattr(cfg, k)} (the run used {saved[k]})"
-             for k in FIXED_ON_RESUME if saved.get(k) != getattr(cfg, k)]
+    fixed = [
+        f"{option_name(k)} {getattr(cfg, k)} (the run used {saved[k]})"
+        for k in FIXED_ON_RESUME
+        if saved.get(k) != getattr(cfg, k)
+    ]
     if fixed:
-        raise CharrnnError(f"cannot resume {resume_path} with a different "
-                           f"{'; '.join(fixed)}")
+        raise CharrnnError(f"cannot resume {resume_path} with a different {'; '.join(fixed)}")
     if saved.get("corpus_sha256") != corpus.sha256:
-        raise CharrnnError(f"cannot resume {resume_path}: the corpus differs from the one the run "
-                           f"was trained on ({saved.get('corpus')}, "
-                           f"{saved.get('corpus_chars', 0):,} characters)")
-    changed = [f"{option_name(k)} {saved.get(k)} -> {v}" for k, v in asdict(cfg).items()
-               if k not in FIXED_ON_RESUME and k != "seed" and saved.get(k) != v]
+        raise CharrnnError(
+            f"cannot resume {resume_path}: the corpus differs from the one the run "
+            f"was trained on ({saved.get('corpus')}, "
+            f"{saved.get('corpus_chars', 0):,} characters)"
+        )
+    changed = [
+        f"{option_name(k)} {saved.get(k)} -> {v}"
+        for k, v in asdict(cfg).items()
+        if k not in FIXED_ON_RESUME and k != "seed" and saved.get(k) != v
+    ]
     if changed:
         log(f"resuming with changed options: {', '.join(changed)}")
 
@@ -163,13 +235,17 @@ def check_resumable(ckpt, cfg, corpus, resume_path, log):
 def check_budget_left(ckpt, cfg, total_steps, resume):
     """Refuse to resume a run that has already spent its budget."""
     if ckpt.step >= total_steps:
-        raise CharrnnError(f"{resume} is at step {ckpt.step}, which already reaches --max-steps, "
-                           f"--max-chars or --epochs ({total_steps} steps); raise them to train "
-                           "further")
+        raise CharrnnError(
+            f"{resume} is at step {ckpt.step}, which already reaches --max-steps, "
+            f"--max-chars or --epochs ({total_steps} steps); raise them to train "
+            "further"
+        )
     if cfg.max_time is not None and ckpt.seconds >= cfg.max_time:
-        raise CharrnnError(f"{resume} has trained for {ckpt.seconds:.0f} s, which already "
-                           f"reaches --max-time {cfg.max_time:g} s (the run's total, over "
-                           "resumes); raise it to train further")
+        raise CharrnnError(
+            f"{resume} has trained for {ckpt.seconds:.0f} s, which already "
+            f"reaches --max-time {cfg.max_time:g} s (the run's total, over "
+            "resumes); raise it to train further"
+        )
 
 
 def check_free_space(out_dir, cfg, n_params, total_steps):
@@ -180,13 +256,16 @@ def check_free_space(out_dir, cfg, n_params, total_steps):
     checkpoint_bytes += 32 * total_steps  # the training history: 4 float64 a step
     validations = total_steps // (cfg.eval_every if cfg.eval_seconds is None else 1) + 1
     kept = 3 + (validations if cfg.keep is None else min(cfg.keep, validations))
-    existing = sum(os.path.getsize(os.path.join(out_dir, name))
-                   for name in runs.checkpoint_files(out_dir))  # replaced as the run goes
+    existing = sum(
+        os.path.getsize(os.path.join(out_dir, name)) for name in runs.checkpoint_files(out_dir)
+    )  # replaced as the run goes
     free = shutil.disk_usage(out_dir).free + existing
     if free < kept * checkpoint_bytes:
-        raise CharrnnError(f"{out_dir}: {free / 1e6:,.0f} MB free, but the {kept} checkpoints "
-                           f"this run keeps (--keep {'all' if cfg.keep is None else cfg.keep}) "
-                           f"need {kept * checkpoint_bytes / 1e6:,.0f} MB")
+        raise CharrnnError(
+            f"{out_dir}: {free / 1e6:,.0f} MB free, but the {kept} checkpoints "
+            f"this run keeps (--keep {'all' if cfg.keep is None else cfg.keep}) "
+            f"need {kept * checkpoint_bytes / 1e6:,.0f} MB"
+        )
 
 
 def compile_kernels(run, state):
@@ -200,11 +279,28 @@ def compile_kernels(run, state):
     cfg, model, params = run.cfg, run.model, run.ckpt.params
     inputs, targets = run.batches[state.batch]
     masks = dropout_masks(model, np.random.default_rng(0), *inputs.shape)
-    loss_and_grad(params, model, inputs, targets, state.carried.copy(), masks, run.grads,
-                  run.blocks, run.workspace)
+    loss_and_grad(
+        params,
+        model,
+        inputs,
+        targets,
+        state.carried.copy(),
+        masks,
+        run.grads,
+        run.blocks,
+        run.workspace,
+    )
     small = np.zeros(8, params.dtype)  # the optimizer's kernels compile for types, not sizes
     _, scale = optim.clip_scale(small, cfg.grad_clip)
-    optim.update(cfg.optimizer, small.copy(), small, optim.init_state(cfg.optimizer, 8), 0.0, 1,
-                 scale)
-    stream_loss(params, model, run.val_ids[:2 * cfg.batch_size + 2], cfg.batch_size,
-                cfg.seq_length, run.blocks, run.workspace)
+    optim.update(
+        cfg.optimizer, small.copy(), small, optim.init_state(cfg.optimizer, 8), 0.0, 1, scale
+    )
+    stream_loss(
+        params,
+        model,
+        run.val_ids[: 2 * cfg.batch_size + 2],
+        cfg.batch_size,
+        cfg.seq_length,
+        run.blocks,
+        run.workspace,
+    )

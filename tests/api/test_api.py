@@ -2,6 +2,7 @@
 same options and seed give the same weights and the same text; importing
 charrnn loads no Numba and changes no process setting; bad input is one
 CharrnnError, with an end event for a run that never started."""
+
 import json
 import os
 import subprocess
@@ -25,14 +26,16 @@ def command(args):
 
 
 def options_of(tiny):
-    return [item for name, value in tiny.items()
-            for item in (charrnn.config.option_name(name), value)]
+    return [
+        item for name, value in tiny.items() for item in (charrnn.config.option_name(name), value)
+    ]
 
 
 def test_train_gives_the_weights_the_command_gives(tmp_path, corpus_file):
     events = []
-    run = charrnn.train(str(corpus_file), out=str(tmp_path / "api"), quiet=True,
-                        on_event=events.append, **TINY)
+    run = charrnn.train(
+        str(corpus_file), out=str(tmp_path / "api"), quiet=True, on_event=events.append, **TINY
+    )
     command(["train", corpus_file, "--out", tmp_path / "cli", "--quiet"] + options_of(TINY))
     ours, theirs = load(run.last_checkpoint), load(str(tmp_path / "cli" / "last.npz"))
     np.testing.assert_array_equal(ours.params, theirs.params)
@@ -55,8 +58,12 @@ def test_resume_continues_with_the_runs_own_options(tmp_path, corpus_file):
 def test_a_refused_run_raises_and_still_ends(tmp_path, corpus_file):
     events = []
     with pytest.raises(charrnn.CharrnnError, match="--max-steps"):
-        charrnn.train(str(corpus_file), out=str(tmp_path / "r"), on_event=events.append,
-                      **{**TINY, "max_steps": 0})
+        charrnn.train(
+            str(corpus_file),
+            out=str(tmp_path / "r"),
+            on_event=events.append,
+            **{**TINY, "max_steps": 0},
+        )
     assert [e["event"] for e in events] == ["end"] and events[0]["stopped"] == "error"
     with pytest.raises(charrnn.CharrnnError, match="no option 'hiden'"):
         charrnn.train(str(corpus_file), hiden=16)
@@ -107,18 +114,21 @@ def test_bad_input_is_a_charrnn_error(tmp_path, trained):
 def test_the_verbs_keep_their_names_when_their_modules_load():
     import charrnn.info
     import charrnn.train  # noqa: F401  (the modules of the same names)
+
     assert charrnn.train is charrnn.api.train and charrnn.info is charrnn.api.info
     assert sys.modules["charrnn.train"].train is not charrnn.train
 
 
 def test_importing_charrnn_loads_no_numba_and_sets_nothing():
     env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
-    probe = ("import os, sys, charrnn\n"
-             "assert 'numba' not in sys.modules, 'numba'\n"
-             "assert 'GOMP_SPINCOUNT' not in os.environ\n"
-             "import charrnn.cli\n"
-             "sys.argv = ['charrnn', 'train', '--help']\n"
-             "try:\n    charrnn.cli.main()\nexcept SystemExit:\n    pass\n"
-             "assert 'numba' not in sys.modules, 'numba for --help'\n")
+    probe = (
+        "import os, sys, charrnn\n"
+        "assert 'numba' not in sys.modules, 'numba'\n"
+        "assert 'GOMP_SPINCOUNT' not in os.environ\n"
+        "import charrnn.cli\n"
+        "sys.argv = ['charrnn', 'train', '--help']\n"
+        "try:\n    charrnn.cli.main()\nexcept SystemExit:\n    pass\n"
+        "assert 'numba' not in sys.modules, 'numba for --help'\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

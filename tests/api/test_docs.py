@@ -1,5 +1,6 @@
 """docs/api.md's examples, every one, in order, as a reader runs them: in a
 directory that holds shakespeare.txt (a few hundred lines of Romeo and Juliet)."""
+
 import re
 from pathlib import Path
 
@@ -33,7 +34,13 @@ def test_every_example_runs(tmp_path, monkeypatch, capsys):
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), namespace)
     printed = capsys.readouterr().out
-    for said in ("runs/small 40 steps", "['validation', 'validation', 'end']", "\n60\n",
-                 "runs/small/best.npz", "(15, 1, 64)", "runs/none.npz: no such checkpoint",
-                 "2 {'hidden': "):
+    for said in (
+        "runs/small 40 steps",
+        "['validation', 'validation', 'end']",
+        "\n60\n",
+        "runs/small/best.npz",
+        "(15, 1, 64)",
+        "runs/none.npz: no such checkpoint",
+        "2 {'hidden': ",
+    ):
         assert said in printed, said

@@ -2,6 +2,7 @@
 NumPy reference and satisfies the cell protocol, and a new cell added as the
 docstring of charrnn/cells says (one module, one line in CELLS, a reference)
 gets every per-cell test with nothing else edited."""
+
 import inspect
 import os
 import re
@@ -42,8 +43,9 @@ def test_every_registered_cell_has_a_reference():
 def test_every_cell_satisfies_the_protocol(cell, rng):
     module = cells.get(cell)
     assert isinstance(module.STATES, tuple) and module.STATES[0] == "h"
-    assert module.SHOWN[0] in module.STATES and (module.SHOWN[1] is None or
-                                                 callable(module.SHOWN[1]))
+    assert module.SHOWN[0] in module.STATES and (
+        module.SHOWN[1] is None or callable(module.SHOWN[1])
+    )
     assert module.TORCH is None or isinstance(module.TORCH, cells.TorchModule)
     for name, parameters in PROTOCOL.items():
         function = getattr(module, name, None)
@@ -66,9 +68,16 @@ def test_an_unknown_cell_is_a_clear_error():
 # Every per-cell test: the reference and gradient checks, step against
 # forward, beam search, precisions, the commands (learn, sample, evaluate,
 # resume bit for bit).
-PER_CELL = ["model/test_model.py", "model/test_generation.py", "model/test_precision.py",
-            "cells/test_cells_through_the_commands.py", "cells/test_registry.py",
-            "commands/test_evaluate.py", "commands/test_export.py", "commands/test_viz.py"]
+PER_CELL = [
+    "model/test_model.py",
+    "model/test_generation.py",
+    "model/test_precision.py",
+    "cells/test_cells_through_the_commands.py",
+    "cells/test_registry.py",
+    "commands/test_evaluate.py",
+    "commands/test_export.py",
+    "commands/test_viz.py",
+]
 
 
 def test_an_eighth_cell_gets_the_whole_suite(tmp_path):
@@ -81,17 +90,37 @@ def test_an_eighth_cell_gets_the_whole_suite(tmp_path):
         shutil.copytree(current, tmp_path / os.path.basename(current))
     env = {**os.environ, "CHARRNN_TEST_EIGHTH_CELL": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
     env.pop(cache.BASE_VAR, None)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
-                           "-k", "sgu", *(str(TESTS / f) for f in PER_CELL)],
-                          env=env, capture_output=True, text=True, cwd=TESTS.parent, timeout=1800)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "sgu",
+            *(str(TESTS / f) for f in PER_CELL),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=TESTS.parent,
+        timeout=1800,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     passed = re.findall(r"^PASSED (\S+)", done.stdout, re.M)
-    for test in ("test_forward_matches_reference", "test_gradients_match_finite_differences",
-                 "test_float32_at_a_realistic_size_agrees_with_float64",
-                 "test_model_step_matches_forward", "test_beam_of_one_is_greedy",
-                 "test_generation_runs_the_model_that_eval_scores",
-                 "test_every_cell_learns_samples_and_evaluates",
-                 "test_stopped_and_resumed_equals_straight_for_every_cell",
-                 "test_every_cell_satisfies_the_protocol"):
+    for test in (
+        "test_forward_matches_reference",
+        "test_gradients_match_finite_differences",
+        "test_float32_at_a_realistic_size_agrees_with_float64",
+        "test_model_step_matches_forward",
+        "test_beam_of_one_is_greedy",
+        "test_generation_runs_the_model_that_eval_scores",
+        "test_every_cell_learns_samples_and_evaluates",
+        "test_stopped_and_resumed_equals_straight_for_every_cell",
+        "test_every_cell_satisfies_the_protocol",
+    ):
         assert any(f"::{test}[" in name and "sgu" in name for name in passed), test
     assert not re.search(r"^(FAILED|ERROR|SKIPPED)", done.stdout, re.M)

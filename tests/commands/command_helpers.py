@@ -1,5 +1,6 @@
 """What the command tests share: a tiny model's options and running a command
 through click's CliRunner, expecting success or a clean failure."""
+
 import os
 import re
 
@@ -38,8 +39,11 @@ def last_line(result):
 
 def npz_bytes(directory):
     """{name: bytes} of the .npz files in ``directory``."""
-    return {name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))
-            if name.endswith(".npz")}
+    return {
+        name: (directory / name).read_bytes()
+        for name in sorted(os.listdir(directory))
+        if name.endswith(".npz")
+    }
 
 
 def step_names(directory):

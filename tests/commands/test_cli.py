@@ -1,4 +1,5 @@
 """Every command through click's CliRunner, including its failures on bad input."""
+
 import json
 import os
 
@@ -9,8 +10,21 @@ from click.testing import CliRunner
 from charrnn.checkpoint import load
 from charrnn.cli import main
 
-TINY_ARGS = ["--hidden", "16", "--layers", "1", "--batch-size", "4", "--seq-length", "16",
-             "--eval-every", "10", "--quiet", "--seed", "3"]
+TINY_ARGS = [
+    "--hidden",
+    "16",
+    "--layers",
+    "1",
+    "--batch-size",
+    "4",
+    "--seq-length",
+    "16",
+    "--eval-every",
+    "10",
+    "--quiet",
+    "--seed",
+    "3",
+]
 
 
 def run(args, **kwargs):
@@ -42,8 +56,20 @@ def test_train_sample_eval(tmp_path, corpus_file, monkeypatch):
     again = CliRunner().invoke(main, ["sample", "--length", "50", "--seed", "1"])
     assert again.stdout == result.stdout
 
-    result = run(["sample", str(run_dir / "best.npz"), "--prime", "First", "--length", "40",
-                  "--temperature", "0.5", "--top-k", "3"])
+    result = run(
+        [
+            "sample",
+            str(run_dir / "best.npz"),
+            "--prime",
+            "First",
+            "--length",
+            "40",
+            "--temperature",
+            "0.5",
+            "--top-k",
+            "3",
+        ]
+    )
     assert result.exit_code == 0 and result.stdout.startswith("First")
     assert len(result.stdout) == len("First") + 40 + 1
 
@@ -52,12 +78,14 @@ def test_train_sample_eval(tmp_path, corpus_file, monkeypatch):
     assert greedy == beam1
     result = run(["sample", str(run_dir / "best.npz"), "--beam", "7", "--length", "30"])
     assert result.exit_code == 0 and len(result.output) == 31
-    result = run(["sample", str(run_dir / "best.npz"), "--stop", "\n", "--length", "500",
-                  "--seed", "2"])
+    result = run(
+        ["sample", str(run_dir / "best.npz"), "--stop", "\n", "--length", "500", "--seed", "2"]
+    )
     assert result.output.count("\n") <= 2 and len(result.output) <= 502
 
-    result = CliRunner().invoke(main, ["eval", str(run_dir / "best.npz"),
-                                                       str(corpus_file), "--json"])
+    result = CliRunner().invoke(
+        main, ["eval", str(run_dir / "best.npz"), str(corpus_file), "--json"]
+    )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["characters"] == len(corpus_file.read_text()) - 1
@@ -69,15 +97,32 @@ def test_train_sample_eval(tmp_path, corpus_file, monkeypatch):
 
 def test_training_is_reproducible_with_a_seed(tmp_path, corpus_file):
     for name in ("a", "b"):
-        assert run(["train", str(corpus_file), "--max-steps", "8", "--out", str(tmp_path / name)]
-                   + TINY_ARGS + ["--dropout", "0.3"]).exit_code == 0
+        assert (
+            run(
+                ["train", str(corpus_file), "--max-steps", "8", "--out", str(tmp_path / name)]
+                + TINY_ARGS
+                + ["--dropout", "0.3"]
+            ).exit_code
+            == 0
+        )
     a, b = load(str(tmp_path / "a" / "last.npz")), load(str(tmp_path / "b" / "last.npz"))
     np.testing.assert_array_equal(a.params, b.params)
 
 
 def test_max_time_stops_training(tmp_path, corpus_file):
-    result = run(["train", str(corpus_file), "--max-time", "1s", "--epochs", "100000",
-                  "--out", str(tmp_path)] + TINY_ARGS)
+    result = run(
+        [
+            "train",
+            str(corpus_file),
+            "--max-time",
+            "1s",
+            "--epochs",
+            "100000",
+            "--out",
+            str(tmp_path),
+        ]
+        + TINY_ARGS
+    )
     assert result.exit_code == 0
     assert load(str(tmp_path / "last.npz")).step < 100000
 
@@ -85,20 +130,43 @@ def test_max_time_stops_training(tmp_path, corpus_file):
 def test_max_chars_is_a_budget_of_the_whole_run(tmp_path, corpus_file):
     """Characters over all resumes, in whole steps of B*T = 64 characters."""
     out = str(tmp_path / "run")
-    ended = run(["train", str(corpus_file), "--max-chars", "1000", "--epochs", "100000",
-                 "--out", out, "--json"] + TINY_ARGS)
+    ended = run(
+        [
+            "train",
+            str(corpus_file),
+            "--max-chars",
+            "1000",
+            "--epochs",
+            "100000",
+            "--out",
+            out,
+            "--json",
+        ]
+        + TINY_ARGS
+    )
     assert ended.exit_code == 0, ended.output
     end = json.loads(ended.stdout.splitlines()[-1])
     assert end["stopped"] == "chars" and end["steps"] == 16  # ceil(1000 / 64)
     assert load(os.path.join(out, "last.npz")).chars == 16 * 64
-    more = run(["train", str(corpus_file), "--resume", os.path.join(out, "last.npz"),
-                "--max-chars", "2k", "--json", "--quiet"])
+    more = run(
+        [
+            "train",
+            str(corpus_file),
+            "--resume",
+            os.path.join(out, "last.npz"),
+            "--max-chars",
+            "2k",
+            "--json",
+            "--quiet",
+        ]
+    )
     assert more.exit_code == 0, more.output
     end = json.loads(more.stdout.splitlines()[-1])
     assert end["stopped"] == "chars" and end["steps"] == 32  # the run's 2,000, not 2,000 more
     assert "--max-chars" in error_of(["train", str(corpus_file), "--max-chars", "lots"])
-    assert "--max-chars must be at least 1" in error_of(["train", str(corpus_file),
-                                                         "--max-chars", "0"])
+    assert "--max-chars must be at least 1" in error_of(
+        ["train", str(corpus_file), "--max-chars", "0"]
+    )
 
 
 def error_of(args):
@@ -123,9 +191,15 @@ def test_train_errors(tmp_path, corpus_file):
     message = error_of(["train", str(short)] + out)
     assert "one batch needs" in message and "--batch-size" in message
     assert "binary" in error_of(["train", str(binary)] + out)
-    for option, value in [("--hidden", "0"), ("--seq-length", "-1"), ("--dropout", "1.0"),
-                          ("--val-frac", "0"), ("--lr", "-0.1"), ("--lr-decay", "2"),
-                          ("--max-steps", "0")]:
+    for option, value in [
+        ("--hidden", "0"),
+        ("--seq-length", "-1"),
+        ("--dropout", "1.0"),
+        ("--val-frac", "0"),
+        ("--lr", "-0.1"),
+        ("--lr-decay", "2"),
+        ("--max-steps", "0"),
+    ]:
         assert option in error_of(["train", str(corpus_file), option, value] + out), option
     assert "duration" in error_of(["train", str(corpus_file), "--max-time", "soon"] + out)
     assert "--optimizer" in error_of(["train", str(corpus_file), "--optimizer", "lbfgs"] + out)
@@ -185,9 +259,12 @@ def test_corpus_commands(tmp_path, monkeypatch):
     result = run(["corpus", "warpeace", "--url", wrong.as_uri()])
     assert result.exit_code == 1 and "SHA-256" in result.output and "Traceback" not in result.output
     assert sorted(os.listdir(tmp_path / "corpora")) == ["c.txt"]
-    for args, message in [(["corpus"], "--list"), (["corpus", "nope"], "nope"),
-                          (["corpus", "stdlib", "--url", wrong.as_uri()], "--url"),
-                          (["corpus", "c", "--source", str(tmp_path / "corpora")], "libc6-dev")]:
+    for args, message in [
+        (["corpus"], "--list"),
+        (["corpus", "nope"], "nope"),
+        (["corpus", "stdlib", "--url", wrong.as_uri()], "--url"),
+        (["corpus", "c", "--source", str(tmp_path / "corpora")], "libc6-dev"),
+    ]:
         result = run(args)
         assert result.exit_code in (1, 2) and message in result.output, (args, result.output)
 
@@ -195,8 +272,10 @@ def test_corpus_commands(tmp_path, monkeypatch):
 def test_python_dash_m(corpus_file):
     import subprocess
     import sys
-    result = subprocess.run([sys.executable, "-m", "charrnn", "--help"], capture_output=True,
-                            text=True)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "charrnn", "--help"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and "train" in result.stdout
 
 
@@ -206,23 +285,52 @@ def test_huge_vocabulary_trains_and_samples(tmp_path):
     text = "".join(chars) + "".join(rng.choice(chars, 20_000)) + "\n"
     corpus = tmp_path / "cjk.txt"
     corpus.write_text(text, encoding="utf-8")
-    result = run(["train", str(corpus), "--hidden", "8", "--layers", "1", "--batch-size", "4",
-                  "--seq-length", "8", "--max-steps", "2", "--quiet", "--out", str(tmp_path / "r")])
+    result = run(
+        [
+            "train",
+            str(corpus),
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--batch-size",
+            "4",
+            "--seq-length",
+            "8",
+            "--max-steps",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     assert result.exit_code == 0, result.output
     ckpt = load(str(tmp_path / "r" / "best.npz"))
     assert ckpt.model.vocab_size == 20_001
-    result = run(["sample", str(tmp_path / "r" / "best.npz"), "--length", "20", "--seed", "0",
-                  "--prime", chars[7] + chars[19_999]])
+    result = run(
+        [
+            "sample",
+            str(tmp_path / "r" / "best.npz"),
+            "--length",
+            "20",
+            "--seed",
+            "0",
+            "--prime",
+            chars[7] + chars[19_999],
+        ]
+    )
     assert result.exit_code == 0 and len(result.stdout) == 23
 
 
 def test_unwritable_out_and_full_disk(tmp_path, corpus_file, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert "cannot write checkpoints" in error_of(["train", str(corpus_file), "--out",
-                                                   str(blocker / "sub")])
+    assert "cannot write checkpoints" in error_of(
+        ["train", str(corpus_file), "--out", str(blocker / "sub")]
+    )
     import shutil
     from collections import namedtuple
+
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
     assert "MB free" in error_of(["train", str(corpus_file), "--out", str(tmp_path / "o")])
@@ -231,9 +339,23 @@ def test_unwritable_out_and_full_disk(tmp_path, corpus_file, monkeypatch):
 
 def test_divergence_stops_with_the_step_and_keeps_checkpoints(tmp_path, corpus_file):
     out = tmp_path / "run"
-    message = error_of(["train", str(corpus_file), "--out", str(out), "--lr", "1e9",
-                        "--grad-clip", "0", "--max-steps", "200", "--eval-every", "1"]
-                       + TINY_ARGS[:8])
+    message = error_of(
+        [
+            "train",
+            str(corpus_file),
+            "--out",
+            str(out),
+            "--lr",
+            "1e9",
+            "--grad-clip",
+            "0",
+            "--max-steps",
+            "200",
+            "--eval-every",
+            "1",
+        ]
+        + TINY_ARGS[:8]
+    )
     assert "diverged at step" in message
     step = int(message.split("diverged at step ")[1].split()[0])
     assert load(str(out / "last.npz")).step == step - 1

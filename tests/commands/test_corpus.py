@@ -64,9 +64,15 @@ def test_other_encodings(tmp_path):
     assert vocab.decode(ids) == "caf\xe9"
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "empty"), (b"\xff\xfe\x00\x81" * 10, "binary"), (b"text\x00with NUL", "NUL"),
-    ("UTF-16 text".encode("utf-16-le"), "utf-16")])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00\x81" * 10, "binary"),
+        (b"text\x00with NUL", "NUL"),
+        ("UTF-16 text".encode("utf-16-le"), "utf-16"),
+    ],
+)
 def test_unusable_files(tmp_path, content, message):
     path = tmp_path / "t.txt"
     path.write_bytes(content)

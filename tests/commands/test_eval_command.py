@@ -1,4 +1,5 @@
 """``charrnn eval --unknown skip``: characters the model never saw, dropped and counted."""
+
 import json
 
 import pytest
@@ -22,8 +23,9 @@ def test_eval_can_skip_characters_the_model_never_saw(tmp_path, trained):
 
     result = ok(["eval", best, tmp_path / "noisy.txt", "--unknown", "skip"])
     assert f"skipped {skipped} characters" in result.stderr
-    report = json.loads(ok(["eval", best, tmp_path / "noisy.txt", "--unknown", "skip",
-                            "--json"]).stdout)
+    report = json.loads(
+        ok(["eval", best, tmp_path / "noisy.txt", "--unknown", "skip", "--json"]).stdout
+    )
     expected = json.loads(ok(["eval", best, tmp_path / "clean.txt", "--json"]).stdout)
     assert report["skipped"] == skipped and expected["skipped"] == 0
     assert report["characters"] == expected["characters"] == len(clean) - 1

@@ -1,6 +1,7 @@
 """Every command of ``charrnn`` through CliRunner: its --help (with an example),
 and a bad input, refused in one line (exit 1, no traceback).  A command added
 to the group without a bad input here fails the test."""
+
 import pytest
 
 from charrnn.cli import main
@@ -19,8 +20,10 @@ def bad_inputs(tmp_path, corpus_file):
         "eval": ([missing, corpus_file], "no such checkpoint"),
         "runs": ([tmp_path / "nowhere"], "no such directory"),
         "info": ([tmp_path], "is a directory"),
-        "corpus": (["warpeace", "--url", corpus_file.as_uri(), "--out", tmp_path / "w.txt"],
-                   "SHA-256"),
+        "corpus": (
+            ["warpeace", "--url", corpus_file.as_uri(), "--out", tmp_path / "w.txt"],
+            "SHA-256",
+        ),
         "export": ([corpus_file, tmp_path / "out.safetensors"], "not an .npz file"),
         "plot": ([tmp_path / "no-runs"], "no last.npz or best.npz"),
         "sweep": ([corpus_file, "--param", "hidden", "--out", tmp_path / "sweep"], "hidden"),

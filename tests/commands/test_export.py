@@ -1,6 +1,7 @@
 """``charrnn export``: the weights under PyTorch's names for the LSTM and the RNN
 (PyTorch's loss over a text equals ``charrnn eval``'s), charrnn's own names for
 the other cells, the README's loading snippet, the missing extra."""
+
 import json
 import re
 import sys
@@ -74,6 +75,7 @@ def test_without_the_extra_it_says_which_to_install(tmp_path, monkeypatch):
 def torch_loss(torch, out, ids, module):
     """Mean loss over ids read as one stream, by PyTorch modules loaded from ``out``."""
     from safetensors.torch import load_file as load_torch
+
     with safe_open(str(out), "pt") as f:
         meta = f.metadata()
     V, H, L = int(meta["vocab_size"]), int(meta["hidden"]), int(meta["layers"])
@@ -104,8 +106,9 @@ def test_the_readme_snippet_loads_and_samples(tmp_path, trained):
     out = tmp_path / "shakespeare.safetensors"
     result = CliRunner().invoke(main, ["export", str(run_dir / "best.npz"), str(out)])
     assert result.exit_code == 0, result.output
-    snippet = re.search(r"### `charrnn export.*?```python\n(.*?)```", README.read_text(),
-                        re.DOTALL).group(1)
+    snippet = re.search(
+        r"### `charrnn export.*?```python\n(.*?)```", README.read_text(), re.DOTALL
+    ).group(1)
     namespace = {}
     exec(snippet.replace('"shakespeare.safetensors"', repr(str(out))), namespace)
     text, chars = namespace["text"], namespace["chars"]

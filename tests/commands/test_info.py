@@ -1,5 +1,6 @@
 """``charrnn info``: what a checkpoint holds, as JSON and text; its errors; a
 version-1 checkpoint."""
+
 import hashlib
 import json
 import re
@@ -27,8 +28,11 @@ def test_info_reports_what_the_checkpoint_holds(trained, corpus_file):
     assert facts["corpus"]["path"] == str(corpus_file)
     assert facts["vocabulary"] == ckpt.vocab.chars
     position = facts["position"]
-    assert (position["step"], position["epoch"], position["batch_index"]) == \
-        (ckpt.step, ckpt.epoch, ckpt.batch_index) and ckpt.step == 30
+    assert (position["step"], position["epoch"], position["batch_index"]) == (
+        ckpt.step,
+        ckpt.epoch,
+        ckpt.batch_index,
+    ) and ckpt.step == 30
     assert position["lr"] == ckpt.lr and position["train_chars"] == ckpt.chars
     for name, history in (("train", ckpt.train_history), ("val", ckpt.val_history)):
         h = facts["histories"][name]
@@ -53,8 +57,12 @@ def test_info_errors(tmp_path, trained):
     garbage.write_bytes(b"PK\x03\x04 not a checkpoint")
     notes = tmp_path / "notes.txt"
     notes.write_text("not a checkpoint")
-    for target, words in ((run_dir, "is a directory"), (tmp_path / "none.npz", "no such"),
-                          (garbage, "garbage.npz"), (notes, "not an .npz file")):
+    for target, words in (
+        (run_dir, "is a directory"),
+        (tmp_path / "none.npz", "no such"),
+        (garbage, "garbage.npz"),
+        (notes, "not an .npz file"),
+    ):
         result = fails(["info", target])
         assert len(result.stderr.strip().splitlines()) == 1 and words in result.stderr
 

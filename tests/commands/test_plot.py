@@ -1,5 +1,6 @@
 """``charrnn plot``: loss curves of real runs in the terminal (plotext) and as a
 PNG (matplotlib), against steps, characters and time; the missing extra."""
+
 import sys
 from pathlib import Path
 
@@ -12,16 +13,30 @@ pytest.importorskip("plotext", reason="the plot extra is not installed")
 pytest.importorskip("matplotlib", reason="the plot extra is not installed")
 
 V1 = Path(__file__).resolve().parents[1] / "fixtures" / "v1" / "run"
-TINY = ["--layers", "1", "--batch-size", "4", "--seq-length", "16", "--quiet",
-        "--eval-every", "10", "--max-steps", "40"]
+TINY = [
+    "--layers",
+    "1",
+    "--batch-size",
+    "4",
+    "--seq-length",
+    "16",
+    "--quiet",
+    "--eval-every",
+    "10",
+    "--max-steps",
+    "40",
+]
 
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, corpus_file):
     root = tmp_path_factory.mktemp("plot")
     for hidden in (16, 24):
-        result = CliRunner().invoke(main, ["train", str(corpus_file), "--hidden", str(hidden),
-                                           "--out", str(root / f"h{hidden}")] + TINY)
+        result = CliRunner().invoke(
+            main,
+            ["train", str(corpus_file), "--hidden", str(hidden), "--out", str(root / f"h{hidden}")]
+            + TINY,
+        )
         assert result.exit_code == 0, result.output
     return root / "h16", root / "h24"
 
@@ -30,8 +45,9 @@ def plot(args):
     return CliRunner().invoke(main, ["plot"] + [str(a) for a in args])
 
 
-@pytest.mark.parametrize("axis,label", [("step", "step"), ("chars", "characters seen"),
-                                        ("time", "training time")])
+@pytest.mark.parametrize(
+    "axis,label", [("step", "step"), ("chars", "characters seen"), ("time", "training time")]
+)
 def test_terminal_plot_of_two_runs(two_runs, axis, label):
     result = plot(list(two_runs) + ["--x", axis, "--width", "90", "--height", "24"])
     assert result.exit_code == 0, result.output
@@ -49,6 +65,7 @@ def test_a_checkpoint_file_plots_too(two_runs):
 
 def test_png(two_runs, tmp_path):
     import matplotlib.image
+
     out = tmp_path / "losses.png"
     result = plot(list(two_runs) + ["--png", out, "--x", "chars"])
     assert result.exit_code == 0, result.output

@@ -1,5 +1,6 @@
 """The README's promises to scripts: every JSON field it documents is what the
 commands print (no more, no fewer), and its "Scripting experiments" script runs."""
+
 import json
 import os
 import re
@@ -54,13 +55,40 @@ def outputs(tmp_path_factory, corpus_file):
     """{README heading: the JSON objects the command printed}."""
     tmp = tmp_path_factory.mktemp("json")
     run_dir = tmp / "runs" / "a"
-    train = invoke(["train", str(corpus_file), "--out", str(run_dir), "--max-steps", "8",
-                    "--eval-every", "4", "--json"] + TINY)
+    train = invoke(
+        [
+            "train",
+            str(corpus_file),
+            "--out",
+            str(run_dir),
+            "--max-steps",
+            "8",
+            "--eval-every",
+            "4",
+            "--json",
+        ]
+        + TINY
+    )
     assert train.exit_code == 0, train.output
     events = lines(train)
-    diverged = invoke(["train", str(corpus_file), "--out", str(tmp / "runs" / "b"), "--lr", "1e9",
-                       "--grad-clip", "0", "--max-steps", "200", "--eval-every", "1", "--json"]
-                      + TINY)
+    diverged = invoke(
+        [
+            "train",
+            str(corpus_file),
+            "--out",
+            str(tmp / "runs" / "b"),
+            "--lr",
+            "1e9",
+            "--grad-clip",
+            "0",
+            "--max-steps",
+            "200",
+            "--eval-every",
+            "1",
+            "--json",
+        ]
+        + TINY
+    )
     assert diverged.exit_code == 1
     events += lines(diverged)
     assert events[-1]["stopped"] == "divergence" and "diverged" in events[-1]["error"]
@@ -69,24 +97,45 @@ def outputs(tmp_path_factory, corpus_file):
     sample += lines(invoke(["sample", best, "-n", "20", "--beam", "3", "--json"]))
     corpus = invoke(["corpus", "stdlib", "--size", "5000", "--out", str(tmp / "c.txt"), "--json"])
     sweep = subprocess.run(
-        [sys.executable, "-m", "charrnn", "sweep", str(corpus_file), "--out", str(tmp / "sweep"),
-         "--trials", "2", "--trial-steps", "4", "--reports", "2", "--param", "hidden=8,16",
-         "--threads", "1", "--json"] + TINY[2:-1], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "charrnn",
+            "sweep",
+            str(corpus_file),
+            "--out",
+            str(tmp / "sweep"),
+            "--trials",
+            "2",
+            "--trial-steps",
+            "4",
+            "--reports",
+            "2",
+            "--param",
+            "hidden=8,16",
+            "--threads",
+            "1",
+            "--json",
+        ]
+        + TINY[2:-1],
+        capture_output=True,
+        text=True,
+    )
     assert sweep.returncode == 0, sweep.stderr
     sweep = [json.loads(line) for line in sweep.stdout.splitlines()]
     return {
         "`sweep --json`: every trial that ends": [e for e in sweep if e["event"] == "trial"],
         "`sweep --json`: the end": [e for e in sweep if e["event"] == "end"],
-        "`train --json`: after every validation run":
-            [e for e in events if e["event"] == "validation"],
+        "`train --json`: after every validation run": [
+            e for e in events if e["event"] == "validation"
+        ],
         "`train --json`: the end": [e for e in events if e["event"] == "end"],
         "`sample --json`": sample,
         "`eval --json`": lines(invoke(["eval", best, str(corpus_file), "--json"])),
         "`runs --json`": lines(invoke(["runs", str(tmp / "runs"), "--json"]))[0],
         "`info --json`": lines(invoke(["info", best, "--json"])),
         "`corpus --json`": lines(corpus),
-        "`viz --json`": lines(invoke(["viz", best, str(corpus_file), "--scan", "500",
-                                      "--json"])),
+        "`viz --json`": lines(invoke(["viz", best, str(corpus_file), "--scan", "500", "--json"])),
         "`corpus --list --json`": lines(invoke(["corpus", "--list", "--json"]))[0],
     }
 
@@ -107,12 +156,17 @@ def test_json_fields_are_the_documented_ones(outputs, heading):
 def test_the_scripting_example_runs(tmp_path):
     """The script of "Scripting experiments", as it stands in the README, with a
     budget of a few steps."""
-    script = re.search(r"## Scripting experiments.*?```sh\n(.*?)```", README.read_text(),
-                       re.DOTALL).group(1)
-    env = dict(os.environ, BUDGET="--max-steps 6 --eval-every 3",
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=900)
+    script = re.search(
+        r"## Scripting experiments.*?```sh\n(.*?)```", README.read_text(), re.DOTALL
+    ).group(1)
+    env = dict(
+        os.environ,
+        BUDGET="--max-steps 6 --eval-every 3",
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stderr
     ends = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [e["event"] for e in ends] == ["end"] * 3
@@ -120,14 +174,17 @@ def test_the_scripting_example_runs(tmp_path):
     assert sorted(r["hidden"] for r in runs) == [64, 128, 256]
     best = min(runs, key=lambda r: r["best_val_loss"])
     assert f"best: {best['best_checkpoint']}" in result.stderr
-    sample = result.stdout.splitlines()[len(ends):]
+    sample = result.stdout.splitlines()[len(ends) :]
     assert len("\n".join(sample)) >= 300  # the sample, after the three end objects
 
 
 def test_ci_runs_the_readmes_test_command():
     """.ci/run installs, then runs exactly what the README's quick start does after
     installing the test extras."""
-    quick_start = re.search(r"pip install -e '\.\[test\]' && (.+)$", README.read_text(),
-                            re.MULTILINE).group(1).strip()
+    quick_start = (
+        re.search(r"pip install -e '\.\[test\]' && (.+)$", README.read_text(), re.MULTILINE)
+        .group(1)
+        .strip()
+    )
     ci = (README.parent / ".ci" / "run").read_text().strip().splitlines()
-    assert ci[-1].strip() == quick_start == "ruff check && pytest"
+    assert ci[-1].strip() == quick_start == "ruff check && ruff format --check && pytest"

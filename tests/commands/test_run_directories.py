@@ -1,6 +1,7 @@
 """Run directories: a run never overwrites another (-N directories, --force,
 --resume, bare --resume), --keep and the free-space check; a refused run
 changes nothing and still ends its JSON."""
+
 import json
 import os
 import shutil
@@ -10,12 +11,12 @@ import pytest
 
 from charrnn import files
 from charrnn.checkpoint import load
-from command_helpers import (SMALL, STEP_FILE, TINY, fails, last_line, npz_bytes, ok,
-                             step_names)
+from command_helpers import SMALL, STEP_FILE, TINY, fails, last_line, npz_bytes, ok, step_names
 
 
-def test_a_fresh_run_with_the_default_out_goes_to_a_new_directory(tmp_path, corpus_file,
-                                                                 monkeypatch):
+def test_a_fresh_run_with_the_default_out_goes_to_a_new_directory(
+    tmp_path, corpus_file, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     args = ["train", corpus_file, "--max-steps", "6", "--eval-every", "3"] + SMALL
     ok(args + ["--hidden", "32", "--quiet"])
@@ -40,8 +41,9 @@ def test_an_explicit_out_holding_a_run_is_refused_unless_force(tmp_path, corpus_
     assert len(old_steps) == 2
     before = npz_bytes(out)
 
-    message = last_line(fails(base + ["--hidden", "48", "--max-steps", "4", "--eval-every", "2",
-                                      "--quiet"]))
+    message = last_line(
+        fails(base + ["--hidden", "48", "--max-steps", "4", "--eval-every", "2", "--quiet"])
+    )
     assert "--resume" in message and "--force" in message
     assert npz_bytes(out) == before
     assert not (out / files.LOCK_NAME).exists()
@@ -90,8 +92,9 @@ def test_bare_resume_without_a_run_is_an_error(tmp_path, corpus_file, monkeypatc
     assert "--resume" in message and "play" in message
     assert not (tmp_path / "checkpoints" / "play" / "last.npz").exists()
     (tmp_path / "empty").mkdir()
-    message = last_line(fails(["train", corpus_file, "--resume", "--out", tmp_path / "empty"]
-                              + TINY))
+    message = last_line(
+        fails(["train", corpus_file, "--resume", "--out", tmp_path / "empty"] + TINY)
+    )
     assert "last.npz" in message
 
 
@@ -99,15 +102,22 @@ def test_keep_n_keeps_the_newest_step_files(tmp_path, corpus_file):
     args = ["train", corpus_file, "--eval-every", "2", "--max-steps", "12"] + TINY
     ok(args + ["--out", tmp_path / "two", "--keep", "2"])
     assert [int(STEP_FILE.match(n).group(1)) for n in step_names(tmp_path / "two")] == [10, 12]
-    assert sorted(os.listdir(tmp_path / "two")) == \
-        ["best.npz", "last.npz"] + step_names(tmp_path / "two")
+    assert sorted(os.listdir(tmp_path / "two")) == ["best.npz", "last.npz"] + step_names(
+        tmp_path / "two"
+    )
 
     ok(args + ["--out", tmp_path / "none", "--keep", "0"])
     assert sorted(os.listdir(tmp_path / "none")) == ["best.npz", "last.npz"]
 
     ok(args + ["--out", tmp_path / "all", "--keep", "all"])
-    assert [int(STEP_FILE.match(n).group(1)) for n in step_names(tmp_path / "all")] == \
-        [2, 4, 6, 8, 10, 12]
+    assert [int(STEP_FILE.match(n).group(1)) for n in step_names(tmp_path / "all")] == [
+        2,
+        4,
+        6,
+        8,
+        10,
+        12,
+    ]
 
     for bad in ("-1", "x"):
         result = fails(args + ["--out", tmp_path / "bad", "--keep", bad], code=2)
@@ -136,16 +146,32 @@ def test_force_changes_nothing_when_the_new_run_is_refused(tmp_path, corpus_file
     binary = tmp_path / "bin.txt"
     binary.write_bytes(b"abc\0def")
     assert "NUL" in fails(["train", binary, "--out", out, "--force"] + TINY).output
-    assert "--max-steps" in fails(["train", corpus_file, "--out", out, "--force",
-                                   "--max-steps", 0] + TINY).output
+    assert (
+        "--max-steps"
+        in fails(["train", corpus_file, "--out", out, "--force", "--max-steps", 0] + TINY).output
+    )
     assert npz_bytes(out) == before
 
 
 def test_resume_into_another_directory_brings_the_best_checkpoint(tmp_path, corpus_file):
     first, second = tmp_path / "a", tmp_path / "b"
     ok(["train", corpus_file, "--out", first, "--max-steps", 4, "--eval-every", 2] + TINY)
-    result = ok(["train", corpus_file, "--resume", first / "last.npz", "--out", second,
-                 "--max-steps", 6, "--eval-every", 2, "--json"] + TINY)
+    result = ok(
+        [
+            "train",
+            corpus_file,
+            "--resume",
+            first / "last.npz",
+            "--out",
+            second,
+            "--max-steps",
+            6,
+            "--eval-every",
+            2,
+            "--json",
+        ]
+        + TINY
+    )
     end = json.loads(result.stdout.splitlines()[-1])
     assert os.path.isfile(end["best_checkpoint"]) and end["run_dir"] == str(second)
     best = load(str(second / "best.npz"))
@@ -157,19 +183,36 @@ def test_resume_into_another_directory_brings_the_best_checkpoint(tmp_path, corp
 
 def test_resuming_an_older_step_file_would_mix_branches(tmp_path, corpus_file):
     out = tmp_path / "r"
-    ok(["train", corpus_file, "--out", out, "--max-steps", 6, "--eval-every", 2, "--keep",
-        "all"] + TINY)
+    ok(
+        ["train", corpus_file, "--out", out, "--max-steps", 6, "--eval-every", 2, "--keep", "all"]
+        + TINY
+    )
     older = out / step_names(out)[0]  # step 2
     message = fails(["train", corpus_file, "--resume", older, "--max-steps", 8] + TINY).output
     assert "two branches" in message and "--force" in message
-    result = ok(["train", corpus_file, "--resume", older, "--max-steps", 8, "--eval-every", 2,
-                 "--keep", "all", "--force"] + TINY[:-1])
+    result = ok(
+        [
+            "train",
+            corpus_file,
+            "--resume",
+            older,
+            "--max-steps",
+            8,
+            "--eval-every",
+            2,
+            "--keep",
+            "all",
+            "--force",
+        ]
+        + TINY[:-1]
+    )
     assert "deleting" in result.stderr
     steps = [int(STEP_FILE.match(n).group(1)) for n in step_names(out)]
     assert steps == [2, 4, 6, 8]  # 4 and 6 again, of the new branch
     best = load(str(out / "best.npz"))
-    assert best.step in steps and best.best_val == min(load(str(out / n)).val_history[-1, 1]
-                                                       for n in step_names(out))
+    assert best.step in steps and best.best_val == min(
+        load(str(out / n)).val_history[-1, 1] for n in step_names(out)
+    )
 
 
 def test_keep_0_on_resume_removes_the_old_step_files(tmp_path, corpus_file):
@@ -182,8 +225,9 @@ def test_keep_0_on_resume_removes_the_old_step_files(tmp_path, corpus_file):
 
 def test_a_refused_run_still_ends_its_json(tmp_path, corpus_file):
     out = tmp_path / "r"
-    finished = ok(["train", corpus_file, "--out", out, "--max-steps", 2, "--eval-every", 2,
-                   "--json"] + TINY)
+    finished = ok(
+        ["train", corpus_file, "--out", out, "--max-steps", 2, "--eval-every", 2, "--json"] + TINY
+    )
     fields = set(json.loads(finished.stdout.splitlines()[-1]))
     for extra in [[], ["--force", "--max-steps", "0"]]:
         result = fails(["train", corpus_file, "--out", out, "--json"] + TINY + extra)

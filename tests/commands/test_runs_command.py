@@ -1,5 +1,6 @@
 """``charrnn runs``: finished, damaged and live runs, sorted; missing and empty
 directories; the best checkpoint the README's scripting example reads."""
+
 import hashlib
 import json
 import os
@@ -40,7 +41,8 @@ def test_runs_lists_finished_damaged_and_live_runs(tmp_path, corpus_file):
     assert rows[0]["run"] == "long"
     assert [row["run"] for row in rows[3:]] == ["damaged", "starting"]  # no loss: by name
     assert by_name["long"]["best_val_loss"] == pytest.approx(
-        load(str(root / "long" / "best.npz")).best_val)
+        load(str(root / "long" / "best.npz")).best_val
+    )
 
     short = by_name["short"]
     assert short["status"] == "ok" and short["holder"] is None and short["error"] is None
@@ -83,6 +85,6 @@ def test_runs_json_has_the_best_checkpoint_the_readme_documents(tmp_path, traine
     """The README's scripting example picks ``[0]["best_checkpoint"]`` of ``runs --json``."""
     run_dir, _ = trained
     shutil.copytree(run_dir, tmp_path / "runs" / "a")
-    row, = json.loads(ok(["runs", tmp_path / "runs", "--json"]).stdout)
+    (row,) = json.loads(ok(["runs", tmp_path / "runs", "--json"]).stdout)
     assert row["best_checkpoint"] == str(tmp_path / "runs" / "a" / "best.npz")
     load(row["best_checkpoint"])

@@ -1,13 +1,26 @@
 """``charrnn sample``: its JSON (a seed, drawn or given, writes the same text),
 and numbers it refuses."""
+
 import json
 import math
 
 from command_helpers import TINY, fails, ok
 
 
-SAMPLE_FIELDS = {"checkpoint", "text", "prime", "characters", "length", "temperature", "top_k",
-                 "greedy", "beam", "stop", "seed", "log_probability"}
+SAMPLE_FIELDS = {
+    "checkpoint",
+    "text",
+    "prime",
+    "characters",
+    "length",
+    "temperature",
+    "top_k",
+    "greedy",
+    "beam",
+    "stop",
+    "seed",
+    "log_probability",
+}
 
 
 def test_sample_json(trained):

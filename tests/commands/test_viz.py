@@ -2,6 +2,7 @@
 activations against the NumPy references, --find on a corpus with an obvious
 state (a trained model tracks it with |r| >= 0.8), the outputs, and the HTML
 page in a real headless Chromium."""
+
 import json
 import os
 import random
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from charrnn import cells, viz
+from charrnn import cells, viz, viz_show
 from charrnn.cells import CELLS
 from charrnn.checkpoint import Checkpoint
 from charrnn.cli import main
@@ -72,7 +73,7 @@ def test_streaming_correlations_equal_numpy():
     y[:, 1] += 2 * x[:, 4]
     sums = viz.Correlations(7, 3)
     for lo in range(0, 500, 128):
-        sums.add(x[lo:lo + 128], y[lo:lo + 128])
+        sums.add(x[lo : lo + 128], y[lo : lo + 128])
     expected = np.corrcoef(x.T, y.T)[:7, 7:]
     np.testing.assert_allclose(sums.r(), expected, atol=1e-9)
     constant = viz.Correlations(2, 1)
@@ -130,11 +131,33 @@ def quotes(tmp_path_factory):
     """(corpus, trained run, untrained run) on the quoted corpus."""
     root = tmp_path_factory.mktemp("viz")
     corpus = quoted_corpus(root / "quotes.txt")
-    args = ["--hidden", "32", "--layers", "1", "--batch-size", "16", "--seq-length", "64",
-            "--quiet", "--seed", "1"]
+    args = [
+        "--hidden",
+        "32",
+        "--layers",
+        "1",
+        "--batch-size",
+        "16",
+        "--seq-length",
+        "64",
+        "--quiet",
+        "--seed",
+        "1",
+    ]
     for name, steps in (("trained", 300), ("untrained", 1)):
-        result = invoke(["train", corpus, "--out", root / name, "--max-steps", steps,
-                         "--eval-every", min(steps, 100)] + args)
+        result = invoke(
+            [
+                "train",
+                corpus,
+                "--out",
+                root / name,
+                "--max-steps",
+                steps,
+                "--eval-every",
+                min(steps, 100),
+            ]
+            + args
+        )
         assert result.exit_code == 0, result.output
     return corpus, root / "trained" / "best.npz", root / "untrained" / "last.npz"
 
@@ -143,8 +166,10 @@ def find(checkpoint, corpus):
     result = invoke(["viz", checkpoint, corpus, "--scan", 20000, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    return max((f for f in report["findings"] if f["feature"] == "in_double_quotes"),
-               key=lambda f: abs(f["correlation"]))
+    return max(
+        (f for f in report["findings"] if f["feature"] == "in_double_quotes"),
+        key=lambda f: abs(f["correlation"]),
+    )
 
 
 def test_find_returns_a_unit_that_tracks_the_quotes(quotes):
@@ -153,8 +178,9 @@ def test_find_returns_a_unit_that_tracks_the_quotes(quotes):
     assert abs(best["correlation"]) >= 0.8, best
     assert abs(find(untrained, corpus)["correlation"]) < abs(best["correlation"]) - 0.2
     # that unit, shown: its values inside quotes and outside are apart
-    result = invoke(["viz", trained, corpus, "--layer", best["layer"], "--unit", best["unit"],
-                     "-n", 3000])
+    result = invoke(
+        ["viz", trained, corpus, "--layer", best["layer"], "--unit", best["unit"], "-n", 3000]
+    )
     rows = result.stdout.splitlines()[1:]
     assert len(rows) == 3000
     values = np.array([float(r.split()[-1]) for r in rows])
@@ -173,18 +199,21 @@ def test_table_and_terminal_colours(quotes, monkeypatch):
     constant = re.search(r"not measured: (.*)\)", result.stdout).group(1).split(", ")
     assert {"speaker_line", "bracket_depth", "in_comment"} <= set(constant)  # none in the text
     assert len(table) == 1 + 2 * (len(viz.FEATURES) - len(constant))
-    coloured = viz.terminal("ab\nc", [-1.0, 0.0, 0.5, 1.0])  # a value per character
+    coloured = viz_show.terminal("ab\nc", [-1.0, 0.0, 0.5, 1.0])  # a value per character
     black = "\x1b[38;2;0;0;0m"
     assert f"\x1b[48;2;255;0;0m{black}a" in coloured  # -1 red
     assert f"\x1b[48;2;255;255;255m{black}b" in coloured  # 0 white
     assert f"\x1b[48;2;0;0;255m{black}c" in coloured and coloured.count("\n") == 1  # +1 blue
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--layer", 5, "--unit", 0], "--layer must be in 0..0"),
-    (["--unit", 32], "--unit must be in 0..31"),
-    (["--length", 0], "--length must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--layer", 5, "--unit", 0], "--layer must be in 0..0"),
+        (["--unit", 32], "--unit must be in 0..31"),
+        (["--length", 0], "--length must be at least 1"),
+    ],
+)
 def test_bad_options(quotes, args, message):
     corpus, trained, _ = quotes
     result = invoke(["viz", trained, corpus] + args)
@@ -198,9 +227,12 @@ def test_short_and_empty_files_and_conflicting_options(quotes, tmp_path):
     assert json.loads(result.stdout)["characters"] == 1000
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    for args, message in [([empty], "needs at least"), ([empty, "--unit", 0], "empty"),
-                          ([corpus, "--unit", 1, "--find"], "give one of them"),
-                          ([corpus, "--unit", 1, "--json"], "--json")]:
+    for args, message in [
+        ([empty], "needs at least"),
+        ([empty, "--unit", 0], "empty"),
+        ([corpus, "--unit", 1, "--find"], "give one of them"),
+        ([corpus, "--unit", 1, "--json"], "--json"),
+    ]:
         result = invoke(["viz", trained] + args)
         assert result.exit_code == 1 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
@@ -219,8 +251,10 @@ def browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
-        return None, ("no Chromium: .ci/run installs Debian's chromium and chromium-driver; "
-                      "here they are missing and could not be installed")
+        return None, (
+            "no Chromium: .ci/run installs Debian's chromium and chromium-driver; "
+            "here they are missing and could not be installed"
+        )
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -228,8 +262,13 @@ def browser():
         return None, "Selenium is not installed (pip install -e '.[test]')"
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1200,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,900",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver), options=options), None
@@ -248,6 +287,7 @@ def test_the_page_in_a_real_browser(quotes, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
+
     try:
         driver.get(page.as_uri())
         spans = driver.find_elements(By.CSS_SELECTOR, "#text span")
@@ -281,12 +321,14 @@ def test_the_page_in_a_real_browser(quotes, tmp_path):
 def test_streams_cover_the_text_once_and_keep_the_first_stream():
     chars = "abcdef\n"
     cfg = ModelConfig(vocab_size=len(chars), hidden=8, layers=2)
-    ckpt = Checkpoint(model=cfg, vocab=Vocabulary(chars),
-                      params=init_params(cfg, np.random.default_rng(5)))
+    ckpt = Checkpoint(
+        model=cfg, vocab=Vocabulary(chars), params=init_params(cfg, np.random.default_rng(5))
+    )
     ids = np.random.default_rng(6).integers(0, len(chars), 1003)
     seen = []
-    acts4, probs4 = viz.run(ckpt, ids, keep=100, streams=4,
-                            on_chunk=lambda positions, a: seen.extend(positions))
+    acts4, probs4 = viz.run(
+        ckpt, ids, keep=100, streams=4, on_chunk=lambda positions, a: seen.extend(positions)
+    )
     assert sorted(seen) == list(range(1000))  # 4 streams of 250; the last 3 left out
     acts1, probs1 = viz.run(ckpt, ids, keep=100)
     np.testing.assert_allclose(acts4, acts1, atol=1e-5)  # the first stream starts at 0 too

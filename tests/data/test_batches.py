@@ -28,9 +28,9 @@ def test_every_character_once_per_epoch_rows_continue(length, batch, seq):
         seen_inputs.append(inputs.ravel())
     seen = np.concatenate(seen_inputs)
     assert len(np.unique(seen)) == len(seen)  # nothing repeated
-    assert seen.max() <= length - 2           # no input without a target
+    assert seen.max() <= length - 2  # no input without a target
     unused = (length - 1) - len(seen)
-    assert 0 <= unused < batch                # only the remainder that fills no column
+    assert 0 <= unused < batch  # only the remainder that fills no column
     with pytest.raises(IndexError):
         batches[len(batches)]
 
@@ -45,8 +45,12 @@ def test_memmap_input_gives_int32(tmp_path):
 
 
 @settings(max_examples=200, deadline=None)
-@given(length=st.integers(4, 3000), val_frac=st.floats(0.001, 0.9), batch=st.integers(1, 8),
-       seq=st.integers(1, 20))
+@given(
+    length=st.integers(4, 3000),
+    val_frac=st.floats(0.001, 0.9),
+    batch=st.integers(1, 8),
+    seq=st.integers(1, 20),
+)
 def test_training_batches_never_reach_the_validation_text(length, val_frac, batch, seq):
     ids = np.arange(length)
     try:

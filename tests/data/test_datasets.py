@@ -1,6 +1,7 @@
 """Named corpora: downloads from a real HTTP server on 127.0.0.1 (never the
 internet), C source built from header directories, and atomic output.  Every
 corpus is made by the test: a few lines of our own, pinned in its place."""
+
 import dataclasses
 import functools
 import hashlib
@@ -21,13 +22,16 @@ from charrnn.errors import CharrnnError
 # written out here so that the check runs in a fresh clone.
 PINS = {
     "tinyshakespeare": (
-        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/"
-        "input.txt", "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
-        1_115_394),
+        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        1_115_394,
+    ),
     "warpeace": (
         "https://raw.githubusercontent.com/MrHereward/machine_learning_sandbox/"
         "2d0fdf30f4afbcf01c1b8c7b408e738a0161d613/warpeace_input.txt",
-        "b0fc81c399971eaf738c8be89809e6a0d95c151749112b04f06b6af648d8a39f", 3_196_228),
+        "b0fc81c399971eaf738c8be89809e6a0d95c151749112b04f06b6af648d8a39f",
+        3_196_228,
+    ),
 }
 
 
@@ -54,9 +58,15 @@ def server(tmp_path_factory):
 def small_download(monkeypatch):
     """A download corpus named "tiny" pinned to a few known bytes."""
     data = b"To be, or not to be\n" * 50
-    source = datasets.Source("tiny", "a test", "http://nowhere.invalid/tiny.txt", "download",
-                             "http://nowhere.invalid/tiny.txt",
-                             hashlib.sha256(data).hexdigest(), len(data))
+    source = datasets.Source(
+        "tiny",
+        "a test",
+        "http://nowhere.invalid/tiny.txt",
+        "download",
+        "http://nowhere.invalid/tiny.txt",
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+    )
     monkeypatch.setitem(CORPORA, "tiny", source)
     return data
 
@@ -66,8 +76,9 @@ def small_warpeace(monkeypatch):
     """warpeace pinned to a few lines of UTF-8 of our own: more bytes than characters,
     as in the real one."""
     data = "Hélène and Natásha; a café, naïve and crème.\n".encode() * 30
-    pinned = dataclasses.replace(CORPORA["warpeace"], sha256=hashlib.sha256(data).hexdigest(),
-                                 size=len(data))
+    pinned = dataclasses.replace(
+        CORPORA["warpeace"], sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
     monkeypatch.setitem(CORPORA, "warpeace", pinned)
     return data
 
@@ -82,9 +93,14 @@ def test_warpeace_from_a_mirror(server, tmp_path, small_warpeace):
     out = tmp_path / "corpora" / "wp.txt"  # the parent does not exist yet
     report = build("warpeace", str(out), url=f"{base}/warpeace_input.txt")
     assert out.read_bytes() == small_warpeace
-    assert report == {"name": "warpeace", "path": str(out), "bytes": 1_530,
-                      "characters": 1_350, "sha256": CORPORA["warpeace"].sha256,
-                      "origin": f"{base}/warpeace_input.txt"}
+    assert report == {
+        "name": "warpeace",
+        "path": str(out),
+        "bytes": 1_530,
+        "characters": 1_350,
+        "sha256": CORPORA["warpeace"].sha256,
+        "origin": f"{base}/warpeace_input.txt",
+    }
     assert leftovers(out.parent) == ["wp.txt"]
 
 
@@ -229,6 +245,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, small_download, monkeypatch)
         def write_then_stop(f):
             write(f)
             raise KeyboardInterrupt
+
         real(path, write_then_stop)
 
     monkeypatch.setattr(files, "write_atomically", interrupted)
@@ -256,14 +273,17 @@ def test_unwritable_output(tmp_path, small_download):
         build("tiny", str(tmp_path / "dir"), url=served.as_uri())
 
 
-@pytest.mark.parametrize("name,options,message", [
-    ("stdlib", {"url": "file:///x"}, "--url"),
-    ("c", {"url": "file:///x"}, "--url"),
-    ("tinyshakespeare", {"source": "/tmp"}, "--source"),
-    ("stdlib", {"size": 0}, "--size"),
-    ("stdlib", {"source": "/no/such/dir"}, "--source /no/such/dir: not a directory"),
-    ("shakespeare", {}, "tinyshakespeare, warpeace, stdlib, c"),
-])
+@pytest.mark.parametrize(
+    "name,options,message",
+    [
+        ("stdlib", {"url": "file:///x"}, "--url"),
+        ("c", {"url": "file:///x"}, "--url"),
+        ("tinyshakespeare", {"source": "/tmp"}, "--source"),
+        ("stdlib", {"size": 0}, "--size"),
+        ("stdlib", {"source": "/no/such/dir"}, "--source /no/such/dir: not a directory"),
+        ("shakespeare", {}, "tinyshakespeare, warpeace, stdlib, c"),
+    ],
+)
 def test_bad_options(tmp_path, name, options, message):
     with pytest.raises(CharrnnError, match=message):
         build(name, str(tmp_path / "out.txt"), **options)
@@ -283,5 +303,6 @@ def test_listing():
 
 
 def test_pins_match_the_corpora_table():
-    assert {name: (CORPORA[name].url, CORPORA[name].sha256, CORPORA[name].size)
-            for name in PINS} == PINS
+    assert {
+        name: (CORPORA[name].url, CORPORA[name].sha256, CORPORA[name].size) for name in PINS
+    } == PINS

@@ -3,8 +3,15 @@ import ctypes
 import numpy as np
 import pytest
 
-from charrnn.kernels.blas import (NO_TRANS, ROW_MAJOR, TRANS, gemm, portable_dgemm, portable_sgemm,
-                          split_gemm_two)
+from charrnn.kernels.blas import (
+    NO_TRANS,
+    ROW_MAJOR,
+    TRANS,
+    gemm,
+    portable_dgemm,
+    portable_sgemm,
+    split_gemm_two,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -20,8 +27,10 @@ def test_gemm_matches_numpy(dtype, trans_a, trans_b, rng):
     np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("fn,dtype,ctype", [(portable_sgemm, np.float32, ctypes.c_float),
-                                            (portable_dgemm, np.float64, ctypes.c_double)])
+@pytest.mark.parametrize(
+    "fn,dtype,ctype",
+    [(portable_sgemm, np.float32, ctypes.c_float), (portable_dgemm, np.float64, ctypes.c_double)],
+)
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
 def test_portable_fallback_matches_numpy(fn, dtype, ctype, trans_a, trans_b, rng):
@@ -31,9 +40,22 @@ def test_portable_fallback_matches_numpy(fn, dtype, ctype, trans_a, trans_b, rng
     c = rng.standard_normal((m, n)).astype(dtype)
     expected = 1.5 * ((a.T if trans_a else a) @ (b.T if trans_b else b)) - c
     ptr = ctypes.POINTER(ctype)
-    fn.ctypes(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS,
-              m, n, k, 1.5, a.ctypes.data_as(ptr), a.shape[1], b.ctypes.data_as(ptr),
-              b.shape[1], -1.0, c.ctypes.data_as(ptr), n)
+    fn.ctypes(
+        ROW_MAJOR,
+        TRANS if trans_a else NO_TRANS,
+        TRANS if trans_b else NO_TRANS,
+        m,
+        n,
+        k,
+        1.5,
+        a.ctypes.data_as(ptr),
+        a.shape[1],
+        b.ctypes.data_as(ptr),
+        b.shape[1],
+        -1.0,
+        c.ctypes.data_as(ptr),
+        n,
+    )
     np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
 
 

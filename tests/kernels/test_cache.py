@@ -5,6 +5,7 @@ on disk), so every case runs Python in a subprocess, on a copy of the package
 in tmp_path, with HOME, XDG_CACHE_HOME, TMPDIR and NUMBA_CACHE_DIR pointed
 into tmp_path.
 """
+
 import json
 import os
 import re
@@ -23,9 +24,11 @@ DAY = 24 * 3600
 # Two kernels in two modules: Numba compiles value() into call(), and its own
 # cache would only check _probe_caller.py for changes.
 CALLEE = "from charrnn.kernels.jit import kernel\n\n\n@kernel\ndef value():\n    return 1\n"
-CALLER = ("from charrnn.kernels.jit import kernel\n"
-          "from charrnn.kernels._probe_callee import value\n\n\n"
-          "@kernel\ndef call(x):\n    return x + value()\n")
+CALLER = (
+    "from charrnn.kernels.jit import kernel\n"
+    "from charrnn.kernels._probe_callee import value\n\n\n"
+    "@kernel\ndef call(x):\n    return x + value()\n"
+)
 
 CONFIGURE = "import charrnn.kernels.cache as c; print(c.configure())"
 PROBE = """
@@ -53,19 +56,26 @@ def src(tmp_path):
 @pytest.fixture
 def env(tmp_path, src):
     """An environment with every cache location inside tmp_path, none of NUMBA_* set."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NUMBA_", "CHARRNN_", "PYTHON"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "CHARRNN_", "PYTHON"))
+    }
     for name in ("home", "xdg", "tmp"):
         (tmp_path / name).mkdir()
-    env.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "xdg"),
-               TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1")
+    env.update(
+        HOME=str(tmp_path / "home"),
+        XDG_CACHE_HOME=str(tmp_path / "xdg"),
+        TMPDIR=str(tmp_path / "tmp"),
+        PYTHONPATH=str(src),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     return env
 
 
 def run(code, env, cwd):
     """The last line printed by `python -c code`, run in cwd (away from /work/main: the copy)."""
-    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout.strip().splitlines()[-1]
 
@@ -151,13 +161,17 @@ def test_every_module_with_compiled_code_is_in_the_key():
     """A module outside COMPILED_SOURCES that defines or imports kernels would be
     served stale from the cache after an edit."""
     from charrnn.kernels.cache import compiled_sources
+
     hashed = set(compiled_sources())
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE).as_posix()
         text = path.read_text()
-        compiles = re.search(r"^\s*@(kernel|parallel_kernel|inline|njit|numba\.)|"
-                             r"kernels\.jit import|from \.jit import|register_step\(", text,
-                             re.MULTILINE)
+        compiles = re.search(
+            r"^\s*@(kernel|parallel_kernel|inline|njit|numba\.)|"
+            r"kernels\.jit import|from \.jit import|register_step\(",
+            text,
+            re.MULTILINE,
+        )
         if compiles:
             assert rel in hashed, f"{rel} has compiled code but is not in the cache key"
 
@@ -202,8 +216,14 @@ def test_old_caches_are_pruned(tmp_path, env):
     assert current.is_dir() and (current / ".used").stat().st_mtime > now - 60
     # Kept: used within 7 days, or among the 3 most recently used others.
     survivors = {p.name for p in base.iterdir()}
-    assert survivors == {current.name, "charrnn-recent1", "charrnn-recent2", "charrnn-old0",
-                         "other-old", "charrnn-file"}
+    assert survivors == {
+        current.name,
+        "charrnn-recent1",
+        "charrnn-recent2",
+        "charrnn-old0",
+        "other-old",
+        "charrnn-file",
+    }
     assert not unstamped.exists() and not any(d.exists() for d in old[1:]) and unrelated.exists()
     assert recent[0].exists() and recent[1].exists()
 
@@ -252,9 +272,17 @@ def test_read_only_installation_gets_nothing_written_next_to_the_sources(tmp_pat
 
 
 def test_concurrent_compiles_into_a_fresh_directory(tmp_path, env):
-    procs = [subprocess.Popen([sys.executable, "-c", PROBE], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROBE],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
     results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
@@ -277,8 +305,14 @@ while not os.path.exists({go!r}):
     time.sleep(0.001)
 print(repr(call(x)))
 """
-KINDS = {"int": "11", "float": "11.5", "complex": "(11+1j)", "int32": "11", "float32": "11.5",
-         "uint8": "11"}
+KINDS = {
+    "int": "11",
+    "float": "11.5",
+    "complex": "(11+1j)",
+    "int32": "11",
+    "float32": "11.5",
+    "uint8": "11",
+}
 
 
 def test_concurrent_compiles_of_different_signatures_keep_the_index_right(tmp_path, env):
@@ -286,10 +320,17 @@ def test_concurrent_compiles_of_different_signatures_keep_the_index_right(tmp_pa
     once, and its index can then point one signature at the other's code."""
     for attempt in range(3):
         go = tmp_path / f"go{attempt}"
-        procs = {kind: subprocess.Popen([sys.executable, "-c", RACE.format(kind=kind, go=str(go))],
-                                        env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-                 for kind in KINDS}
+        procs = {
+            kind: subprocess.Popen(
+                [sys.executable, "-c", RACE.format(kind=kind, go=str(go))],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for kind in KINDS
+        }
         for p in procs.values():
             assert p.stdout.readline().strip() == "ready", p.communicate()
         go.write_text("")
@@ -297,10 +338,12 @@ def test_concurrent_compiles_of_different_signatures_keep_the_index_right(tmp_pa
             out, err = p.communicate(timeout=120)
             assert p.returncode == 0 and out.strip() == KINDS[kind], err
         # a new process finds every signature in the cache, each with its own code
-        check = ("import numpy as np\nfrom charrnn.kernels._probe_caller import call\n"
-                 "xs = [10, 10.5, 10 + 1j, np.int32(10), np.float32(10.5), np.uint8(10)]\n"
-                 "print(repr([repr(call(x)) for x in xs]), "
-                 "sum(call.stats.cache_misses.values()))")
+        check = (
+            "import numpy as np\nfrom charrnn.kernels._probe_caller import call\n"
+            "xs = [10, 10.5, 10 + 1j, np.int32(10), np.float32(10.5), np.uint8(10)]\n"
+            "print(repr([repr(call(x)) for x in xs]), "
+            "sum(call.stats.cache_misses.values()))"
+        )
         assert run(check, env, tmp_path) == f"{list(KINDS.values())!r} 0"
         for entry in Path(tmp_path / "xdg").rglob("*.nbc"):
             entry.unlink()  # the next attempt races again
@@ -313,6 +356,7 @@ def test_no_cached_kernel_is_called_from_compiled_code_with_a_parallel_loop_belo
     below it must be called from Python only; compiled callers get uncached
     (inner) kernels on their way to a parallel loop."""
     import ast
+
     decorators, calls = {}, []
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -323,17 +367,22 @@ def test_no_cached_kernel_is_called_from_compiled_code_with_a_parallel_loop_belo
                     if isinstance(call, ast.Call) and isinstance(call.func, ast.Name):
                         calls.append((node.name, call.func.id))
     compiled = {"kernel", "parallel_kernel", "inner_kernel", "inner_parallel_kernel", "inline"}
-    parallel = {n for n, d in decorators.items()
-                if d & {"parallel_kernel", "inner_parallel_kernel"}}
+    parallel = {
+        n for n, d in decorators.items() if d & {"parallel_kernel", "inner_parallel_kernel"}
+    }
     below = set(parallel)  # kernels with a parallel loop in them or in what they call
     while True:
-        more = {caller for caller, callee in calls if callee in below
-                and decorators.get(caller, set()) & compiled} - below
+        more = {
+            caller
+            for caller, callee in calls
+            if callee in below and decorators.get(caller, set()) & compiled
+        } - below
         if not more:
             break
         below |= more
     for caller, callee in calls:
         if callee in below and decorators.get(caller, set()) & compiled:
-            assert decorators[callee] & {"inner_kernel", "inner_parallel_kernel", "inline"}, \
+            assert decorators[callee] & {"inner_kernel", "inner_parallel_kernel", "inline"}, (
                 f"{caller} (compiled) calls {callee}, cached with a parallel loop below it"
+            )
     assert "_split_outputs" in parallel and "model_step" in below  # the analysis sees them

@@ -1,12 +1,18 @@
 """Subnormal floats are flushed to zero in every thread that runs kernels: the
 importing thread and Numba's threads (kernels/subnormals.py)."""
+
 import numba
 import numpy as np
 import pytest
 from numba import njit, prange
 
-from charrnn.kernels.subnormals import (DENORMALS_ARE_ZERO, FLUSH_TO_ZERO, X86,
-                                        flush_subnormals, or_mxcsr)
+from charrnn.kernels.subnormals import (
+    DENORMALS_ARE_ZERO,
+    FLUSH_TO_ZERO,
+    X86,
+    flush_subnormals,
+    or_mxcsr,
+)
 from charrnn.kernels.threads import use_threads
 
 pytestmark = pytest.mark.skipif(not X86, reason="MXCSR is x86's")

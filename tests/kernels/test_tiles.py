@@ -1,5 +1,6 @@
 """The packed register-tile products against float64 NumPy, and the LSTM
 kernels on the packed path against the BLAS path."""
+
 import numba
 import numpy as np
 import pytest
@@ -7,12 +8,20 @@ import pytest
 from charrnn.cells import recurrence
 from charrnn.cells.lstm import LSTMBackward, LSTMForward, LSTMReplay
 from charrnn.kernels.buffers import aligned_empty
-from charrnn.kernels.tiles import (MR, NO_SCALES, NR, pack_columns, pack_rows, packed_product,
-                                   panels_for)
+from charrnn.kernels.tiles import (
+    MR,
+    NO_SCALES,
+    NR,
+    pack_columns,
+    pack_rows,
+    packed_product,
+    panels_for,
+)
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, MR - 1, MR, MR + 1, 2 * MR, 2 * MR + 1, 2 * MR + 2,
-                                  2 * MR + 7, 50])
+@pytest.mark.parametrize(
+    "rows", [1, 2, 3, MR - 1, MR, MR + 1, 2 * MR, 2 * MR + 1, 2 * MR + 2, 2 * MR + 7, 50]
+)
 @pytest.mark.parametrize("accumulate", [True, False])
 def test_packed_product_matches_numpy(rows, accumulate, rng):
     K, N = 37, 3 * NR
@@ -35,8 +44,8 @@ def test_packed_product_writes_only_its_panels(rng):
     c = np.full((5, N), 7.0, np.float32)
     packed_product(a, panels, NO_SCALES, 1, 3, c, False)
     np.testing.assert_array_equal(c[:, :NR], 7.0)
-    np.testing.assert_array_equal(c[:, 3 * NR:], 7.0)
-    np.testing.assert_allclose(c[:, NR:3 * NR], a @ w[:, NR:3 * NR], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(c[:, 3 * NR :], 7.0)
+    np.testing.assert_allclose(c[:, NR : 3 * NR], a @ w[:, NR : 3 * NR], rtol=1e-5, atol=1e-5)
 
 
 def test_pack_rows_gives_the_transposed_product(rng):
@@ -70,11 +79,13 @@ def run_lstm(dtype, H, blocks, B, rng_seed=0):
     dh = rng.standard_normal((T, B, H)).astype(dtype)
     dh0, dc0, dbias = np.empty((B, H), dtype), np.empty((B, H), dtype), np.empty(G, dtype)
     numba.set_num_threads(min(blocks, numba.config.NUMBA_NUM_THREADS))
-    recurrence.run_forward(LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)),
-                       blocks)
+    recurrence.run_forward(
+        LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)), blocks
+    )
     out = [hiddens.copy(), cells.copy()]
-    recurrence.run_backward(LSTMBackward(gates, cells, dh, dh0, dc0, w_h, panels_for(w_h, True)),
-                        dbias, blocks)
+    recurrence.run_backward(
+        LSTMBackward(gates, cells, dh, dh0, dc0, w_h, panels_for(w_h, True)), dbias, blocks
+    )
     return out + [gates, dh0, dc0, dbias]
 
 
@@ -105,8 +116,9 @@ def test_replay_remakes_cells_and_hiddens_bit_for_bit(blocks, B, rng):
     cells = np.zeros((T + 1, B, H), np.float32)
     hiddens = np.zeros((T + 1, B, H), np.float32)
     cells[0], hiddens[0] = rng.standard_normal((2, B, H)).astype(np.float32)
-    recurrence.run_forward(LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)),
-                       blocks)
+    recurrence.run_forward(
+        LSTMForward(gates, cells, hiddens, w_h, bias, panels_for(w_h, False)), blocks
+    )
     cells2, hiddens2 = np.full_like(cells, np.nan), np.full_like(hiddens, np.nan)
     cells2[0], hiddens2[0] = cells[0], hiddens[0]
     recurrence.run_replay(LSTMReplay(gates, cells2, hiddens2, True), blocks)

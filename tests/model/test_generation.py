@@ -50,9 +50,11 @@ def sequence_logprob(ckpt, prime, continuation):
     state = zero_state(m, 1)
     losses = []
     for t in range(len(ids) - 1):
-        loss, state, _ = forward(ckpt.params, m, ids[t:t + 1, None], ids[t + 1:t + 2, None], state)
+        loss, state, _ = forward(
+            ckpt.params, m, ids[t : t + 1, None], ids[t + 1 : t + 2, None], state
+        )
         losses.append(loss)
-    return -sum(losses[len(prime) - 1:])
+    return -sum(losses[len(prime) - 1 :])
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -62,8 +64,10 @@ def test_beam_covering_all_sequences_finds_the_most_probable(cell, seed):
     ckpt = random_checkpoint(rng, cell=cell)
     length, prime = 4, "ab"
     width = len(ckpt.vocab) ** length  # every sequence fits in the beam
-    scores = {"".join(s): sequence_logprob(ckpt, prime, "".join(s))
-              for s in itertools.product(ckpt.vocab.chars, repeat=length)}
+    scores = {
+        "".join(s): sequence_logprob(ckpt, prime, "".join(s))
+        for s in itertools.product(ckpt.vocab.chars, repeat=length)
+    }
     ranked = sorted(scores, key=scores.get, reverse=True)
     assert scores[ranked[0]] - scores[ranked[1]] > 1e-4  # a clear winner to find
     text, log_probability = beam_text(ckpt, length, width, prime=prime)
@@ -91,7 +95,7 @@ def test_beam_cut_at_stop_reports_the_log_probability_of_what_it_returns(rng):
     full, _ = beam_text(ckpt, 12, 3, prime="a")
     stop = full[4:6]
     cut, logp = beam_text(ckpt, 12, 3, prime="a", stop=stop)
-    assert cut == full[:full.index(stop) + len(stop)] and len(cut) < len(full)
+    assert cut == full[: full.index(stop) + len(stop)] and len(cut) < len(full)
     assert logp == pytest.approx(sequence_logprob(ckpt, "a", cut), abs=1e-4)
 
 
@@ -104,8 +108,9 @@ def test_seed_makes_sampling_deterministic(rng):
 
 def test_top_k_one_is_greedy(rng):
     ckpt = random_checkpoint(rng, "abcdef", scale=1.0)
-    assert "".join(sample_text(ckpt, 50, top_k=1, seed=1)) == \
-        "".join(sample_text(ckpt, 50, greedy=True))
+    assert "".join(sample_text(ckpt, 50, top_k=1, seed=1)) == "".join(
+        sample_text(ckpt, 50, greedy=True)
+    )
 
 
 def test_choose_follows_the_distribution():
@@ -120,8 +125,13 @@ def test_choose_follows_the_distribution():
 
 
 @settings(max_examples=60, deadline=None)
-@given(length=st.integers(1, 600), temperature=st.floats(0.05, 3.0), top_k=st.integers(0, 8),
-       stop=st.one_of(st.none(), st.sampled_from(["a", "ca", "\n", "zzz"])), seed=st.integers(0, 9))
+@given(
+    length=st.integers(1, 600),
+    temperature=st.floats(0.05, 3.0),
+    top_k=st.integers(0, 8),
+    stop=st.one_of(st.none(), st.sampled_from(["a", "ca", "\n", "zzz"])),
+    seed=st.integers(0, 9),
+)
 def test_sampling_returns_length_characters_or_stops(length, temperature, top_k, stop, seed):
     ckpt = random_checkpoint(np.random.default_rng(0), "abc\n", scale=1.0)
     text = "".join(sample_text(ckpt, length, temperature, top_k, seed=seed, stop=stop))
@@ -135,16 +145,23 @@ def test_sampling_returns_length_characters_or_stops(length, temperature, top_k,
 
 def test_prime_is_read_before_sampling(rng):
     ckpt = random_checkpoint(rng, "abcdef", scale=2.0)
-    assert "".join(sample_text(ckpt, 30, greedy=True, prime="abc")) != \
-        "".join(sample_text(ckpt, 30, greedy=True, prime="fed"))
+    assert "".join(sample_text(ckpt, 30, greedy=True, prime="abc")) != "".join(
+        sample_text(ckpt, 30, greedy=True, prime="fed")
+    )
     state, logits = primed_state(ckpt, generation_weights(ckpt.params, ckpt.model), "abc", rng)
     assert np.isfinite(logits).all() and np.abs(state).max() > 0
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(length=0), "--length"), (dict(length=5, temperature=0), "--temperature"),
-    (dict(length=5, temperature=-1), "--temperature"), (dict(length=5, top_k=-2), "--top-k"),
-    (dict(length=5, prime="abz!"), r"never saw: '!', 'z'")])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(length=0), "--length"),
+        (dict(length=5, temperature=0), "--temperature"),
+        (dict(length=5, temperature=-1), "--temperature"),
+        (dict(length=5, top_k=-2), "--top-k"),
+        (dict(length=5, prime="abz!"), r"never saw: '!', 'z'"),
+    ],
+)
 def test_bad_sampling_options(kwargs, message, rng):
     ckpt = random_checkpoint(rng, "abc")
     with pytest.raises(CharrnnError, match=message):
@@ -156,8 +173,18 @@ def test_bad_beam_width(rng):
         beam_text(random_checkpoint(rng), 5, 0)
 
 
-@pytest.mark.parametrize("K,D,N", [(1, 5, 9), (2, 16, 8), (3, 7, 13), (7, 64, 256),
-                                   (1, 512, 1027), (7, 300, 1025), (11, 256, 1024)])
+@pytest.mark.parametrize(
+    "K,D,N",
+    [
+        (1, 5, 9),
+        (2, 16, 8),
+        (3, 7, 13),
+        (7, 64, 256),
+        (1, 512, 1027),
+        (7, 300, 1025),
+        (11, 256, 1024),
+    ],
+)
 def test_add_product_matches_numpy(K, D, N, rng):
     x = rng.standard_normal((K, D)).astype(np.float32)
     w = rng.standard_normal((D, N)).astype(np.float32)
@@ -182,16 +209,38 @@ def test_generation_from_the_cache_of_other_model_shapes(tmp_path, rng):
     second compiled where the first had filled the cache (kernels/jit.py,
     inner_kernel: this crashed with a segmentation fault)."""
     from charrnn.checkpoint import save
+
     for layers in (1, 2):
         save(str(tmp_path / f"l{layers}.npz"), random_checkpoint(rng, "abcdef", layers=layers))
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("CHARRNN_NUMBA_CACHE_BASE", None)
     outputs = []
-    for name, extra in [("l1", []), ("l2", []), ("l2", []), ("l2", ["--beam", "3"]),
-                        ("l2", ["--beam", "3"]), ("l1", ["--beam", "2"])]:
-        result = subprocess.run([sys.executable, "-m", "charrnn", "sample",
-                                 str(tmp_path / f"{name}.npz"), "-n", "30", "--seed", "1"] + extra,
-                                env=env, capture_output=True, text=True, timeout=600)
+    for name, extra in [
+        ("l1", []),
+        ("l2", []),
+        ("l2", []),
+        ("l2", ["--beam", "3"]),
+        ("l2", ["--beam", "3"]),
+        ("l1", ["--beam", "2"]),
+    ]:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "charrnn",
+                "sample",
+                str(tmp_path / f"{name}.npz"),
+                "-n",
+                "30",
+                "--seed",
+                "1",
+            ]
+            + extra,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, (name, extra, result.returncode, result.stderr[-2000:])
         outputs.append(result.stdout)
     assert outputs[1] == outputs[2] and outputs[3] == outputs[4]  # compiled == loaded

@@ -11,6 +11,7 @@ gemm kernels): expected.json holds one record per kind of machine, made with
 On a kind of machine with no record the check is of the numbers to a
 tolerance, and of the texts not at all (a float's last bit can turn a draw).
 """
+
 import ctypes
 import glob
 import hashlib
@@ -35,8 +36,19 @@ from charrnn.kernels import tiles
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "v2"
 EXPECTED = FIXTURE / "expected.json"
-COMMON = ["--layers", 2, "--seq-length", 16, "--seed", 1, "--threads", 2, "--val-frac", 0.1,
-          "--quiet"]
+COMMON = [
+    "--layers",
+    2,
+    "--seq-length",
+    16,
+    "--seed",
+    1,
+    "--threads",
+    2,
+    "--val-frac",
+    0.1,
+    "--quiet",
+]
 # Threads share the recurrence by streams when B >= 2 * threads and W_h is
 # small, by hidden units otherwise; the recurrent products use the packed
 # tiles when H is a multiple of their panel width (32 floats), else BLAS:
@@ -60,9 +72,11 @@ SAMPLES = {
 def machine():
     """The kind of machine, as far as the bits go: tile shape and gemm kernels."""
     import numpy
+
     corename = "portable"
-    for path in glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir,
-                                       "numpy.libs", "*openblas*")):
+    for path in glob.glob(
+        os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "*openblas*")
+    ):
         lib = ctypes.CDLL(path)
         if hasattr(lib, "scipy_openblas_get_corename64_"):
             lib.scipy_openblas_get_corename64_.restype = ctypes.c_char_p
@@ -91,12 +105,15 @@ def produce(cell, directory):
         run_dir = directory / f"{cell}-{name}"
         run("train", corpus, "--cell", cell, "--out", run_dir, *options, *COMMON)
         ckpt = load(str(run_dir / "last.npz"))
-        out[name] = {"params": sha256(ckpt.params),
-                     "optimizer_state": sha256(np.concatenate(
-                         [np.ravel(a) for a in ckpt.optimizer_state.values()])),
-                     "state": sha256(ckpt.state),
-                     "val_history": ckpt.val_history[:, 1].tolist(),
-                     "train_history": ckpt.train_history[:, 1].tolist()}
+        out[name] = {
+            "params": sha256(ckpt.params),
+            "optimizer_state": sha256(
+                np.concatenate([np.ravel(a) for a in ckpt.optimizer_state.values()])
+            ),
+            "state": sha256(ckpt.state),
+            "val_history": ckpt.val_history[:, 1].tolist(),
+            "train_history": ckpt.train_history[:, 1].tolist(),
+        }
     last = directory / f"{cell}-streams" / "last.npz"
     out["eval"] = json.loads(run("eval", last, corpus, "--json"))["loss"]
     for name, options in SAMPLES.items():
@@ -107,6 +124,7 @@ def produce(cell, directory):
 def record():
     """Write expected.json's record for this machine, and each cell's last.npz."""
     import tempfile
+
     expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
     records = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,10 +168,12 @@ def test_the_numbers_stay_close_on_any_machine(cell, tmp_path):
     expected = next(iter(EXPECTED_RECORDS.values()))[cell]
     got, _ = produce(cell, tmp_path)
     for name in RUNS:
-        np.testing.assert_allclose(got[name]["train_history"], expected[name]["train_history"],
-                                   rtol=1e-3)
-        np.testing.assert_allclose(got[name]["val_history"], expected[name]["val_history"],
-                                   rtol=1e-3)
+        np.testing.assert_allclose(
+            got[name]["train_history"], expected[name]["train_history"], rtol=1e-3
+        )
+        np.testing.assert_allclose(
+            got[name]["val_history"], expected[name]["val_history"], rtol=1e-3
+        )
     assert got["eval"] == pytest.approx(expected["eval"], rel=1e-3)
 
 

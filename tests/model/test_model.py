@@ -1,13 +1,21 @@
 """The model, for every cell, against a slow NumPy reference written from the
 equations (reference.py) and against finite differences (float64)."""
+
 import numpy as np
 import pytest
 from reference import reference_forward
 
 from charrnn import cells
 from charrnn.loss import softmax_cross_entropy
-from charrnn.model import (ModelConfig, backward, dropout_masks, forward, init_params, views,
-                           zero_state)
+from charrnn.model import (
+    ModelConfig,
+    backward,
+    dropout_masks,
+    forward,
+    init_params,
+    views,
+    zero_state,
+)
 
 CELLS = list(cells.CELLS)
 
@@ -17,8 +25,10 @@ def random_state(cfg, B, rng, dtype):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("dtype,tol,blocks", [(np.float64, 1e-9, 1), (np.float32, 2e-4, 1),
-                                              (np.float64, 1e-9, 2), (np.float32, 2e-4, 3)])
+@pytest.mark.parametrize(
+    "dtype,tol,blocks",
+    [(np.float64, 1e-9, 1), (np.float32, 2e-4, 1), (np.float64, 1e-9, 2), (np.float32, 2e-4, 3)],
+)
 def test_forward_matches_reference(cell, dtype, tol, blocks, rng):
     cfg = ModelConfig(vocab_size=7, hidden=5, layers=3, cell=cell)
     params = init_params(cfg, rng, dtype)
@@ -48,9 +58,19 @@ def numeric_gradient(f, x, eps=1e-6):
 # (3 blocks of 4 units are uneven: 1, 1 and 2).
 # 3 layers: backward remakes the lower layers' cells and hiddens (lstm_replay).
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("layers,dropout,blocks", [(1, 0.0, 1), (2, 0.0, 1), (2, 0.4, 1),
-                                                   (2, 0.4, 2), (2, 0.0, 3), (3, 0.0, 2),
-                                                   (3, 0.4, 1), (4, 0.0, 1)])
+@pytest.mark.parametrize(
+    "layers,dropout,blocks",
+    [
+        (1, 0.0, 1),
+        (2, 0.0, 1),
+        (2, 0.4, 1),
+        (2, 0.4, 2),
+        (2, 0.0, 3),
+        (3, 0.0, 2),
+        (3, 0.4, 1),
+        (4, 0.0, 1),
+    ],
+)
 def test_gradients_match_finite_differences(cell, layers, dropout, blocks, rng):
     cfg = ModelConfig(vocab_size=5, hidden=4, layers=layers, dropout=dropout, cell=cell)
     params = init_params(cfg, rng, np.float64)
@@ -131,8 +151,9 @@ def test_float32_gradients_agree_with_float64(cell, layers, blocks, rng):
     grads = {}
     for dtype in (np.float32, np.float64):
         state = zero_state(cfg, 5, dtype)
-        _, _, cache = forward(params64.astype(dtype), cfg, inputs, targets, state,
-                              grad_scale=0.01, blocks=blocks)
+        _, _, cache = forward(
+            params64.astype(dtype), cfg, inputs, targets, state, grad_scale=0.01, blocks=blocks
+        )
         grads[dtype] = np.zeros(params64.shape, dtype)
         backward(params64.astype(dtype), cfg, cache, grads[dtype], blocks)
     scale = np.abs(grads[np.float64]).max()
@@ -151,8 +172,16 @@ def test_float32_at_a_realistic_size_agrees_with_float64(cell, B, rng):
     state0 = random_state(cfg, B, rng, np.float64) * 0.5
     out = {}
     for dtype in (np.float32, np.float64):
-        _, final, cache = forward(params64.astype(dtype), cfg, inputs, targets,
-                                  state0.astype(dtype), masks.astype(dtype), 0.01, 2)
+        _, final, cache = forward(
+            params64.astype(dtype),
+            cfg,
+            inputs,
+            targets,
+            state0.astype(dtype),
+            masks.astype(dtype),
+            0.01,
+            2,
+        )
         grads = np.zeros(params64.shape, dtype)
         dstate0 = backward(params64.astype(dtype), cfg, cache, grads, 2)
         out[dtype] = final, grads, dstate0
@@ -169,8 +198,14 @@ def test_forward_hands_back_every_steps_state(cell, rng):
     inputs = rng.integers(0, 6, (5, 2))
     state0 = random_state(cfg, 2, rng, np.float64)
     seen = {}
-    forward(params, cfg, inputs, inputs, state0,
-            on_layer=lambda l, seqs: seen.__setitem__(l, np.stack(seqs).copy()))
+    forward(
+        params,
+        cfg,
+        inputs,
+        inputs,
+        state0,
+        on_layer=lambda l, seqs: seen.__setitem__(l, np.stack(seqs).copy()),
+    )
     assert sorted(seen) == [0, 1] and seen[0].shape == (len(state0[0]), 6, 2, 8)
     for t in range(6):
         after = forward(params, cfg, inputs[:t], inputs[:t], state0)[1] if t else state0

@@ -2,6 +2,7 @@
 definition, the widened tiles against NumPy, generation against the
 float32 model of the rounded weights (the one eval scores), the commands,
 and the other machine type's tile path."""
+
 import json
 import os
 import subprocess
@@ -20,15 +21,33 @@ from charrnn.evaluate import stream_loss
 from charrnn.kernels.rows import add_product, packed, packed_columns
 from charrnn.kernels.tiles import MR, TILES
 from charrnn.model import ModelConfig, init_params, zero_state
-from charrnn.precision import (AUTO_INT8_PARAMS, PRECISIONS, bfloat16_bits, from_bfloat16,
-                               int8_columns, resolve, round_trip)
+from charrnn.precision import (
+    AUTO_INT8_PARAMS,
+    PRECISIONS,
+    bfloat16_bits,
+    from_bfloat16,
+    int8_columns,
+    resolve,
+    round_trip,
+)
 
 CELLS = list(cells.CELLS)
 
 
 def test_bfloat16_rounds_to_nearest_ties_to_even():
-    bits = np.array([0x3F800000, 0x3F808000, 0x3F818000, 0x3F808001, 0x3F807FFF, 0xC0490FDB,
-                     0x00000000, 0x7F7FFFFF], np.uint32)
+    bits = np.array(
+        [
+            0x3F800000,
+            0x3F808000,
+            0x3F818000,
+            0x3F808001,
+            0x3F807FFF,
+            0xC0490FDB,
+            0x00000000,
+            0x7F7FFFFF,
+        ],
+        np.uint32,
+    )
     # 1.0; a tie below an even top half (down); a tie below an odd one (up);
     # just above a tie (up); just below (down); -pi; 0; the largest float
     # (rounds to infinity's bits, as a float32 -> bfloat16 conversion does).
@@ -42,12 +61,13 @@ def test_bfloat16_error_is_within_half_a_unit(rng):
     back = round_trip(w.reshape(100, 100), "bfloat16").ravel()
     # 8 significant bits kept: a relative error of at most 2^-8, and some at it
     error = np.abs(back.astype(np.float64) - w) / np.abs(w)
-    assert error.max() <= 2.0 ** -8 and error.max() > 2.0 ** -9
+    assert error.max() <= 2.0**-8 and error.max() > 2.0**-9
 
 
 def test_int8_scales_per_column(rng):
-    w = rng.standard_normal((50, 6)).astype(np.float32) * np.array([1, 10, 0.01, 3, 0, 1e4],
-                                                                    np.float32)
+    w = rng.standard_normal((50, 6)).astype(np.float32) * np.array(
+        [1, 10, 0.01, 3, 0, 1e4], np.float32
+    )
     q, scales = int8_columns(w)
     assert q.dtype == np.int8 and scales.dtype == np.float32
     assert np.all(np.abs(q).max(axis=0)[[0, 1, 2, 3, 5]] == 127) and np.all(q[:, 4] == 0)
@@ -57,8 +77,18 @@ def test_int8_scales_per_column(rng):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("K,D,N", [(1, 5, 9), (2, 16, 8), (3, 37, 50), (MR + 1, 64, 256),
-                                   (7, 300, 1025), (1, 512, 2048), (25, 33, 64)])
+@pytest.mark.parametrize(
+    "K,D,N",
+    [
+        (1, 5, 9),
+        (2, 16, 8),
+        (3, 37, 50),
+        (MR + 1, 64, 256),
+        (7, 300, 1025),
+        (1, 512, 2048),
+        (25, 33, 64),
+    ],
+)
 def test_add_product_in_every_precision_matches_numpy(precision, K, D, N, rng):
     x = rng.standard_normal((K, D)).astype(np.float32)
     w = rng.standard_normal((D, N)).astype(np.float32)
@@ -86,13 +116,15 @@ def test_generation_runs_the_model_that_eval_scores(cell, precision, rng):
     assert not np.array_equal(rounded, params)
     ids = rng.integers(0, cfg.vocab_size, (12, 2)).astype(np.int64)
     results = []
-    for weights in (generation_weights(params, cfg, precision),
-                    generation_weights(rounded, cfg, "float32")):
+    for weights in (
+        generation_weights(params, cfg, precision),
+        generation_weights(rounded, cfg, "float32"),
+    ):
         state = zero_state(cfg, 2)
         work, logits = scratch(weights, 2)
         for t in range(len(ids)):
             model_step(weights, ids[t], state, work, logits)
-        results.append((state, logits[:, :cfg.vocab_size].copy()))
+        results.append((state, logits[:, : cfg.vocab_size].copy()))
     np.testing.assert_allclose(results[0][0], results[1][0], atol=2e-5)
     np.testing.assert_allclose(results[0][1], results[1][1], atol=2e-4)
 
@@ -100,12 +132,16 @@ def test_generation_runs_the_model_that_eval_scores(cell, precision, rng):
 def test_rounding_leaves_looked_up_rows_and_biases(rng):
     cfg, params = random_model(rng, "lstm", hidden=32, layers=2)
     from charrnn.model import views
+
     before, after = views(params, cfg), views(rounded_params(params, cfg, "int8"), cfg)
-    np.testing.assert_array_equal(after["w0"][:cfg.vocab_size], before["w0"][:cfg.vocab_size])
+    np.testing.assert_array_equal(after["w0"][: cfg.vocab_size], before["w0"][: cfg.vocab_size])
     for name in ("b0", "b1", "b_y"):
         np.testing.assert_array_equal(after[name], before[name])
-    for name, rows in (("w0", slice(cfg.vocab_size, None)), ("w1", slice(None)),
-                       ("w_y", slice(None))):
+    for name, rows in (
+        ("w0", slice(cfg.vocab_size, None)),
+        ("w1", slice(None)),
+        ("w_y", slice(None)),
+    ):
         assert not np.array_equal(after[name][rows], before[name][rows])
 
 
@@ -120,8 +156,9 @@ def model_file(tmp_path_factory):
     rng = np.random.default_rng(5)
     chars = "abcdefgh \n"
     cfg = ModelConfig(vocab_size=len(chars), hidden=64, layers=2)
-    ckpt = Checkpoint(model=cfg, vocab=Vocabulary(chars),
-                      params=init_params(cfg, rng) * np.float32(3.0))
+    ckpt = Checkpoint(
+        model=cfg, vocab=Vocabulary(chars), params=init_params(cfg, rng) * np.float32(3.0)
+    )
     path = tmp_path_factory.mktemp("model") / "model.npz"
     save(str(path), ckpt)
     text = tmp_path_factory.mktemp("text") / "text.txt"
@@ -137,8 +174,10 @@ def run(*args):
 
 def test_eval_scores_the_rounded_model(model_file):
     path, text, ckpt = model_file
-    reports = {p: json.loads(run("eval", path, text, "--precision", p, "--json"))
-               for p in ("auto", *PRECISIONS)}
+    reports = {
+        p: json.loads(run("eval", path, text, "--precision", p, "--json"))
+        for p in ("auto", *PRECISIONS)
+    }
     assert reports["auto"]["precision"] == "float32"  # a small model
     assert reports["auto"]["loss"] == reports["float32"]["loss"]
     ids = ckpt.vocab.encode(text.read_text())
@@ -201,8 +240,13 @@ def test_the_other_machine_types_tile_path(model_file):
     results = {}
     for tiles in (TILES, OTHER_TILES):
         env = {**os.environ, "CHARRNN_TILES": tiles}
-        done = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env,
-                              capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         results[tiles] = json.loads(done.stdout.strip().splitlines()[-1])
     assert results[OTHER_TILES]["tiles"] == OTHER_TILES
@@ -214,6 +258,10 @@ def test_the_other_machine_types_tile_path(model_file):
 
 def test_bad_forced_tiles_is_refused():
     env = {**os.environ, "CHARRNN_TILES": "sse9"}
-    done = subprocess.run([sys.executable, "-c", "import charrnn.kernels.tiles"], env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import charrnn.kernels.tiles"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode != 0 and "CHARRNN_TILES must be avx512, avx2 or vec4" in done.stderr

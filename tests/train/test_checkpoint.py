@@ -15,11 +15,18 @@ from charrnn.model import ModelConfig, init_params
 def ckpt(rng):
     cfg = ModelConfig(vocab_size=4, hidden=3, layers=2, dropout=0.25)
     params = init_params(cfg, rng)
-    return Checkpoint(model=cfg, vocab=Vocabulary("ab\né"), params=params, optimizer="adam",
-                      optimizer_state={"m": params * 2, "v": params * 3},
-                      train_config={"lr": 0.002}, step=12, epoch=2,
-                      train_history=np.array([[1, 4.0], [2, 3.5]]),
-                      val_history=np.array([[2, 3.7]]))
+    return Checkpoint(
+        model=cfg,
+        vocab=Vocabulary("ab\né"),
+        params=params,
+        optimizer="adam",
+        optimizer_state={"m": params * 2, "v": params * 3},
+        train_config={"lr": 0.002},
+        step=12,
+        epoch=2,
+        train_history=np.array([[1, 4.0], [2, 3.5]]),
+        val_history=np.array([[2, 3.7]]),
+    )
 
 
 def test_round_trip(tmp_path, ckpt):
@@ -30,8 +37,12 @@ def test_round_trip(tmp_path, ckpt):
     np.testing.assert_array_equal(back.params, ckpt.params)
     for key in ("m", "v"):
         np.testing.assert_array_equal(back.optimizer_state[key], ckpt.optimizer_state[key])
-    assert (back.step, back.epoch, back.optimizer, back.train_config) == \
-        (12, 2, "adam", {"lr": 0.002})
+    assert (back.step, back.epoch, back.optimizer, back.train_config) == (
+        12,
+        2,
+        "adam",
+        {"lr": 0.002},
+    )
     np.testing.assert_array_equal(back.val_history, ckpt.val_history)
     assert os.listdir(tmp_path) == ["c.npz"]  # no temporary file left
     with np.load(path, allow_pickle=False) as f:  # plain arrays, no pickle needed
@@ -47,13 +58,17 @@ def rewrite(path, **changes):
     np.savez(path, **arrays)
 
 
-@pytest.mark.parametrize("change,message", [
-    (dict(format_version=np.array(99)), "format 99"),
-    (dict(magic=np.array("something else")), "not a charrnn checkpoint"),
-    (dict(params=None), "missing the field 'params'"),
-    (dict(params=np.zeros(5, np.float32)), "do not match"),
-    (dict(optimizer_m=np.zeros(3, np.float32)), "optimizer state"),
-    (dict(model_config=np.array("{not json")), "malformed")])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (dict(format_version=np.array(99)), "format 99"),
+        (dict(magic=np.array("something else")), "not a charrnn checkpoint"),
+        (dict(params=None), "missing the field 'params'"),
+        (dict(params=np.zeros(5, np.float32)), "do not match"),
+        (dict(optimizer_m=np.zeros(3, np.float32)), "optimizer state"),
+        (dict(model_config=np.array("{not json")), "malformed"),
+    ],
+)
 def test_bad_checkpoints_are_named_errors(tmp_path, ckpt, change, message):
     path = str(tmp_path / "c.npz")
     save(path, ckpt)
@@ -88,6 +103,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, ckpt, monkeypatch):
     def fail(f, arrays):  # the disk fills up half way through
         f.write(b"PK\x03\x04 half a checkpoint")
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(checkpoint, "write_npz", fail)
     with pytest.raises(OSError):
         save(path, ckpt)

@@ -1,5 +1,6 @@
 """Version-1 checkpoints (charrnn 1.0, tests/fixtures/v1) still load, sample,
 evaluate and resume, as LSTMs, giving what charrnn 1.0 gave."""
+
 import json
 import shutil
 from pathlib import Path
@@ -35,17 +36,26 @@ def test_sample_and_eval_give_what_1_0_gave():
     best = FIXTURE / "run" / "best.npz"
     report = json.loads(run("eval", best, FIXTURE / "play.txt", "--json"))
     assert report["loss"] == pytest.approx(EXPECTED["eval"], rel=1e-6)
-    assert run("sample", best, "--length", 80, "--seed", 3, "--temperature", 0.7) == \
-        EXPECTED["sample_seed3"]
-    assert run("sample", best, "--greedy", "--length", 80, "--prime", "First") == \
-        EXPECTED["greedy"]
+    assert (
+        run("sample", best, "--length", 80, "--seed", 3, "--temperature", 0.7)
+        == EXPECTED["sample_seed3"]
+    )
+    assert run("sample", best, "--greedy", "--length", 80, "--prime", "First") == EXPECTED["greedy"]
     assert run("sample", best, "--beam", 5, "--length", 60, "--prime", "All") == EXPECTED["beam"]
 
 
 def test_resume_continues_as_1_0_did_and_writes_version_2(tmp_path):
     shutil.copytree(FIXTURE / "run", tmp_path / "run")
-    run("train", FIXTURE / "play.txt", "--out", tmp_path / "run", "--resume", "--max-steps", 45,
-        "--quiet")
+    run(
+        "train",
+        FIXTURE / "play.txt",
+        "--out",
+        tmp_path / "run",
+        "--resume",
+        "--max-steps",
+        45,
+        "--quiet",
+    )
     ckpt = load(str(tmp_path / "run" / "last.npz"))
     np.testing.assert_allclose(ckpt.val_history, EXPECTED["resumed_val_history"], rtol=1e-6)
     with np.load(tmp_path / "run" / "last.npz") as f:

@@ -3,6 +3,7 @@
 Whatever happens, last.npz and best.npz load, resuming from them works, and no
 temporary files are left for the user.
 """
+
 import json
 import os
 import random
@@ -17,14 +18,30 @@ from charrnn.checkpoint import load
 from charrnn.files import TMP_PREFIX
 
 KILLS = int(os.environ.get("CHARRNN_KILLS", "8"))  # raise for a longer fault campaign
-ARGS = ["--hidden", "24", "--batch-size", "4", "--seq-length", "16", "--eval-every", "3",
-        "--quiet", "--epochs", "100000"]
+ARGS = [
+    "--hidden",
+    "24",
+    "--batch-size",
+    "4",
+    "--seq-length",
+    "16",
+    "--eval-every",
+    "3",
+    "--quiet",
+    "--epochs",
+    "100000",
+]
 
 
 def start(corpus, out, *extra):
-    return subprocess.Popen([sys.executable, "-m", "charrnn", "train", str(corpus), "--out",
-                             str(out)] + ARGS + list(extra),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "charrnn", "train", str(corpus), "--out", str(out)]
+        + ARGS
+        + list(extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def stamp(path):

@@ -1,5 +1,6 @@
 """The histories as one structured array: the checkpoint's arrays come back
 bit for bit, through any number of rows and through a saved file."""
+
 import numpy as np
 
 from charrnn.checkpoint import Checkpoint, load, save
@@ -8,13 +9,23 @@ from charrnn.training.history import FIRST_CAPACITY, ROW, History
 
 def empty_checkpoint(model_ckpt):
     """A checkpoint like ``model_ckpt`` with no histories."""
-    return Checkpoint(model=model_ckpt.model, vocab=model_ckpt.vocab, params=model_ckpt.params,
-                      optimizer=model_ckpt.optimizer,
-                      optimizer_state=model_ckpt.optimizer_state)
+    return Checkpoint(
+        model=model_ckpt.model,
+        vocab=model_ckpt.vocab,
+        params=model_ckpt.params,
+        optimizer=model_ckpt.optimizer,
+        optimizer_state=model_ckpt.optimizer_state,
+    )
 
 
-HISTORY_ARRAYS = ("train_history", "train_seconds", "train_chars", "val_history", "val_seconds",
-                  "val_chars")
+HISTORY_ARRAYS = (
+    "train_history",
+    "train_seconds",
+    "train_chars",
+    "val_history",
+    "val_seconds",
+    "val_chars",
+)
 
 
 def assert_same_histories(a, b):
@@ -39,10 +50,13 @@ def test_a_trained_runs_histories_come_back_bit_for_bit(trained, tmp_path):
 def test_appended_rows_past_the_first_capacity_reach_the_file(trained, tmp_path):
     _, ckpt = trained
     rng = np.random.default_rng(0)
-    rows = [(step, float(rng.random() * 4), float(step) / 7, 64 * step)
-            for step in range(1, 2 * FIRST_CAPACITY + 5)]
-    history = History.from_checkpoint(Checkpoint(model=ckpt.model, vocab=ckpt.vocab,
-                                                 params=ckpt.params), "train")
+    rows = [
+        (step, float(rng.random() * 4), float(step) / 7, 64 * step)
+        for step in range(1, 2 * FIRST_CAPACITY + 5)
+    ]
+    history = History.from_checkpoint(
+        Checkpoint(model=ckpt.model, vocab=ckpt.vocab, params=ckpt.params), "train"
+    )
     for row in rows:
         history.append(*row)
     assert len(history) == len(rows) and history.rows.dtype == ROW
@@ -61,8 +75,12 @@ def test_appended_rows_past_the_first_capacity_reach_the_file(trained, tmp_path)
 def test_version_1_rows_keep_their_unknown_times(trained):
     """Rows of a version-1 file have NaN seconds and characters; they stay NaN."""
     _, ckpt = trained
-    old = Checkpoint(model=ckpt.model, vocab=ckpt.vocab, params=ckpt.params,
-                     val_history=np.array([[15.0, 3.25], [30.0, 3.0]]))
+    old = Checkpoint(
+        model=ckpt.model,
+        vocab=ckpt.vocab,
+        params=ckpt.params,
+        val_history=np.array([[15.0, 3.25], [30.0, 3.0]]),
+    )
     history = History.from_checkpoint(old, "val")
     history.append(45, 2.75, 12.5, 2880)
     new = empty_checkpoint(ckpt)

@@ -1,6 +1,7 @@
 """DeferredSignals: Ctrl-C and SIGTERM noted, not acted on, in the main thread;
 nothing installed (and nothing reported) from any other thread; the handlers
 from before put back."""
+
 import signal
 import threading
 
@@ -28,6 +29,7 @@ def test_signals_are_kept_in_order():
 
 def test_the_handlers_from_before_are_put_back():
     seen = []
+    int_before = signal.getsignal(signal.SIGINT)  # ignored, in a shell's background job
     before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
     try:
         with DeferredSignals():
@@ -35,7 +37,7 @@ def test_the_handlers_from_before_are_put_back():
         assert seen == []
         signal.raise_signal(signal.SIGTERM)
         assert seen == [signal.SIGTERM]
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is int_before
     finally:
         signal.signal(signal.SIGTERM, before)
 
@@ -80,10 +82,26 @@ def test_off_the_main_thread_nothing_is_installed_or_reported():
 def test_train_runs_on_a_thread_that_is_not_main(tmp_path, corpus_file):
     """A library call on a Dask worker's thread: no signal handler is needed."""
     events = []
-    cfg = TrainConfig(hidden=16, layers=1, batch_size=4, seq_length=16, max_steps=4, eval_every=2,
-                      val_frac=0.1, threads=1)
-    ckpt = in_a_thread(lambda: train(str(corpus_file), cfg, str(tmp_path), quiet=True,
-                                     log=lambda message: None, on_event=events.append))
+    cfg = TrainConfig(
+        hidden=16,
+        layers=1,
+        batch_size=4,
+        seq_length=16,
+        max_steps=4,
+        eval_every=2,
+        val_frac=0.1,
+        threads=1,
+    )
+    ckpt = in_a_thread(
+        lambda: train(
+            str(corpus_file),
+            cfg,
+            str(tmp_path),
+            quiet=True,
+            log=lambda message: None,
+            on_event=events.append,
+        )
+    )
     assert ckpt.step == 4 and (tmp_path / "last.npz").is_file()
     assert [e["event"] for e in events] == ["validation", "validation", "end"]
     assert events[-1]["stopped"] == "steps"

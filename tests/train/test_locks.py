@@ -2,6 +2,7 @@
 directory (a second one is refused, naming the first; a killed one's lock is taken
 over), two runs started at once never share a directory, and sample, eval, runs and
 info read a run while it is being written without ever seeing a torn file."""
+
 import json
 import os
 import shutil
@@ -26,8 +27,12 @@ def charrnn(*args):
 
 
 def start(corpus, out, *extra):
-    return subprocess.Popen(charrnn("train", corpus, "--out", out, *ARGS, *FOREVER, *extra),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        charrnn("train", corpus, "--out", out, *ARGS, *FOREVER, *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path, process, timeout=300):
@@ -51,16 +56,18 @@ def cli(*args):
     return result
 
 
-def test_a_second_process_is_refused_and_a_killed_ones_lock_is_taken_over(tmp_path,
-                                                                          corpus_file):
+def test_a_second_process_is_refused_and_a_killed_ones_lock_is_taken_over(tmp_path, corpus_file):
     out = tmp_path / "run"
     first = start(corpus_file, out)
     try:
         wait_for(out / "last.npz", first)
         for extra in (["--resume"], ["--force"]):
-            second = subprocess.run(charrnn("train", corpus_file, "--out", out, *ARGS,
-                                            "--max-steps", "100000", *extra),
-                                    capture_output=True, text=True, timeout=300)
+            second = subprocess.run(
+                charrnn("train", corpus_file, "--out", out, *ARGS, "--max-steps", "100000", *extra),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert second.returncode == 1, (extra, second.stderr)
             assert f"pid {first.pid}" in second.stderr, (extra, second.stderr)
             assert "Traceback" not in second.stderr
@@ -74,9 +81,14 @@ def test_a_second_process_is_refused_and_a_killed_ones_lock_is_taken_over(tmp_pa
     step = load(str(out / "last.npz")).step
 
     # not --quiet: the take-over is reported
-    resumed = subprocess.run(charrnn("train", corpus_file, "--out", out, *ARGS[:-1],
-                                     "--resume", "--max-steps", step + 6),
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        charrnn(
+            "train", corpus_file, "--out", out, *ARGS[:-1], "--resume", "--max-steps", step + 6
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "took over the lock" in resumed.stderr and f"pid {first.pid}" in resumed.stderr
     assert load(str(out / "last.npz")).step == step + 6
@@ -98,11 +110,19 @@ charrnn.cli.main()
 
 def race(cwd, corpus, hiddens):
     """Start one fresh ``charrnn train`` per hidden size in ``cwd``, released at once."""
-    processes = {hidden: subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, "train", str(corpus), "--hidden", str(hidden)]
-        + SMALL + ["--quiet", "--max-steps", "12", "--eval-every", "3"],
-        cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True) for hidden in hiddens}
+    processes = {
+        hidden: subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, "train", str(corpus), "--hidden", str(hidden)]
+            + SMALL
+            + ["--quiet", "--max-steps", "12", "--eval-every", "3"],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for hidden in hiddens
+    }
     try:
         for p in processes.values():
             assert p.stdout.readline() == "ready\n", p.communicate()
@@ -141,8 +161,10 @@ def test_runs_started_at_the_same_moment_get_their_own_directories(tmp_path, cor
     # with a finished run in checkpoints/play, both pass it by, and it is left as it was
     cwd = tmp_path / "2"
     shutil.copytree(tmp_path / "0" / "checkpoints" / "play", cwd / "checkpoints" / "play")
-    before = {n: (cwd / "checkpoints" / "play" / n).read_bytes()
-              for n in os.listdir(cwd / "checkpoints" / "play")}
+    before = {
+        n: (cwd / "checkpoints" / "play" / n).read_bytes()
+        for n in os.listdir(cwd / "checkpoints" / "play")
+    }
     race(cwd, corpus_file, (32, 40))
     root = cwd / "checkpoints"
     assert sorted(os.listdir(root)) == ["play", "play-2", "play-3"]
@@ -185,14 +207,14 @@ def test_runs_shows_the_pid_of_the_live_run(tmp_path, corpus_file):
         wait_for(root / "live" / "last.npz", process)
         table = cli("runs", root).stdout.splitlines()
         assert table[1].split()[:4] == ["live", "training", "(pid", f"{process.pid})"], table
-        row, = json.loads(cli("runs", root, "--json").stdout)
+        (row,) = json.loads(cli("runs", root, "--json").stdout)
         assert row["status"] == "training" and row["holder"].startswith(f"pid {process.pid},")
     finally:
         process.send_signal(signal.SIGKILL)
         stop(process)
     # the lock file of the killed process is left, but no live process holds it
     assert (root / "live" / LOCK_NAME).exists()
-    row, = json.loads(cli("runs", root, "--json").stdout)
+    (row,) = json.loads(cli("runs", root, "--json").stdout)
     assert row["status"] == "ok" and row["holder"] is None
 
 
@@ -208,5 +230,5 @@ def test_a_stopped_run_releases_its_lock(tmp_path, corpus_file):
     finally:
         stop(process)
     assert not (out / LOCK_NAME).exists()
-    row, = json.loads(cli("runs", tmp_path, "--json").stdout)
+    (row,) = json.loads(cli("runs", tmp_path, "--json").stdout)
     assert row["status"] == "ok" and row["holder"] is None

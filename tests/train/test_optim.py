@@ -10,10 +10,10 @@ def reference_step(name, p, g, state, lr, step, weight_decay=0.0):
     if name == "adam":
         state["m"] = 0.9 * state["m"] + 0.1 * g
         state["v"] = 0.999 * state["v"] + 0.001 * g * g
-        m_hat = state["m"] / (1 - 0.9 ** step)
-        v_hat = state["v"] / (1 - 0.999 ** step)
+        m_hat = state["m"] / (1 - 0.9**step)
+        v_hat = state["v"] / (1 - 0.999**step)
         p = p - lr * weight_decay * p
-        return p - lr * m_hat / (np.sqrt(v_hat) + 1e-8 / np.sqrt(1 - 0.999 ** step))
+        return p - lr * m_hat / (np.sqrt(v_hat) + 1e-8 / np.sqrt(1 - 0.999**step))
     if name == "rmsprop":
         state["mean_square"] = 0.95 * state["mean_square"] + 0.05 * g * g
         return p - lr * g / (np.sqrt(state["mean_square"]) + 1e-8)

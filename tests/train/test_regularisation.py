@@ -1,4 +1,5 @@
 """Weight decay, variational dropout and state resets reach training from the command line."""
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -10,13 +11,29 @@ from charrnn.data.corpus import load_corpus
 from charrnn.model import forward, zero_state
 from charrnn.train import reset_streams
 
-ARGS = ["--hidden", "16", "--batch-size", "4", "--seq-length", "16", "--max-steps", "20",
-        "--quiet", "--seed", "2", "--keep", "0", "--schedule", "constant"]
+ARGS = [
+    "--hidden",
+    "16",
+    "--batch-size",
+    "4",
+    "--seq-length",
+    "16",
+    "--max-steps",
+    "20",
+    "--quiet",
+    "--seed",
+    "2",
+    "--keep",
+    "0",
+    "--schedule",
+    "constant",
+]
 
 
 def trained(corpus, out, *extra):
-    result = CliRunner().invoke(main, ["train", str(corpus), "--out", str(out)] + ARGS
-                                + list(extra))
+    result = CliRunner().invoke(
+        main, ["train", str(corpus), "--out", str(out)] + ARGS + list(extra)
+    )
     assert result.exit_code == 0, result.output
     return load(str(out / "last.npz"))
 
@@ -39,8 +56,12 @@ def test_variational_dropout_draws_other_masks_reproducibly(tmp_path, corpus_fil
 
 
 def test_weight_decay_needs_adam(tmp_path, corpus_file):
-    result = CliRunner().invoke(main, ["train", str(corpus_file), "--out", str(tmp_path)] + ARGS
-                                + ["--optimizer", "sgd", "--weight-decay", "0.1"])
+    result = CliRunner().invoke(
+        main,
+        ["train", str(corpus_file), "--out", str(tmp_path)]
+        + ARGS
+        + ["--optimizer", "sgd", "--weight-decay", "0.1"],
+    )
     assert result.exit_code == 1 and "--weight-decay is Adam's" in result.output
 
 
@@ -79,6 +100,7 @@ def test_the_second_step_starts_from_zero_or_carries_the_state(tmp_path, corpus_
 
 
 def test_reset_rate_out_of_range_is_refused(tmp_path, corpus_file):
-    result = CliRunner().invoke(main, ["train", str(corpus_file), "--out", str(tmp_path)] + ARGS
-                                + ["--reset-rate", "1.5"])
+    result = CliRunner().invoke(
+        main, ["train", str(corpus_file), "--out", str(tmp_path)] + ARGS + ["--reset-rate", "1.5"]
+    )
     assert result.exit_code == 1 and "--reset-rate must be in [0, 1], not 1.5" in result.output

@@ -1,4 +1,5 @@
 """--resume continues exactly; a resume that would change the model or data is refused."""
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -6,14 +7,35 @@ from click.testing import CliRunner
 from charrnn.checkpoint import load
 from charrnn.cli import main
 
-ARGS = ["--hidden", "12", "--layers", "2", "--batch-size", "8", "--seq-length", "50",
-        "--eval-every", "4", "--quiet", "--seed", "5", "--dropout", "0.25", "--lr-decay", "0.9",
-        "--val-frac", "0.1", "--reset-rate", "0.25"]
+ARGS = [
+    "--hidden",
+    "12",
+    "--layers",
+    "2",
+    "--batch-size",
+    "8",
+    "--seq-length",
+    "50",
+    "--eval-every",
+    "4",
+    "--quiet",
+    "--seed",
+    "5",
+    "--dropout",
+    "0.25",
+    "--lr-decay",
+    "0.9",
+    "--val-frac",
+    "0.1",
+    "--reset-rate",
+    "0.25",
+]
 
 
 def train(corpus, out, *extra):
-    result = CliRunner().invoke(main, ["train", str(corpus), "--out", str(out)] + ARGS
-                                + list(extra))
+    result = CliRunner().invoke(
+        main, ["train", str(corpus), "--out", str(out)] + ARGS + list(extra)
+    )
     return result
 
 
@@ -34,8 +56,13 @@ def assert_same_run(a, b):
     np.testing.assert_array_equal(a.state, b.state)
     np.testing.assert_array_equal(a.train_chars, b.train_chars)
     assert a.chars == b.chars
-    assert (a.step, a.epoch, a.batch_index, a.lr, a.rng_state) == \
-        (b.step, b.epoch, b.batch_index, b.lr, b.rng_state)
+    assert (a.step, a.epoch, a.batch_index, a.lr, a.rng_state) == (
+        b.step,
+        b.epoch,
+        b.batch_index,
+        b.lr,
+        b.rng_state,
+    )
 
 
 @pytest.mark.parametrize("first", [20, 28])
@@ -50,9 +77,19 @@ def test_stopped_and_resumed_equals_straight(tmp_path, corpus_file, straight, fi
 
 def test_resume_takes_options_from_the_checkpoint(tmp_path, corpus_file, straight):
     assert train(corpus_file, tmp_path, "--max-steps", "20").exit_code == 0
-    result = CliRunner().invoke(main, ["train", str(corpus_file), "--out", str(tmp_path),
-                                       "--resume", str(tmp_path / "last.npz"),
-                                       "--max-steps", "40"])  # nothing else given
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            str(corpus_file),
+            "--out",
+            str(tmp_path),
+            "--resume",
+            str(tmp_path / "last.npz"),
+            "--max-steps",
+            "40",
+        ],
+    )  # nothing else given
     assert result.exit_code == 0, result.output
     assert_same_run(load(str(tmp_path / "last.npz")), straight)
 
@@ -62,9 +99,11 @@ def test_changed_options_are_reported_or_refused(tmp_path, corpus_file):
     result = train(corpus_file, tmp_path, "--resume", "--max-steps", "12", "--lr", "0.001")
     assert result.exit_code == 0
     assert load(str(tmp_path / "last.npz")).lr == 0.001
-    for option, value, message in [("--hidden", "16", "--hidden 16 (the run used 12)"),
-                                   ("--batch-size", "4", "--batch-size 4 (the run used 8)"),
-                                   ("--seq-length", "7", "--seq-length 7")]:
+    for option, value, message in [
+        ("--hidden", "16", "--hidden 16 (the run used 12)"),
+        ("--batch-size", "4", "--batch-size 4 (the run used 8)"),
+        ("--seq-length", "7", "--seq-length 7"),
+    ]:
         result = train(corpus_file, tmp_path, "--resume", "--max-steps", "20", option, value)
         assert result.exit_code == 1 and message in result.output, result.output
     result = train(corpus_file, tmp_path, "--resume", "--max-steps", "12")
@@ -75,8 +114,9 @@ def test_resume_on_another_corpus_is_refused(tmp_path, corpus_file):
     assert train(corpus_file, tmp_path, "--max-steps", "4").exit_code == 0
     other = tmp_path / "other.txt"
     other.write_text(corpus_file.read_text()[::-1])
-    result = CliRunner().invoke(main, ["train", str(other), "--out", str(tmp_path), "--resume",
-                                       "--max-steps", "8"])
+    result = CliRunner().invoke(
+        main, ["train", str(other), "--out", str(tmp_path), "--resume", "--max-steps", "8"]
+    )
     assert result.exit_code == 1 and "corpus differs" in result.output
 
 

@@ -3,6 +3,7 @@ trials as real ``charrnn train`` processes on this machine or on a real Dask
 cluster (a scheduler and two worker processes the tests start, each worker in
 a directory of its own, so nothing reaches the sweep through a shared path).
 Killed sweeps, Ctrl-C, killed workers and failing trials."""
+
 import json
 import os
 import signal
@@ -21,8 +22,18 @@ from charrnn.sweep.search import SweepConfig
 
 pytest.importorskip("optuna")
 
-SMALL = ["--layers", "1", "--batch-size", "4", "--seq-length", "16", "--threads", "1",
-         "--val-frac", "0.1"]
+SMALL = [
+    "--layers",
+    "1",
+    "--batch-size",
+    "4",
+    "--seq-length",
+    "16",
+    "--threads",
+    "1",
+    "--val-frac",
+    "0.1",
+]
 
 
 def charrnn(*args):
@@ -31,8 +42,12 @@ def charrnn(*args):
 
 def sweep(corpus, out, *args, timeout=600, small=SMALL):
     """Run a sweep to its end: (exit code, JSON objects of stdout, stderr)."""
-    done = subprocess.run(charrnn("sweep", corpus, "--out", out, "--json", *small, *args),
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        charrnn("sweep", corpus, "--out", out, "--json", *small, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     objects = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return done.returncode, objects, done.stderr
 
@@ -77,6 +92,7 @@ def wait_until(condition, timeout, what):
 
 # -- the search space ---------------------------------------------------------------
 
+
 def test_param_specs():
     assert space.parse("hidden=128,256,512") == space.Param("hidden", values=(128, 256, 512))
     assert space.parse("layers=1:3") == space.Param("layers", low=1, high=3)
@@ -85,25 +101,34 @@ def test_param_specs():
     assert space.parse("seq-length=32:128:32").step == 32
     assert space.parse("cell=lstm,gru").values == ("lstm", "gru")
     assert space.parse("--batch-size=25,50").name == "batch_size"
-    assert space.train_args({"hidden": 256, "lr": 0.003, "cell": "gru"}) == \
-        ["--hidden", "256", "--lr", "0.003", "--cell", "gru"]
+    assert space.train_args({"hidden": 256, "lr": 0.003, "cell": "gru"}) == [
+        "--hidden",
+        "256",
+        "--lr",
+        "0.003",
+        "--cell",
+        "gru",
+    ]
 
 
-@pytest.mark.parametrize("spec, says", [
-    ("hidden", "write NAME=VALUES"),
-    ("epochs=1,2", "cannot be searched"),
-    ("val-frac=0.1,0.2", "cannot be searched"),
-    ("hidden=256", "fix it with --hidden 256"),
-    ("hidden=1.5,2", "not an integer"),
-    ("lr=abc:1", "not a number"),
-    ("layers=3:1", "low end must be below"),
-    ("lr=0:1e-2:log", "log scale needs a positive low end"),
-    ("dropout=0:1", "--dropout must be in [0, 1)"),
-    ("cell=lstm,transformer", "--cell must be one of"),
-    ("cell=lstm:gru", "takes names"),
-    ("hidden=64,64", "given twice"),
-    ("lr=1:2:3:4", "a range is low:high"),
-])
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ("hidden", "write NAME=VALUES"),
+        ("epochs=1,2", "cannot be searched"),
+        ("val-frac=0.1,0.2", "cannot be searched"),
+        ("hidden=256", "fix it with --hidden 256"),
+        ("hidden=1.5,2", "not an integer"),
+        ("lr=abc:1", "not a number"),
+        ("layers=3:1", "low end must be below"),
+        ("lr=0:1e-2:log", "log scale needs a positive low end"),
+        ("dropout=0:1", "--dropout must be in [0, 1)"),
+        ("cell=lstm,transformer", "--cell must be one of"),
+        ("cell=lstm:gru", "takes names"),
+        ("hidden=64,64", "given twice"),
+        ("lr=1:2:3:4", "a range is low:high"),
+    ],
+)
 def test_bad_param_specs_are_named(spec, says):
     with pytest.raises(CharrnnError, match="--param") as error:
         space.parse(spec)
@@ -114,39 +139,63 @@ def test_bad_sweeps_are_one_line_errors(tmp_path, corpus_file):
     base = ["sweep", corpus_file, "--out", tmp_path / "s"]
     assert "nothing to search" in fails(base)
     assert "fix it with --hidden 64" in fails(base + ["--param", "hidden=64"])
-    assert "--param hidden is given twice" in fails(base + ["--param", "hidden=8,16",
-                                                            "--param", "hidden=32,64"])
-    assert "both fixed and searched" in fails(base + ["--param", "hidden=8,16",
-                                                      "--hidden", "8"])
-    assert "not more" in fails(base + ["--param", "hidden=8,16", "--trial-time", "3s",
-                                       "--trial-steps", "10"])
-    assert "--trials must be at least 1" in fails(base + ["--param", "hidden=8,16",
-                                                          "--trials", "0"])
+    assert "--param hidden is given twice" in fails(
+        base + ["--param", "hidden=8,16", "--param", "hidden=32,64"]
+    )
+    assert "both fixed and searched" in fails(base + ["--param", "hidden=8,16", "--hidden", "8"])
+    assert "not more" in fails(
+        base + ["--param", "hidden=8,16", "--trial-time", "3s", "--trial-steps", "10"]
+    )
+    assert "--trials must be at least 1" in fails(
+        base + ["--param", "hidden=8,16", "--trials", "0"]
+    )
     assert "no sweep there" in fails(["sweep", "--resume", tmp_path])
     assert "name a CORPUS" in fails(["sweep", "--param", "hidden=8,16"])
     assert not (tmp_path / "s").exists()  # refused before anything was made
     binary = tmp_path / "data.bin"
     binary.write_bytes(bytes(range(256)) * 40)
-    assert "binary" in fails(["sweep", binary, "--param", "hidden=8,16", "--out",
-                              tmp_path / "b"]).lower()
+    assert (
+        "binary"
+        in fails(["sweep", binary, "--param", "hidden=8,16", "--out", tmp_path / "b"]).lower()
+    )
 
 
 def test_config_reports_on_the_budgets_grid():
-    cfg = SweepConfig(corpus="c", corpus_sha256="x", trials=4, params=[{"name": "hidden"}],
-                      trial_time=180.0, reports=6)
+    cfg = SweepConfig(
+        corpus="c",
+        corpus_sha256="x",
+        trials=4,
+        params=[{"name": "hidden"}],
+        trial_time=180.0,
+        reports=6,
+    )
     assert cfg.axis == "seconds" and cfg.interval == 30
     args = cfg.train_args({"hidden": 64})
     assert args[args.index("--max-time") + 1] == "180.0s"
     assert args[args.index("--eval-every") + 1] == "30.0s"
     assert args[args.index("--hidden") + 1] == "64" and "--seed" in args
-    steps = SweepConfig(corpus="c", corpus_sha256="x", trials=4, params=[], trial_steps=400,
-                        reports=4, fixed={"batch_size": 10, "seq_length": 20})
+    steps = SweepConfig(
+        corpus="c",
+        corpus_sha256="x",
+        trials=4,
+        params=[],
+        trial_steps=400,
+        reports=4,
+        fixed={"batch_size": 10, "seq_length": 20},
+    )
     assert steps.axis == "chars" and steps.interval == 400 * 200 / 4
     args = steps.train_args({})
     assert args[args.index("--max-steps") + 1] == "400"
     assert args[args.index("--eval-every") + 1] == "100"
-    chars = SweepConfig(corpus="c", corpus_sha256="x", trials=4, params=[], trial_chars=6400,
-                        reports=4, fixed={"seq_length": 20})
+    chars = SweepConfig(
+        corpus="c",
+        corpus_sha256="x",
+        trials=4,
+        params=[],
+        trial_chars=6400,
+        reports=4,
+        fixed={"seq_length": 20},
+    )
     assert chars.axis == "chars" and chars.interval == 1600
     args = chars.train_args({"batch_size": 20})  # 400 characters a step: 4 steps a report
     assert args[args.index("--max-chars") + 1] == "6400"
@@ -154,14 +203,30 @@ def test_config_reports_on_the_budgets_grid():
 
 
 def test_a_character_budget_compares_trials_of_any_batch_at_the_same_characters(
-        tmp_path, corpus_file):
+    tmp_path, corpus_file
+):
     from charrnn.sweep.search import load_config, open_study
 
     out = tmp_path / "sweep"
-    code, objects, stderr = sweep(corpus_file, out, "--trials", 2, "--trial-chars", "3072",
-                                  "--reports", 3, "--hidden", 8, "--param", "batch-size=4,8",
-                                  "--jobs", 2, "--pruner", "none",
-                                  small=SMALL[:2] + SMALL[4:])  # without --batch-size
+    code, objects, stderr = sweep(
+        corpus_file,
+        out,
+        "--trials",
+        2,
+        "--trial-chars",
+        "3072",
+        "--reports",
+        3,
+        "--hidden",
+        8,
+        "--param",
+        "batch-size=4,8",
+        "--jobs",
+        2,
+        "--pruner",
+        "none",
+        small=SMALL[:2] + SMALL[4:],
+    )  # without --batch-size
     assert code == 0, stderr
     for t in objects[-1]["trials"]:
         assert t["state"] == "complete"
@@ -175,8 +240,13 @@ def test_without_the_extra_sweep_names_it(tmp_path, corpus_file):
     # an optuna that cannot be imported, first on the path: as if not installed
     (tmp_path / "optuna.py").write_text("raise ImportError('no optuna here')\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    done = subprocess.run(charrnn("sweep", corpus_file, "--param", "hidden=8,16"),
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = subprocess.run(
+        charrnn("sweep", corpus_file, "--param", "hidden=8,16"),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert done.returncode == 1
     assert "pip install 'charrnn[sweep]'" in done.stderr
     assert "Traceback" not in done.stderr
@@ -184,11 +254,30 @@ def test_without_the_extra_sweep_names_it(tmp_path, corpus_file):
 
 # -- validation on a time grid (what trials are compared on) ------------------------
 
+
 def test_eval_every_can_be_a_time(tmp_path, corpus_file):
-    done = subprocess.run(charrnn("train", corpus_file, "--out", tmp_path / "r", "--hidden", 16,
-                                  *SMALL, "--max-time", "3s", "--eval-every", "1s", "--json",
-                                  "--quiet", "--epochs", 100000),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        charrnn(
+            "train",
+            corpus_file,
+            "--out",
+            tmp_path / "r",
+            "--hidden",
+            16,
+            *SMALL,
+            "--max-time",
+            "3s",
+            "--eval-every",
+            "1s",
+            "--json",
+            "--quiet",
+            "--epochs",
+            100000,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     objects = [json.loads(line) for line in done.stdout.splitlines()]
     validations = [o for o in objects if o["event"] == "validation"]
@@ -203,11 +292,25 @@ def test_eval_every_can_be_a_time(tmp_path, corpus_file):
 
 # -- on this machine -----------------------------------------------------------------
 
+
 def test_a_local_sweep(tmp_path, corpus_file):
     out = tmp_path / "sweep"
-    code, objects, stderr = sweep(corpus_file, out, "--trials", 3, "--trial-time", "2s",
-                                  "--reports", 2, "--param", "hidden=8,16",
-                                  "--param", "lr=1e-3:3e-2:log", "--jobs", 2)
+    code, objects, stderr = sweep(
+        corpus_file,
+        out,
+        "--trials",
+        3,
+        "--trial-time",
+        "2s",
+        "--reports",
+        2,
+        "--param",
+        "hidden=8,16",
+        "--param",
+        "lr=1e-3:3e-2:log",
+        "--jobs",
+        2,
+    )
     assert code == 0, stderr
     trials = [o for o in objects if o["event"] == "trial"]
     end = objects[-1]
@@ -225,8 +328,9 @@ def test_a_local_sweep(tmp_path, corpus_file):
     assert "hidden" in table and "lr" in table
 
     listed = CliRunner().invoke(main, ["runs", str(out), "--json"])
-    assert sorted(r["run"] for r in json.loads(listed.output)) == \
-        [f"trials/{n:04d}" for n in range(3)]
+    assert sorted(r["run"] for r in json.loads(listed.output)) == [
+        f"trials/{n:04d}" for n in range(3)
+    ]
     sampled = CliRunner().invoke(main, ["sample", str(out), "-n", 20, "--seed", 1])
     assert sampled.exit_code == 0, sampled.output
     assert f"using {end['best']['best_checkpoint']}" in sampled.stderr
@@ -235,8 +339,9 @@ def test_a_local_sweep(tmp_path, corpus_file):
     assert plotted.exit_code == 0, plotted.output
     assert all(f"{n:04d} val" in plotted.output for n in range(3))
     # a second sweep into the same directory is refused
-    assert "holds a sweep already" in fails(["sweep", corpus_file, "--out", out,
-                                             "--param", "hidden=8,16"])
+    assert "holds a sweep already" in fails(
+        ["sweep", corpus_file, "--out", out, "--param", "hidden=8,16"]
+    )
 
 
 def test_trials_that_lag_are_pruned_on_the_budgets_time_grid(tmp_path, corpus_file):
@@ -246,9 +351,22 @@ def test_trials_that_lag_are_pruned_on_the_budgets_time_grid(tmp_path, corpus_fi
     from charrnn.sweep.search import load_config, open_study
 
     out = tmp_path / "sweep"
-    code, objects, stderr = sweep(corpus_file, out, "--trials", 6, "--trial-time", "6s",
-                                  "--reports", 6, "--hidden", 16, "--jobs", 2,
-                                  "--param", "lr=0.000001,0.01")
+    code, objects, stderr = sweep(
+        corpus_file,
+        out,
+        "--trials",
+        6,
+        "--trial-time",
+        "6s",
+        "--reports",
+        6,
+        "--hidden",
+        16,
+        "--jobs",
+        2,
+        "--param",
+        "lr=0.000001,0.01",
+    )
     assert code == 0, stderr
     trials = objects[-1]["trials"]
     pruned = [t for t in trials if t["state"] == "pruned"]
@@ -268,9 +386,26 @@ def test_trials_that_lag_are_pruned_on_the_budgets_time_grid(tmp_path, corpus_fi
 def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, corpus_file):
     # plain SGD at an enormous rate with no clipping diverges; the usual rate does not
     out = tmp_path / "sweep"
-    code, objects, stderr = sweep(corpus_file, out, "--trials", 4, "--trial-time", "1s",
-                                  "--reports", 1, "--optimizer", "sgd", "--grad-clip", 0,
-                                  "--param", "lr=0.1,1000000", "--hidden", 8, "--jobs", 2)
+    code, objects, stderr = sweep(
+        corpus_file,
+        out,
+        "--trials",
+        4,
+        "--trial-time",
+        "1s",
+        "--reports",
+        1,
+        "--optimizer",
+        "sgd",
+        "--grad-clip",
+        0,
+        "--param",
+        "lr=0.1,1000000",
+        "--hidden",
+        8,
+        "--jobs",
+        2,
+    )
     assert code == 0, stderr
     trials = objects[-1]["trials"]
     assert len(trials) == 4
@@ -282,16 +417,35 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, corpus_file)
     assert "diverged" in (out / "summary.txt").read_text()
 
     out = tmp_path / "all-failed"
-    code, objects, stderr = sweep(corpus_file, out, "--trials", 2, "--trial-time", "1s",
-                                  "--optimizer", "sgd", "--grad-clip", 0,
-                                  "--param", "lr=1000000,2000000", "--hidden", 8, "--jobs", 2)
+    code, objects, stderr = sweep(
+        corpus_file,
+        out,
+        "--trials",
+        2,
+        "--trial-time",
+        "1s",
+        "--optimizer",
+        "sgd",
+        "--grad-clip",
+        0,
+        "--param",
+        "lr=1000000,2000000",
+        "--hidden",
+        8,
+        "--jobs",
+        2,
+    )
     assert code == 1 and "no trial of the sweep" in stderr.strip().splitlines()[-1]
     assert objects[-1]["best"] is None and len(objects[-1]["trials"]) == 2
 
 
 def start_sweep(corpus, out, *args):
-    return subprocess.Popen(charrnn("sweep", corpus, "--out", out, *SMALL, *args),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        charrnn("sweep", corpus, "--out", out, *SMALL, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def trial_running(out, number):
@@ -304,8 +458,20 @@ def test_a_stopped_sweep_resumes(tmp_path, corpus_file, how):
     outlive it, the trial is cut off (never counted as done) and runs again on
     --resume, and the finished ones are not rerun."""
     out = tmp_path / "sweep"
-    args = ["--trials", 3, "--trial-time", "3s", "--reports", 3, "--jobs", 1,
-            "--param", "hidden=8,12,16", "--pruner", "none"]
+    args = [
+        "--trials",
+        3,
+        "--trial-time",
+        "3s",
+        "--reports",
+        3,
+        "--jobs",
+        1,
+        "--param",
+        "hidden=8,12,16",
+        "--pruner",
+        "none",
+    ]
     process = start_sweep(corpus_file, out, *args)
     try:
         wait_until(lambda: trial_running(out, 1), 300, "the second trial")
@@ -323,8 +489,9 @@ def test_a_stopped_sweep_resumes(tmp_path, corpus_file, how):
     else:
         assert process.returncode == -signal.SIGKILL
 
-    resumed = subprocess.run(charrnn("sweep", "--resume", out, "--json"), capture_output=True,
-                             text=True, timeout=600)
+    resumed = subprocess.run(
+        charrnn("sweep", "--resume", out, "--json"), capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "trial 1 was cut off when the sweep stopped: queued to run again" in resumed.stderr
     trials = json.loads(resumed.stdout.splitlines()[-1])["trials"]
@@ -336,11 +503,13 @@ def test_a_stopped_sweep_resumes(tmp_path, corpus_file, how):
     assert len(done) == 3 and by_number[0]["state"] == "complete"
     assert "trial 0 started" not in resumed.stderr  # finished trials are not rerun
     # more trials for a finished sweep: only --trials may change on --resume
-    assert "was fixed when the sweep started" in fails(["sweep", "--resume", out,
-                                                        "--param", "hidden=8,16"])
+    assert "was fixed when the sweep started" in fails(
+        ["sweep", "--resume", out, "--param", "hidden=8,16"]
+    )
 
 
 # -- on a Dask cluster ---------------------------------------------------------------
+
 
 def free_port():
     with socket.socket() as s:
@@ -362,18 +531,43 @@ def cluster(tmp_path_factory):
         directory.mkdir()
         log = open(directory / "log.txt", "w")
         logs.append(log)
-        return subprocess.Popen([sys.executable, "-m", "dask", *map(str, args)], cwd=directory,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "dask", *map(str, args)],
+            cwd=directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     processes = []
     workers = [root / "worker-a", root / "worker-b"]
     try:  # whatever fails to start, the processes started are stopped
-        processes.append(start("scheduler", "scheduler", "--host", "127.0.0.1", "--port",
-                               address.rsplit(":", 1)[1], "--no-dashboard"))
+        processes.append(
+            start(
+                "scheduler",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                address.rsplit(":", 1)[1],
+                "--no-dashboard",
+            )
+        )
         for directory in workers:
-            processes.append(start(directory.name, "worker", address, "--nthreads", 1,
-                                   "--no-dashboard", "--local-directory", directory))
+            processes.append(
+                start(
+                    directory.name,
+                    "worker",
+                    address,
+                    "--nthreads",
+                    1,
+                    "--no-dashboard",
+                    "--local-directory",
+                    directory,
+                )
+            )
         from distributed import Client
+
         with Client(address, timeout="60s") as client:
             client.wait_for_workers(2, timeout=120)
         yield address, workers
@@ -392,9 +586,22 @@ def cluster(tmp_path_factory):
 def test_a_sweep_on_a_dask_cluster(tmp_path, corpus_file, cluster):
     address, workers = cluster
     out = tmp_path / "sweep"
-    code, objects, stderr = sweep(corpus_file, out, "--scheduler", address, "--trials", 3,
-                                  "--trial-time", "2s", "--reports", 2,
-                                  "--param", "hidden=8,16", "--pruner", "halving")
+    code, objects, stderr = sweep(
+        corpus_file,
+        out,
+        "--scheduler",
+        address,
+        "--trials",
+        3,
+        "--trial-time",
+        "2s",
+        "--reports",
+        2,
+        "--param",
+        "hidden=8,16",
+        "--pruner",
+        "halving",
+    )
     assert code == 0, stderr
     assert f"on the Dask cluster at {address} (2 workers, 2 threads)" in stderr
     trials = objects[-1]["trials"]
@@ -408,8 +615,7 @@ def test_a_sweep_on_a_dask_cluster(tmp_path, corpus_file, cluster):
     for directory in workers:
         cached = [f for _, _, names in os.walk(directory) for f in names if f == "play.txt"]
         ran_on.add(bool(cached))  # the corpus came as data, written where the worker lives
-        trial_dirs = [d for _, dirs, _ in os.walk(directory) for d in dirs
-                      if d.startswith("trial")]
+        trial_dirs = [d for _, dirs, _ in os.walk(directory) for d in dirs if d.startswith("trial")]
         assert not trial_dirs  # each worker's trial directories are cleaned up
     assert True in ran_on
     sampled = CliRunner().invoke(main, ["sample", str(out), "-n", 10, "--seed", 2])
@@ -419,9 +625,23 @@ def test_a_sweep_on_a_dask_cluster(tmp_path, corpus_file, cluster):
 def test_a_killed_worker_loses_only_its_trials_progress(tmp_path, corpus_file, cluster):
     address, workers = cluster
     out = tmp_path / "sweep"
-    process = start_sweep(corpus_file, out, "--scheduler", address, "--trials", 3,
-                          "--trial-time", "4s", "--reports", 2, "--param", "hidden=8,12,16",
-                          "--pruner", "none", "--json")
+    process = start_sweep(
+        corpus_file,
+        out,
+        "--scheduler",
+        address,
+        "--trials",
+        3,
+        "--trial-time",
+        "4s",
+        "--reports",
+        2,
+        "--param",
+        "hidden=8,12,16",
+        "--pruner",
+        "none",
+        "--json",
+    )
     try:
         # a training process under the first worker's directory
         marker = os.path.join(str(workers[0]), "")
@@ -431,8 +651,11 @@ def test_a_killed_worker_loses_only_its_trials_progress(tmp_path, corpus_file, c
             worker_pid = int(f.read().rsplit(")", 1)[1].split()[1])
         os.kill(worker_pid, signal.SIGKILL)
         # the worker's training process dies with it
-        wait_until(lambda: trainer not in processes_of("charrnn"), 10,
-                   "the killed worker's training process to end")
+        wait_until(
+            lambda: trainer not in processes_of("charrnn"),
+            10,
+            "the killed worker's training process to end",
+        )
         stdout, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
@@ -446,17 +669,38 @@ def test_a_killed_worker_loses_only_its_trials_progress(tmp_path, corpus_file, c
 
 def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, corpus_file):
     pytest.importorskip("distributed")
-    message = fails(["sweep", corpus_file, "--out", tmp_path / "s", "--param", "hidden=8,16",
-                     "--scheduler", f"tcp://127.0.0.1:{free_port()}"])
+    message = fails(
+        [
+            "sweep",
+            corpus_file,
+            "--out",
+            tmp_path / "s",
+            "--param",
+            "hidden=8,16",
+            "--scheduler",
+            f"tcp://127.0.0.1:{free_port()}",
+        ]
+    )
     assert "cannot reach the Dask scheduler" in message
 
 
-def test_ctrl_c_stops_the_trials_on_the_cluster_and_the_sweep_resumes(tmp_path, corpus_file,
-                                                                     cluster):
+def test_ctrl_c_stops_the_trials_on_the_cluster_and_the_sweep_resumes(
+    tmp_path, corpus_file, cluster
+):
     address, workers = cluster
     out = tmp_path / "sweep"
-    args = ["--trials", 2, "--trial-time", "8s", "--reports", 2, "--param", "hidden=8,16",
-            "--pruner", "none"]
+    args = [
+        "--trials",
+        2,
+        "--trial-time",
+        "8s",
+        "--reports",
+        2,
+        "--param",
+        "hidden=8,16",
+        "--pruner",
+        "none",
+    ]
     process = start_sweep(corpus_file, out, "--scheduler", address, *args)
     markers = [os.path.join(str(w), "") for w in workers]
     try:
@@ -469,17 +713,25 @@ def test_ctrl_c_stops_the_trials_on_the_cluster_and_the_sweep_resumes(tmp_path, 
     assert process.returncode == 130, stderr
     assert f"continue with charrnn sweep --resume {out}" in stderr
     # the workers stopped their trials' training processes
-    wait_until(lambda: not any(processes_of(m) for m in markers), 30,
-               "the workers' training processes to end")
+    wait_until(
+        lambda: not any(processes_of(m) for m in markers),
+        30,
+        "the workers' training processes to end",
+    )
     assert {t["state"] for t in summary(out)["trials"]} == {"cut off"}
-    resumed = subprocess.run(charrnn("sweep", "--resume", out, "--scheduler", address,
-                                     "--json"), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        charrnn("sweep", "--resume", out, "--scheduler", address, "--json"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr
     trials = json.loads(resumed.stdout.splitlines()[-1])["trials"]
     assert sorted(t["state"] for t in trials) == ["complete", "complete", "cut off", "cut off"]
 
 
 # -- as a library call ---------------------------------------------------------------
+
 
 def test_a_sweep_is_one_library_call_on_any_thread(tmp_path, corpus_file):
     """charrnn.sweep.start.sweep on a thread that is not main (no signal handlers):
@@ -492,10 +744,17 @@ def test_a_sweep_is_one_library_call_on_any_thread(tmp_path, corpus_file):
 
     def work():
         result["sweep"] = run_sweep(
-            str(corpus_file), params=["hidden=8,12"], trials=2, trial_steps=4, reports=1,
-            out=str(tmp_path / "sweep"), jobs=2, log=lambda message: None,
-            options={"layers": 1, "batch_size": 4, "seq_length": 16, "threads": 1,
-                     "val_frac": 0.1}, on_event=events.append)
+            str(corpus_file),
+            params=["hidden=8,12"],
+            trials=2,
+            trial_steps=4,
+            reports=1,
+            out=str(tmp_path / "sweep"),
+            jobs=2,
+            log=lambda message: None,
+            options={"layers": 1, "batch_size": 4, "seq_length": 16, "threads": 1, "val_frac": 0.1},
+            on_event=events.append,
+        )
 
     thread = threading.Thread(target=work)
     thread.start()
