@@ -1,13 +1,16 @@
 """charrnn's side of the comparison: training, sampling and beam search timed
 in the worker process, and the FLOPs a training character costs.
 
-A charrnn impl name carries the precision of generation's weights:
-"charrnn" (float32), "charrnn:bfloat16", "charrnn:int8".
+A charrnn impl name carries the precision: of generation's weights in the
+sample and beam tasks, "charrnn" (float32), "charrnn:bfloat16",
+"charrnn:int8"; of the matrix products in the train task, "charrnn"
+(float32) and "charrnn:bfloat16" (operands in bfloat16 on AMX tiles, sums in
+float32: what `charrnn train --precision bfloat16` does).
 """
 
 from dataclasses import replace
 
-from settings import BEAM_WIDTH, CLIP, LR, TEMPERATURE, load_ids
+from settings import BEAM_WIDTH, CLIP, LR, TEMPERATURE, TRAIN_PRECISIONS, load_ids
 from timing import peak_rss_mb, rss_now_mb, timed_generation, timed_steps
 
 
@@ -61,14 +64,19 @@ def checkpoint(cfg, cell, corpus):
 
 def train(cfg, cell, threads, options, impl):
     """Timed training steps as charrnn.train takes them: buffers reused, the
-    state carried, clipping and Adam."""
+    state carried, clipping and Adam, the products in the impl's precision
+    (an error where the CPU has no AMX for bfloat16: no silent float32)."""
     import numpy as np
     from charrnn import optim
     from charrnn.data.batches import StreamBatcher
+    from charrnn.kernels import amx
     from charrnn.kernels.buffers import Workspace
     from charrnn.kernels.threads import use_threads
     from charrnn.model import init_params, loss_and_grad, zero_state
 
+    precision = precision_of(impl)
+    if precision not in TRAIN_PRECISIONS or (precision == "bfloat16" and not amx.AVAILABLE):
+        return {"error": f"{impl}: charrnn does not train in {precision} on this machine"}
     chars, ids = load_ids(options.corpus)
     model = model_config(cfg, cell, len(chars))
     params = init_params(model, np.random.default_rng(0))
@@ -78,7 +86,7 @@ def train(cfg, cell, threads, options, impl):
     full = batches.columns // cfg.seq  # batches of the full length
     blocks = use_threads(threads)
     carried = zero_state(model, cfg.batch)
-    workspace = Workspace()
+    workspace = Workspace(precision)
     count = 0
     baseline = rss_now_mb()
 
@@ -103,6 +111,7 @@ def train(cfg, cell, threads, options, impl):
         "peak_rss_mb": peak_rss_mb(),
         "flops_per_char": train_flops_per_char(model),
         "vocab_size": len(chars),
+        "precision": workspace.precision,
     }
 
 

@@ -7,9 +7,12 @@ line out), with OPENBLAS/OMP/MKL_NUM_THREADS set to its thread count, so peak
 RSS and thread settings are clean.  Each round runs charrnn and PyTorch
 alternately for every (cell, configuration, task) (the order flips every
 round; a cell without a PyTorch peer runs charrnn alone).  charrnn trains,
-samples and beam-searches with --threads threads, and generates once per
---precisions; PyTorch runs once per thread count of TORCH_THREADS.  The
-matmul peak is measured in every round.  Before the rounds, one short run of
+samples and beam-searches with --threads threads; it trains once per
+--train-precisions (float32; bfloat16 on AMX tiles, only where the CPU and
+Linux offer them: charrnn.kernels.amx.AVAILABLE) and generates once per
+--precisions.  PyTorch runs once per thread count of TORCH_THREADS, and
+trains in float32 ("torch") and in bfloat16 autocast ("torch:autocast").
+The matmul peak is measured in every round.  Before the rounds, one short run of
 every charrnn task fills a fresh Numba cache, so every round measures what a
 user's second run sees, not compilation.
 
@@ -18,6 +21,7 @@ user's second run sees, not compilation.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -39,14 +43,16 @@ from settings import (
     PRECISIONS,
     REPO,
     TASKS,
+    TRAIN_PRECISIONS,
     VAL_FRAC,
     Options,
     missing_corpus,
     parse_config,
 )
-from torch_side import PEERS, TORCH_MISSING, TORCH_THREADS
+from torch_side import PEERS, TORCH_MISSING, TORCH_THREADS, TRAIN_IMPLS
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
+CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # recorded with the results
 STARTED = time.perf_counter()
 
 
@@ -84,6 +90,12 @@ def add_options(parser):
         f"(comma-separated, of {', '.join(PRECISIONS)})",
     )
     parser.add_argument(
+        "--train-precisions",
+        default=",".join(TRAIN_PRECISIONS),
+        help="charrnn trains once per precision of its products (comma-separated, of "
+        f"{', '.join(TRAIN_PRECISIONS)}); bfloat16 only where the CPU has AMX",
+    )
+    parser.add_argument(
         "--command-steps",
         type=int,
         default=0,
@@ -97,17 +109,31 @@ def add_options(parser):
     )
 
 
-def charrnn_cells():
-    """charrnn.cells.CELLS, read in a child process: importing charrnn sets
-    GOMP_SPINCOUNT, which the PyTorch workers must not inherit from here."""
-    names = subprocess.run(
-        [sys.executable, "-c", "from charrnn.cells import CELLS; print(' '.join(CELLS))"],
+FACTS = """
+import json
+from charrnn.cells import CELLS
+from charrnn.kernels import amx
+from charrnn.precision import for_training
+print(json.dumps({"cells": list(CELLS), "amx": amx.AVAILABLE,
+                  "auto_training_precision": for_training("auto", resuming=False)[0]}))
+"""
+
+
+@functools.cache
+def charrnn_facts():
+    """{cells: charrnn.cells.CELLS, amx: whether charrnn can train in bfloat16
+    here (kernels.amx.AVAILABLE), auto_training_precision: what `charrnn train
+    --precision auto` picks here}, read in a child process: importing charrnn
+    sets GOMP_SPINCOUNT, which the PyTorch workers must not inherit from here;
+    and AMX is granted per process, as a worker will ask for it."""
+    facts = subprocess.run(
+        [sys.executable, "-c", FACTS],
         env=checkout_env(),
         capture_output=True,
         text=True,
         check=True,
     )
-    return tuple(names.stdout.split())
+    return json.loads(facts.stdout.strip().splitlines()[-1])
 
 
 def chosen_cells(spelled, known):
@@ -122,31 +148,57 @@ def chosen_cells(spelled, known):
     return cells
 
 
+QUICK = dict(
+    rounds=1,
+    seconds=0.2,
+    min_steps=2,
+    sample_length=200,
+    beam_length=20,
+    peak_size=512,
+    peak_repeats=3,
+)
+NUMBERS = (  # the flags that Options takes as they are
+    "rounds",
+    "threads",
+    "seconds",
+    "min_steps",
+    "sample_length",
+    "beam_length",
+    "peak_size",
+    "peak_repeats",
+    "command_steps",
+)
+
+
+def listed(spelled, known, flag):
+    """The comma-separated names of a flag; any other than ``known`` exits."""
+    names = tuple(spelled.split(","))
+    if not set(names) <= set(known):
+        sys.exit(f"{flag} takes a comma-separated subset of {','.join(known)}")
+    return names
+
+
+def train_precisions(spelled):
+    """--train-precisions less bfloat16 where charrnn has no AMX here (logged;
+    the report says so too)."""
+    chosen = listed(spelled, TRAIN_PRECISIONS, "--train-precisions")
+    if "bfloat16" in chosen and not charrnn_facts()["amx"]:
+        log("charrnn bfloat16 training left out: this CPU has no AMX (or Linux does not grant it)")
+        chosen = tuple(p for p in chosen if p != "bfloat16")
+    if not chosen:
+        sys.exit("--train-precisions: nothing left to measure on this machine")
+    return chosen
+
+
 def options_from(args):
     """Options of the parsed flags; a wrong flag exits with a one-line message."""
-    quick = (
-        dict(
-            rounds=1,
-            seconds=0.2,
-            min_steps=2,
-            sample_length=200,
-            beam_length=20,
-            peak_size=512,
-            peak_repeats=3,
-        )
-        if args.quick
-        else {}
-    )
     spelled = args.configs or ("2x128" if args.quick else ",".join(CONFIGS))
     try:
         configs = tuple(parse_config(name) for name in spelled.split(","))
     except ValueError as error:
         sys.exit(str(error))
-    tasks, precisions = tuple(args.tasks.split(",")), tuple(args.precisions.split(","))
-    if not set(tasks) <= set(TASKS):
-        sys.exit(f"--tasks takes a comma-separated subset of {','.join(TASKS)}")
-    if not set(precisions) <= set(PRECISIONS):
-        sys.exit(f"--precisions takes a comma-separated subset of {','.join(PRECISIONS)}")
+    tasks = listed(args.tasks, TASKS, "--tasks")
+    precisions = listed(args.precisions, PRECISIONS, "--precisions")
     if args.rounds < 1 or args.threads < 1:
         sys.exit("--rounds and --threads must be at least 1")
     if args.command_steps < 0:
@@ -155,27 +207,15 @@ def options_from(args):
         sys.exit(TORCH_MISSING)
     if not Path(args.corpus).is_file():
         sys.exit(missing_corpus(args.corpus))
-    fields = {
-        name: getattr(args, name)
-        for name in (
-            "rounds",
-            "threads",
-            "seconds",
-            "min_steps",
-            "sample_length",
-            "beam_length",
-            "peak_size",
-            "peak_repeats",
-            "command_steps",
-        )
-    }
+    fields = {name: getattr(args, name) for name in NUMBERS}
     return Options(
-        cells=chosen_cells(args.cell, charrnn_cells()),
+        cells=chosen_cells(args.cell, tuple(charrnn_facts()["cells"])),
         configs=configs,
         tasks=tasks,
         precisions=precisions,
+        train_precisions=train_precisions(args.train_precisions),
         corpus=str(Path(args.corpus).resolve()),
-        **{**fields, **quick},
+        **{**fields, **(QUICK if args.quick else {})},
     )
 
 
@@ -222,10 +262,18 @@ def log(message):
 def contenders(options, cell, round_no, task):
     """[(impl, threads)] in this round's order: charrnn first in odd rounds;
     charrnn alone for a cell without a PyTorch peer.  Generation runs charrnn
-    once per precision."""
-    ours = [impl_name(p) for p in options.precisions] if task in ("sample", "beam") else ["charrnn"]
-    order = [(impl, options.threads) for impl in ours] + [
-        ("torch", t) for t in TORCH_THREADS if cell in PEERS
+    once per precision of its weights, training once per precision of its
+    products; PyTorch trains in float32 and in bfloat16 autocast (TRAIN_IMPLS)
+    and generates in float32, each at every thread count of TORCH_THREADS."""
+    if task in ("sample", "beam"):
+        precisions = options.precisions
+    elif task == "train":
+        precisions = options.train_precisions
+    else:  # the whole command: `charrnn train` as a user runs it (--precision auto)
+        precisions = ("float32",)
+    theirs = TRAIN_IMPLS if task == "train" else ("torch",)
+    order = [(impl_name(p), options.threads) for p in precisions] + [
+        (impl, t) for impl in theirs for t in TORCH_THREADS if cell in PEERS
     ]
     return order if round_no % 2 == 1 else order[::-1]
 
@@ -287,7 +335,7 @@ def run_rounds(options):
                         r = run_worker(options, task, impl, cfg.name, threads, cell)
                         results.setdefault((cell, cfg.name, task, impl, threads), []).append(r)
                         log(
-                            f"{head} {cell:4s} {cfg.name} {task:7s} {impl:7s} {threads}t: "
+                            f"{head} {cell:4s} {cfg.name} {task:7s} {impl:16s} {threads}t: "
                             f"{describe(r)}"
                         )
     return (
@@ -322,6 +370,17 @@ def machine():
     return f"{model}, {os.cpu_count()} logical CPUs ({usable} usable)"
 
 
+def cpu_flags():
+    """{flag: present} of CPU_FLAGS, from /proc/cpuinfo; {} where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next(line for line in f if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return {}
+    present = set(line.split(":", 1)[1].split())
+    return {flag: flag in present for flag in CPU_FLAGS}
+
+
 def version(package):
     try:
         return metadata.version(package)
@@ -330,14 +389,20 @@ def version(package):
 
 
 def environment(options):
-    """Where and when the run happened, and the corpus's sizes, for the report."""
+    """Where and when the run happened, on what CPU features and threads, what
+    charrnn's `train --precision auto` picks here, and the corpus's sizes."""
     text = Path(options.corpus).read_text(encoding="utf-8")
+    facts = charrnn_facts()
     return {
         "command": shlex.join([Path(sys.executable).name] + sys.argv),
         "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "machine": machine(),
         "python": platform.python_version(),
         "versions": {p: version(p) for p in ("numpy", "numba", "torch")},
+        "cpu_flags": cpu_flags(),
+        "amx": facts["amx"],
+        "auto_training_precision": facts["auto_training_precision"],
+        "threads": {"charrnn": options.threads, "torch": list(TORCH_THREADS)},
         "corpus_chars": len(text),
         "vocab_size": len(set(text)),
         "val_chars": round(len(text) * VAL_FRAC),

@@ -3,7 +3,8 @@ bench/measure.py wrote and prints the Markdown report, medians over rounds.
 
 For every (cell, configuration) the table has
 
-  * training chars/s      (steps * batch * seq / seconds, after 2 warm-up steps)
+  * training chars/s      (steps * batch * seq / seconds, after 2 warm-up steps),
+                          charrnn and PyTorch in float32
   * sampling chars/s      (batch 1, temperature 1) and beam search chars/s
     (generated chars / seconds), once per precision of charrnn's weights,
     against PyTorch's float32
@@ -18,6 +19,11 @@ Each PyTorch figure is the better of its thread counts, and the table says
 which.  FLOPs per training character are charrnn's products, the same count
 for both sides (charrnn_side.train_flops_per_char).
 
+A second table (bench/report_train.py) sets training's four contenders side
+by side: charrnn in float32 and in bfloat16 (AMX), PyTorch in float32 and in
+bfloat16 autocast, with the ratios between them.  The header names the CPU
+flags that bfloat16 depends on and the thread counts.
+
     python bench/report.py RAW.json
 """
 
@@ -28,9 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import report_train
 from charrnn_side import impl_name
+from report_train import torch_threads
 from settings import BEAM_WIDTH, CLIP, LR, VAL_FRAC, Options
-from torch_side import PEERS, TORCH_THREADS
+from torch_side import PEERS
 from whole_command import TORCH_COMMAND, command_schedule
 
 FLOP_COUNT = (
@@ -42,12 +50,6 @@ FLOP_COUNT = (
 
 def median_of(runs, key):
     return statistics.median(r[key] for r in runs)
-
-
-def spread(runs, key):
-    """Half the range across rounds, relative to the median."""
-    values = [r[key] for r in runs]
-    return (max(values) - min(values)) / 2 / statistics.median(values) if len(values) > 1 else 0.0
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,10 @@ class Report:
         return self.results.get(key)
 
     def flops(self, cell, cfg):
-        """FLOPs per training character, as charrnn's training worker counted them."""
-        return self.runs(cell, cfg, "train")[0]["flops_per_char"]
+        """FLOPs per training character, as charrnn's training workers counted them
+        (the same in every precision)."""
+        runs = [self.runs(cell, cfg, "train", impl_name(p)) for p in self.options.train_precisions]
+        return next(r for r in runs if r)[0]["flops_per_char"]
 
 
 def load(raw):
@@ -103,7 +107,8 @@ def header(report):
         f"- cells: {cells}",
         f"- {o.rounds} round(s), medians; charrnn trains, samples and beam-searches with "
         f"{o.threads} threads (Numba's, BLAS single-threaded inside them); PyTorch: "
-        f"better of {' and '.join(map(str, TORCH_THREADS))} threads",
+        f"better of {' and '.join(map(str, torch_threads(report)))} threads",
+        cpu_line(env),
         f"- corpus {Path(o.corpus).name}, vocabulary {env['vocab_size']}; training: Adam "
         f"lr {LR}, clip {CLIP}; timed training runs of ~{o.seconds:g} s (at least "
         f"{o.min_steps} steps) after 2 warm-up steps",
@@ -116,8 +121,9 @@ def header(report):
         )
         lines.append(
             f"- whole command: `python -m charrnn train CORPUS --val-frac {VAL_FRAC} "
-            f"... --max-steps N --eval-every E --json` against bench/"
-            f"{TORCH_COMMAND.name} (the same job in PyTorch), validation and "
+            f"... --max-steps N --eval-every E --json` (--precision auto: "
+            f"{report_train.default_precision(report.environment)} products here) against bench/"
+            f"{TORCH_COMMAND.name} (the same job in PyTorch, float32), validation and "
             f"checkpoints every E steps ({schedules})"
         )
     peaks = ", ".join(
@@ -131,6 +137,20 @@ def header(report):
         f"{o.peak_repeats} products, best of {o.rounds} rounds): {peaks}"
     )
     return lines
+
+
+def cpu_line(env):
+    """The header's line of the CPU flags that bfloat16 training depends on."""
+    flags = env.get("cpu_flags")
+    if not flags:
+        return "- CPU flags: not recorded"
+    present = ", ".join(f"{flag} {'yes' if there else 'no'}" for flag, there in flags.items())
+    amx = env.get("amx")
+    return (
+        f"- CPU flags: {present}; charrnn's AMX tiles: "
+        f"{'available' if amx else 'not available'}, so `charrnn train --precision auto` "
+        f"trains in {report_train.default_precision(env)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -159,7 +179,7 @@ def metrics(report, cell, cfg):
         flops = report.flops(cell, cfg)
         return rate(runs, threads) * flops / 1e9 / report.peaks[threads]["gflops"]
 
-    rows = [Metric("train", f"training chars/s (B{cfg.batch} T{cfg.seq})", rate)]
+    rows = [Metric("train", f"training chars/s (B{cfg.batch} T{cfg.seq}, float32)", rate)]
     for p in o.precisions:
         weights = "" if p == "float32" else f", {p} weights"
         rows += [
@@ -177,9 +197,11 @@ def metrics(report, cell, cfg):
             ),
         ]
     return rows + [
-        Metric("train", "peak RSS training (MB)", rss, lower_is_better=True),
+        Metric("train", "peak RSS training (MB, float32)", rss, lower_is_better=True),
         Metric("command", "peak RSS whole command (MB)", rss, lower_is_better=True),
-        Metric("train", "training GFLOP/s / matmul peak", peak_fraction, text="{:.3f}".format),
+        Metric(
+            "train", "training GFLOP/s / matmul peak (float32)", peak_fraction, text="{:.3f}".format
+        ),
     ]
 
 
@@ -194,7 +216,7 @@ def row(report, cell, cfg, metric):
     if cell in PEERS:
         theirs = {
             t: metric.figure(report.runs(cell, cfg, metric.task, "torch", t), t)
-            for t in TORCH_THREADS
+            for t in torch_threads(report)
         }
         best = (min if metric.lower_is_better else max)(theirs, key=theirs.get)
         peer = (
@@ -225,43 +247,6 @@ def table(report):
     return rows
 
 
-def train_notes(report, cell, cfg):
-    """Achieved GFLOP/s, spread across rounds, losses, base RSS of the training loop."""
-    flops, threads = report.flops(cell, cfg), report.options.threads
-    ours = report.runs(cell, cfg, "train")
-    theirs = {
-        t: report.runs(cell, cfg, "train", "torch", t) for t in TORCH_THREADS if cell in PEERS
-    }
-    gflops = ", ".join(
-        [f"charrnn {median_of(ours, 'chars_per_s') * flops / 1e9:.1f} ({threads}t)"]
-        + [
-            f"PyTorch {median_of(runs, 'chars_per_s') * flops / 1e9:.1f} ({t}t)"
-            for t, runs in theirs.items()
-        ]
-    )
-    spreads = ", ".join(
-        [f"charrnn +-{spread(ours, 'chars_per_s'):.1%}"]
-        + [f"PyTorch {t}t +-{spread(runs, 'chars_per_s'):.1%}" for t, runs in theirs.items()]
-    )
-    line = (
-        f"  training chars/s spread across rounds (half range): {spreads}; "
-        f"loss after the timed steps charrnn {median_of(ours, 'loss'):.3f}"
-    )
-    if theirs:
-        line += f", PyTorch {median_of(theirs[TORCH_THREADS[0]], 'loss'):.3f}"
-    line += (
-        f"; RSS after imports and data, before training: charrnn "
-        f"{median_of(ours, 'rss_before_mb'):.0f} MB"
-    )
-    if theirs:
-        line += f", PyTorch {median_of(theirs[TORCH_THREADS[0]], 'rss_before_mb'):.0f} MB"
-    return [
-        f"- {cell} {cfg.name}: {flops / 1e6:.2f} MFLOP per training char; "
-        f"training GFLOP/s {gflops}",
-        line,
-    ]
-
-
 def above_loop(command, loop):
     """What a whole command's peak RSS adds to its training loop's (medians, MB)."""
     return median_of(command, "peak_rss_mb") - median_of(loop, "peak_rss_mb")
@@ -275,10 +260,11 @@ def command_note(report, cell, cfg):
     losses = [f"charrnn {median_of(ours, 'val_loss'):.3f}"]
     times = [f"charrnn {median_of(ours, 'seconds'):.1f} s"]
     added = []
-    if loop := report.runs(cell, cfg, "train"):
-        added.append(f"charrnn {above_loop(ours, loop):+.0f} MB")
+    default = report_train.default_precision(report.environment)  # the command's products
+    if loop := report.runs(cell, cfg, "train", impl_name(default)):
+        added.append(f"charrnn {above_loop(ours, loop):+.0f} MB (against its {default} loop)")
     if cell in PEERS:  # at the thread count of the table's row: the lower peak
-        theirs = {t: report.runs(cell, cfg, "command", "torch", t) for t in TORCH_THREADS}
+        theirs = {t: report.runs(cell, cfg, "command", "torch", t) for t in torch_threads(report)}
         t = min(theirs, key=lambda t: median_of(theirs[t], "peak_rss_mb"))
         losses.append(f"PyTorch {median_of(theirs[t], 'val_loss'):.3f} ({t}t)")
         times.append(f"PyTorch {median_of(theirs[t], 'seconds'):.1f} s ({t}t)")
@@ -311,8 +297,8 @@ def notes(report):
     ]
     for cfg in report.options.configs:
         for cell in cells:
-            if report.runs(cell, cfg, "train"):
-                lines += train_notes(report, cell, cfg)
+            if "train" in report.options.tasks:
+                lines += report_train.notes(report, cell, cfg, report.flops(cell, cfg))
             if report.runs(cell, cfg, "command"):
                 lines.append(command_note(report, cell, cfg))
     return lines + ["", f"Total time {report.seconds:.0f} s."]
@@ -321,7 +307,15 @@ def notes(report):
 def render(raw):
     """The whole report, as text."""
     report = load(raw)
-    return "\n".join(header(report) + [""] + table(report) + [""] + notes(report))
+    training = report_train.section(report)
+    return "\n".join(
+        header(report)
+        + [""]
+        + table(report)
+        + [""]
+        + (training + [""] if training else [])
+        + notes(report)
+    )
 
 
 def main():

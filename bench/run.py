@@ -2,15 +2,19 @@
 
 Measures (bench/measure.py: every contender in worker processes, alternated
 in rounds) and then reports (bench/report.py: medians, spread and ratios),
-in one go.  The model, the corpus and the training settings are in
-bench/settings.py; the cells are charrnn.cells.CELLS, and the PyTorch module
-that plays each cell that has one is in bench/torch_side.py (PEERS).
+in one go.  Training has four contenders: charrnn in float32 and, where the
+CPU has AMX tiles, in bfloat16; PyTorch in float32 and in bfloat16 autocast.
+The model, the corpus and the training settings are in bench/settings.py;
+the cells are charrnn.cells.CELLS, and the PyTorch module that plays each
+cell that has one is in bench/torch_side.py (PEERS).
 PyTorch is only a benchmark dependency: pip install torch==2.13.0.  The
 corpus is ../shared/corpora/tinyshakespeare.txt unless --corpus names
 another (`charrnn corpus tinyshakespeare -o FILE` makes one).
 
     python bench/run.py                       # 3 rounds, LSTM, all configurations (~20 min)
     python bench/run.py --rounds 5 --configs 2x128,2x512
+    python bench/run.py --tasks train --rounds 5   # training's four contenders, all configs
+    python bench/run.py --tasks train --train-precisions float32    # no bfloat16 training
     python bench/run.py --cell gru,rnn --configs 2x128,2x512
     python bench/run.py --cell all --tasks train    # every cell, training only
     python bench/run.py --tasks train,command # memory: the training loop, the whole command

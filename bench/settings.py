@@ -1,5 +1,5 @@
-"""What both contenders of bench/run.py train and generate: the model sizes,
-the corpus, the training settings, and one run's options.
+"""What charrnn and PyTorch train and generate in bench/run.py: the model
+sizes, the corpus, the training settings, and one run's options.
 
 The model is the same on both sides: a one-hot (lookup) input, L stacked
 recurrent layers of H units of one cell and a linear decoder over the
@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared/corpora/tinyshakespeare.txt"
 TASKS = ("train", "sample", "beam", "command")
 PRECISIONS = ("float32", "bfloat16", "int8")  # of charrnn's weights in generation
+TRAIN_PRECISIONS = ("float32", "bfloat16")  # of charrnn's products in training (bfloat16: AMX)
 LR, CLIP, BEAM_WIDTH, TEMPERATURE = 2e-3, 5.0, 7, 1.0
 VAL_FRAC = 0.1  # of the whole-command runs: the last tenth of the corpus
 
@@ -78,6 +79,9 @@ class Options:
     peak_size: int = 2048  # of the matmul that measures the machine's peak
     peak_repeats: int = 7
     command_steps: int = 0  # of the whole-command runs; 0: by configuration
+    # of TRAIN_PRECISIONS: charrnn trains once per precision (bfloat16 only where
+    # the CPU has AMX); raw files from before bfloat16 training measured float32 alone
+    train_precisions: tuple = ("float32",)
 
     def to_json(self):
         return asdict(self)
@@ -90,6 +94,7 @@ class Options:
             cells=tuple(options.cells),
             tasks=tuple(options.tasks),
             precisions=tuple(options.precisions),
+            train_precisions=tuple(options.train_precisions),
             configs=tuple(Config(**c) for c in options.configs),
         )
 

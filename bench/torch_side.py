@@ -2,8 +2,16 @@
 charrnn cell that has one, and its training, sampling and beam search timed
 in the worker process.  PyTorch is only a benchmark dependency:
 pip install torch==2.13.0.
+
+Training runs in two modes (TRAIN_IMPLS): "torch", float32 throughout, and
+"torch:autocast", PyTorch's mixed precision on the CPU: the forward and the
+loss inside torch.autocast("cpu", dtype=torch.bfloat16) (the ops on
+autocast's lower-precision list, matrix products among them, read bfloat16),
+backward and the optimizer step outside, the weights float32.  Generation is
+float32 only.
 """
 
+import contextlib
 import json
 import math
 import sys
@@ -17,6 +25,7 @@ TORCH_MISSING = (
     "PyTorch is not installed; it is needed only for this benchmark: pip install torch==2.13.0"
 )
 TORCH_THREADS = (1, 2)  # each PyTorch figure is the better of these (torch.set_num_threads)
+TRAIN_IMPLS = ("torch", "torch:autocast")  # float32; bfloat16 autocast (the module docstring)
 
 
 @dataclass(frozen=True)
@@ -71,8 +80,11 @@ def torch_model(torch, cell, hidden, layers, vocab):
             self.rnn = getattr(torch.nn, peer.module)(vocab, hidden, layers, **peer.options)
             self.dec = torch.nn.Linear(hidden, vocab)
 
-        def forward(self, x, state):  # x (T, B) int64
-            out, state = self.rnn(torch.nn.functional.one_hot(x, vocab).float(), state)
+        def encode(self, x):  # x (T, B) int64
+            return torch.nn.functional.one_hot(x, vocab).float()
+
+        def forward(self, x, state):
+            out, state = self.rnn(self.encode(x), state)
             return self.dec(out), state
 
     return TorchLM()
@@ -87,6 +99,28 @@ def zero_state(torch, cell, layers, batch, hidden):
 def map_state(state, fn):
     """fn applied to h (and c): the state as the module takes it."""
     return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
+def precision_context(torch, impl):
+    """A fresh context for the forward and the loss of one training step: autocast
+    to bfloat16 for "torch:autocast", nothing for "torch"."""
+    if impl == "torch:autocast":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    if impl == "torch":
+        return contextlib.nullcontext()
+    raise ValueError(f"PyTorch trains as one of {', '.join(TRAIN_IMPLS)}, not {impl!r}")
+
+
+def dtypes_in(torch, model, impl, inputs, state):
+    """The dtypes the recurrent module's output and the logits come out in, in the
+    impl's context: which parts autocast ran in bfloat16 (after the timing)."""
+    with torch.no_grad(), precision_context(torch, impl):
+        logits, _ = model(inputs, state)
+        out, _ = model.rnn(model.encode(inputs), state)
+    return {
+        "rnn_dtype": str(out.dtype).removeprefix("torch."),
+        "logits_dtype": str(logits.dtype).removeprefix("torch."),
+    }
 
 
 def train(cfg, cell, threads, options, impl):
@@ -106,8 +140,9 @@ def train(cfg, cell, threads, options, impl):
             torch.from_numpy(a) for a in stream_batch(ids, cfg.batch, cfg.seq, count)
         )
         count += 1
-        logits, state = model(inputs, state)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+        with precision_context(torch, impl):
+            logits, state = model(inputs, state)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
@@ -116,6 +151,7 @@ def train(cfg, cell, threads, options, impl):
         return loss.item()
 
     n, elapsed, loss = timed_steps(step, options.seconds, options.min_steps)
+    inputs = torch.from_numpy(stream_batch(ids, cfg.batch, cfg.seq, count)[0])
     return {
         "steps": n,
         "seconds": elapsed,
@@ -124,6 +160,7 @@ def train(cfg, cell, threads, options, impl):
         "rss_before_mb": baseline,
         "peak_rss_mb": peak_rss_mb(),
         "torch": torch.__version__,
+        **dtypes_in(torch, model, impl, inputs, state),
     }
 
 

@@ -4,8 +4,9 @@ one JSON line, the result (or {"error": ...} for the parent to report).
     python bench/worker.py JOB
 
 JOB is a JSON object: task (of settings.TASKS, or "peak": the matmul peak),
-impl ("charrnn", "charrnn:int8", ..., "torch"), cell, config ("LxH"),
-threads, and options (settings.Options).  The parent sets the thread
+impl ("charrnn", "charrnn:bfloat16", "charrnn:int8": charrnn_side; "torch",
+"torch:autocast": torch_side), cell, config ("LxH"), threads, and options
+(settings.Options).  The parent sets the thread
 variables of BLAS and OpenMP to ``threads``.
 """
 

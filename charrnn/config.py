@@ -10,6 +10,7 @@ default that is decided when the run starts.  Numba-free, for the help.
 from dataclasses import dataclass, field, fields
 
 from . import cells, defaults, optimizers
+from . import precision as precisions
 from . import schedule as schedules
 from .errors import CharrnnError
 
@@ -103,6 +104,7 @@ class TrainConfig:
     )
     # Instead: training seconds between them (sweeps compare on time); --eval-every sets it.
     eval_seconds: float = field(default=None, metadata={"set_by": "eval_every"})
+    precision: str = option("auto", precisions.HELP, choices=precisions.CHOICES)
     seed: int = option(0, "Seed for weights and dropout.")
     threads: int = option(
         None,

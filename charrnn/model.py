@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import cells
-from .kernels.blas import AS_IS, TRANSPOSED, split_gemm, split_gemm_two
+from .kernels.blas import AS_IS, TRANSPOSED
+from .kernels.products import matmul, matmul_two
 from .kernels.buffers import Workspace, aligned_empty
 from .loss import softmax_cross_entropy
 
@@ -158,7 +159,7 @@ def forward(
     decoder_in = x.reshape(T * B, H)
     logits = ws.take("logits", (T * B, V), dtype)
     logits[:] = p["b_y"]
-    split_gemm(decoder_in, p["w_y"], logits, AS_IS, AS_IS, 1.0, blocks)
+    matmul(decoder_in, p["w_y"], logits, AS_IS, AS_IS, 1.0, blocks, ws)
     loss = softmax_cross_entropy(logits, np.ascontiguousarray(targets).reshape(-1), grad_scale)
     if grad_scale > 0:
         cache.decoder_in, cache.dlogits = decoder_in, logits
@@ -179,7 +180,7 @@ def backward(params, cfg, cache, grads, blocks=1):
     ws = cache.workspace
     cache.dlogits.sum(axis=0, out=g["b_y"])
     dx = ws.take("dx", (T, B, H), params.dtype)  # dL/d(output of the layer at hand)
-    split_gemm_two(
+    matmul_two(
         cache.decoder_in,
         cache.dlogits,
         g["w_y"],
@@ -191,6 +192,7 @@ def backward(params, cfg, cache, grads, blocks=1):
         AS_IS,
         TRANSPOSED,
         blocks,
+        ws,
     )
     dstate0 = aligned_empty(cache.state0.shape, params.dtype)
     for l in reversed(range(cfg.layers)):

@@ -1,17 +1,27 @@
-"""Weights of fewer bytes for generation: bfloat16, or int8 with a scale per column.
+"""The precisions of the matrix products, for training and for generation.
 
-Generating a character multiplies one row (a beam's few) by every weight
-matrix once: past the cores' caches (2x512: 12.4 MB of float32) that is
-bound by how fast memory delivers the weights, and fewer bytes per weight
-is the lever.  The arithmetic stays float32: the tiles (tiles.py) widen
-each loaded vector to float32 and sum in float32.  Training never sees
-these.
+Training (train --precision): the products read their operands in this
+precision and sum in float32; the weights, gradients and optimizer state
+stay float32 (mixed precision), as do the cells' arithmetic and the loss.
 
-- bfloat16: a float32 rounded to its top 16 bits (to nearest, ties to
-  even): 8 bits of mantissa, the full exponent range.  Half the bytes.
-- int8: per output column j, scale_j = max_k |w[k, j]| / 127 and
-  q[k, j] = round(w[k, j] / scale_j); the product is (x @ q)[j] * scale_j.
-  A quarter of the bytes.
+- float32: every product in float32, bit-identical on a machine type.
+- bfloat16: the operands rounded to bfloat16 (a float32's top 16 bits, to
+  nearest, ties to even: 8 bits of mantissa, the full exponent range), on
+  the CPU's AMX tiles (kernels/amx.py: Intel Sapphire Rapids and later).
+  Twice as fast at 2x512 (bench/units.py, bench/run.py); results differ
+  from float32 and between machine types.
+
+Generation (sample, eval --precision): weights of fewer bytes.  Generating a
+character multiplies one row (a beam's few) by every weight matrix once:
+past the cores' caches (2x512: 12.4 MB of float32) that is bound by how fast
+memory delivers the weights, and fewer bytes per weight is the lever.  The
+arithmetic stays float32: the tiles (tiles.py) widen each loaded vector to
+float32 and sum in float32.
+
+- bfloat16: half the bytes.
+- int8 (generation only): per output column j, scale_j = max_k |w[k, j]| /
+  127 and q[k, j] = round(w[k, j] / scale_j); the product is (x @ q)[j] *
+  scale_j.  A quarter of the bytes.
 
 round_trip gives the float32 values a precision stands for, so that
 evaluation (``eval --precision``) scores exactly the model that samples.
@@ -21,20 +31,55 @@ import numpy as np
 
 from .errors import CharrnnError
 
-# The precisions by name, with what each keeps (the help of --precision).
+# The precisions by name, with what each keeps.
 PRECISIONS = {
-    "float32": "the weights as trained",
-    "bfloat16": "half the bytes, 8 bits of mantissa",
-    "int8": "a quarter of the bytes, a scale per column",
+    "float32": "every product in float32",
+    "bfloat16": "operands rounded to 8 bits of mantissa, sums in float32",
+    "int8": "generation only: a quarter of the weight bytes, a scale per column",
 }
-AUTO = "auto"  # a precision by the model's size: see resolve
+TRAINING = ("float32", "bfloat16")  # the precisions training's products come in
+AUTO = "auto"  # training: by the CPU (for_training); generation: by the model's size (resolve)
 CHOICES = (AUTO, *PRECISIONS)  # what --precision takes
-# ``auto``: int8 for models of at least this many parameters, float32 below.
-# A fixed size, not this host's cache size, so that ``sample --seed`` writes
-# the same text on every machine.  Measured (README, "Precision"): int8
-# costs 2x512 0.0004 nats/char on tiny-shakespeare and samples faster from
-# about this size on; smaller models fit the caches in float32.
+# Generation's ``auto``: int8 for models of at least this many parameters,
+# float32 below.  A fixed size, not this host's cache size, so that
+# ``sample --seed`` writes the same text on every machine.  Measured
+# (README, "Precision"): int8 costs 2x512 0.0004 nats/char on
+# tiny-shakespeare and samples faster from about this size on; smaller
+# models fit the caches in float32.
 AUTO_INT8_PARAMS = 1_000_000
+# The help of every command's --precision.
+HELP = (
+    "Of the matrix products: "
+    + "; ".join(f"{name} ({what})" for name, what in PRECISIONS.items())
+    + ". auto: train in bfloat16 where the CPU has AMX tiles, else float32; "
+    f"sample and eval with int8 weights from {AUTO_INT8_PARAMS:,} parameters on, "
+    "float32 below (README: Precision)."
+)
+
+
+def for_training(precision, resuming):
+    """(the precision a run trains in, a message for the user or None).
+    ``precision``: as given, or on a resume the one the run trained in."""
+    from .kernels import amx  # Numba: only when a run starts
+
+    if precision not in (AUTO, *TRAINING):
+        raise CharrnnError(
+            f"--precision {precision} is for sample and eval; train in "
+            f"{' or '.join(TRAINING)} (or auto)"
+        )
+    if precision == "bfloat16" and not amx.AVAILABLE:
+        if resuming:
+            raise CharrnnError(
+                "the run trained in bfloat16 on AMX tiles, which this machine does not "
+                "offer; continue it in float32 with --precision float32"
+            )
+        return "float32", (
+            "--precision bfloat16: this CPU has no AMX tiles (or Linux does not grant "
+            "them); training in float32"
+        )
+    if precision == AUTO:
+        return ("bfloat16" if amx.AVAILABLE else "float32"), None
+    return precision, None
 
 
 def resolve(precision, n_params):

@@ -69,6 +69,7 @@ END_FIELDS = (
     "last_checkpoint",
     "elapsed_seconds",
     "train_seconds",
+    "precision",
     "stopped",
     "error",
 )

@@ -28,7 +28,8 @@ from charrnn.kernels.blas import AS_IS, TRANSPOSED
 from charrnn.kernels.buffers import layer_buffer
 from charrnn.kernels.jit import inner_kernel, kernel
 from charrnn.kernels.rows import add_product, packed
-from charrnn.kernels.tiles import ACCUMULATE, OVERWRITE, panels_shape, product
+from charrnn.kernels.products import recurrent_panels
+from charrnn.kernels.tiles import ACCUMULATE, OVERWRITE, product
 
 STATES = ("h",)
 SHOWN = ("h", None)
@@ -68,11 +69,11 @@ def forward(p, l, x, state0, ws, blocks, keep=True):
     w, H = p[f"w{l}"], state0.shape[-1]
     T, B = x.shape[:2]
     gates = ws.take(layer_buffer("gates", l, keep), (T, B, 2 * H), w.dtype)
-    input_product(x, w[:-H], gates, blocks)
+    input_product(x, w[:-H], gates, blocks, ws)
     hiddens = ws.take(f"hiddens{l if keep else l % 2}", (T + 1, B, H), w.dtype)
     hiddens[0] = state0[0]
     w_h = w[-H:]
-    panels = ws.take("panels", panels_shape(w_h, transposed=False), w.dtype)
+    panels = recurrent_panels(ws, "panels", w_h, transposed=False)
     recurrence.run_forward(SGUForward(gates, hiddens, w_h, p[f"b{l}"], panels), blocks)
     return (hiddens,)
 
@@ -91,7 +92,7 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
         dstate0[0],
         ws.take("carry", (B, H), dh.dtype),
         w_h,
-        ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype),
+        recurrent_panels(ws, "panels", w_h, transposed=True),
     )
     recurrence.run_backward(cell, g[f"b{l}"], blocks)
 
@@ -106,6 +107,7 @@ def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
         g[f"w{l}"],
         dx,
         blocks,
+        ws,
     )
 
 

@@ -29,11 +29,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..kernels.blas import AS_IS, TRANSPOSED, split_gemm, split_gemm_two
+from ..kernels.blas import AS_IS, TRANSPOSED
+from ..kernels.products import matmul, matmul_two, recurrent_panels
 from ..kernels.buffers import layer_buffer
 from ..kernels.embedding import embedding_backward, embedding_forward
 from ..kernels.rows import packed
-from ..kernels.tiles import panels_shape
 from . import gated_step, recurrence
 from .gated_kernels import GatedBackward, GatedForward, GatedReplay, add_through_tanh, tanh_rows
 from .inputs import input_product, reads_characters
@@ -94,7 +94,7 @@ def forward(spec, w_x, w_h, bias, x, state0, ws, l, blocks, keep=True):
     dtype = w_h.dtype
     gates = ws.take(layer_buffer("gates", l, keep), (T, B, 3 * H), dtype)
     lo, hi = spec.x_cols  # x_itself writes the block W_x x does not
-    input_product(x, w_x, gates[:, :, lo * H : hi * H], blocks)
+    input_product(x, w_x, gates[:, :, lo * H : hi * H], blocks, ws)
     if spec.x_itself == "tanh":  # tanh as every kernel makes it (the step's, backward's)
         tanh_rows(x.reshape(T * B, H), gates[:, :, 2 * H :].reshape(T * B, H), 0, H)
     elif spec.x_itself == "r":
@@ -102,7 +102,7 @@ def forward(spec, w_x, w_h, bias, x, state0, ws, l, blocks, keep=True):
     hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), dtype)
     hiddens[0] = state0[0]
     rh, th = _scratch(ws, T, B, H, dtype)
-    panels = ws.take("panels", panels_shape(w_h, transposed=False), dtype)
+    panels = recurrent_panels(ws, "panels", w_h, transposed=False)
     recurrence.run_forward(
         GatedForward(
             gates, hiddens, rh, th, w_h, bias, panels, spec.n_rz, spec.tanh_z, spec.keep_z
@@ -122,7 +122,7 @@ def _transposed_panels(spec, ws, w_h, H):
     (by h, by tanh(h), W_hh).  (Forward packs all of W_h at once.)"""
     widths = (spec.n_rz * H, H if spec.tanh_z else 0, H)
     return tuple(
-        ws.take(f"panels{i}", panels_shape(w_h[:, :k], transposed=True), w_h.dtype)
+        recurrent_panels(ws, f"panels{i}", w_h[:, :k], transposed=True)
         for i, k in enumerate(widths)
     )
 
@@ -175,7 +175,7 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
     dx_cols = dgates[:, lo * H : hi * H]
     rz = spec.n_rz * H
     # the W_h blocks: by h, by tanh(h) (MUT3), and W_hh by r * h
-    split_gemm_two(
+    matmul_two(
         h_prev,
         dgates[:, :rz],
         dw_h[:, :rz],
@@ -187,9 +187,10 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
         TRANSPOSED,
         AS_IS,
         blocks,
+        ws,
     )
     if spec.tanh_z:
-        split_gemm(th, dgates[:, H : 2 * H], dw_h[:, H : 2 * H], TRANSPOSED, AS_IS, 0.0, blocks)
+        matmul(th, dgates[:, H : 2 * H], dw_h[:, H : 2 * H], TRANSPOSED, AS_IS, 0.0, blocks, ws)
     embedded = spec.embeds and reads_characters(x)
     if reads_characters(x) and not embedded:
         embedding_backward(dw_x, dgates3[:, :, lo * H : hi * H], x, blocks)
@@ -197,8 +198,8 @@ def weight_grads(spec, w_x, dw_x, dw_h, d_embed, x, hiddens, dx, ws, l, blocks):
     x_in = ws.take("embedded", (T, B, H), hiddens.dtype) if embedded else x
     if embedded:
         dx = ws.take("dembedded", (T, B, H), hiddens.dtype)
-    split_gemm(x_in.reshape(N, -1), dx_cols, dw_x, TRANSPOSED, AS_IS, 0.0, blocks)
-    split_gemm(dx_cols, w_x, dx.reshape(N, -1), AS_IS, TRANSPOSED, 0.0, blocks)
+    matmul(x_in.reshape(N, -1), dx_cols, dw_x, TRANSPOSED, AS_IS, 0.0, blocks, ws)
+    matmul(dx_cols, w_x, dx.reshape(N, -1), AS_IS, TRANSPOSED, 0.0, blocks, ws)
     if spec.x_itself == "tanh":
         add_through_tanh(dx.reshape(N, H), dgates[:, 2 * H :], x_in.reshape(N, H))
     elif spec.x_itself == "r":

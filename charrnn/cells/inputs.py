@@ -6,7 +6,8 @@ with W_x is a lookup of rows of W_x) or the hidden states of the layer below
 Dimension key as in model.py: T time, B streams, N = T*B, G pre-activations.
 """
 
-from ..kernels.blas import AS_IS, TRANSPOSED, split_gemm, split_gemm_two
+from ..kernels.blas import AS_IS, TRANSPOSED
+from ..kernels.products import matmul, matmul_two
 from ..kernels.embedding import embedding_backward, embedding_forward
 
 
@@ -15,16 +16,16 @@ def reads_characters(x):
     return x.ndim == 2
 
 
-def input_product(x, w_x, out, blocks):
+def input_product(x, w_x, out, blocks, ws):
     """out (T, B, G) = x @ w_x; w_x (V, G) for ids, (D, G) for x (T, B, D)."""
     if reads_characters(x):
         embedding_forward(out, w_x, x)
     else:
         T, B, D = x.shape
-        split_gemm(x.reshape(T * B, D), w_x, out.reshape(T * B, -1), AS_IS, AS_IS, 0.0, blocks)
+        matmul(x.reshape(T * B, D), w_x, out.reshape(T * B, -1), AS_IS, AS_IS, 0.0, blocks, ws)
 
 
-def input_gradients(x, dout, w_x, dw_x, dx, blocks, also=None):
+def input_gradients(x, dout, w_x, dw_x, dx, blocks, ws, also=None):
     """dw_x = x^T @ dout and, for hidden-state inputs, dx (T, B, D) = dout @ w_x^T;
     dout (T, B, G).  ``also`` = (a, b, c): a second product c = a^T @ b (N rows),
     made in the same parallel pass as dw_x where both are GEMMs."""
@@ -32,20 +33,31 @@ def input_gradients(x, dout, w_x, dw_x, dx, blocks, also=None):
     d2 = dout.reshape(T * B, G)
     if reads_characters(x):
         if also is not None:
-            split_gemm(also[0], also[1], also[2], TRANSPOSED, AS_IS, 0.0, blocks)
+            matmul(also[0], also[1], also[2], TRANSPOSED, AS_IS, 0.0, blocks, ws)
         embedding_backward(dw_x, dout, x, blocks)
         return
     x2 = x.reshape(T * B, -1)
     if also is not None:
-        split_gemm_two(
-            x2, d2, dw_x, TRANSPOSED, AS_IS, also[0], also[1], also[2], TRANSPOSED, AS_IS, blocks
+        matmul_two(
+            x2,
+            d2,
+            dw_x,
+            TRANSPOSED,
+            AS_IS,
+            also[0],
+            also[1],
+            also[2],
+            TRANSPOSED,
+            AS_IS,
+            blocks,
+            ws,
         )
     else:
-        split_gemm(x2, d2, dw_x, TRANSPOSED, AS_IS, 0.0, blocks)
-    split_gemm(d2, w_x, dx.reshape(T * B, -1), AS_IS, TRANSPOSED, 0.0, blocks)
+        matmul(x2, d2, dw_x, TRANSPOSED, AS_IS, 0.0, blocks, ws)
+    matmul(d2, w_x, dx.reshape(T * B, -1), AS_IS, TRANSPOSED, 0.0, blocks, ws)
 
 
-def stacked_weight_grads(x, hiddens, dpre, w, dw, dx, blocks):
+def stacked_weight_grads(x, hiddens, dpre, w, dw, dx, blocks, ws):
     """Gradients of a layer matrix w = [W_x; W_h] (rows: inputs, then H hidden
     units) from the pre-activation gradients dpre (T, B, G) of backward: dW_x,
     dW_h = h_{t-1}^T @ dpre in the same pass, and dx for hidden-state inputs."""
@@ -57,5 +69,6 @@ def stacked_weight_grads(x, hiddens, dpre, w, dw, dx, blocks):
         dw[:-H],
         dx,
         blocks,
+        ws,
         also=(hiddens[:-1].reshape(T * B, H), dpre.reshape(T * B, -1), dw[-H:]),
     )

@@ -31,7 +31,8 @@ from ..kernels.blas import AS_IS
 from ..kernels.buffers import layer_buffer
 from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
-from ..kernels.tiles import ACCUMULATE, panels_shape
+from ..kernels.products import recurrent_panels
+from ..kernels.tiles import ACCUMULATE
 from . import TorchModule, recurrence
 from .inputs import input_product, stacked_weight_grads
 from .recurrence import strips_product
@@ -89,12 +90,12 @@ def forward(p, l, x, state0, ws, blocks, keep=True):
     w, H = p[f"w{l}"], state0.shape[-1]
     T, B = x.shape[:2]
     gates = ws.take(layer_buffer("gates", l, keep), (T, B, 4 * H), w.dtype)
-    input_product(x, w[:-H], gates, blocks)
+    input_product(x, w[:-H], gates, blocks, ws)
     cells = ws.take("cells", (T + 1, B, H), w.dtype)
     hiddens = ws.take(f"hiddens{l % 2}", (T + 1, B, H), w.dtype)
     hiddens[0], cells[0] = state0
     w_h = w[-H:]
-    panels = ws.take("panels", panels_shape(w_h, transposed=False), w.dtype)
+    panels = recurrent_panels(ws, "panels", w_h, transposed=False)
     recurrence.run_forward(LSTMForward(gates, cells, hiddens, w_h, p[f"b{l}"], panels), blocks)
     return hiddens, cells
 
@@ -118,7 +119,7 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     the gates."""
     T, B, H = dh.shape
     w_h = p[f"w{l}"][-H:]
-    panels = ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype)
+    panels = recurrent_panels(ws, "panels", w_h, transposed=True)
     cell = LSTMBackward(
         ws.take(f"gates{l}", (T, B, 4 * H), dh.dtype),
         ws.take("cells", (T + 1, B, H), dh.dtype),
@@ -143,6 +144,7 @@ def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
         g[f"w{l}"],
         dx,
         blocks,
+        ws,
     )
 
 

@@ -24,7 +24,8 @@ from ..kernels.activations import tanh
 from ..kernels.blas import AS_IS
 from ..kernels.jit import inner_kernel, kernel
 from ..kernels.rows import add_product, packed
-from ..kernels.tiles import ACCUMULATE, panels_shape, product
+from ..kernels.products import recurrent_panels
+from ..kernels.tiles import ACCUMULATE, product
 from . import TorchModule, recurrence
 from .inputs import input_product, stacked_weight_grads
 from .step import dense_inputs, dense_weights, dense_weights_class, register_step
@@ -74,11 +75,11 @@ def forward(p, l, x, state0, ws, blocks, keep=True):
     w, H = p[f"w{l}"], state0.shape[-1]
     T, B = x.shape[:2]
     pre = ws.take("pre", (T, B, H), w.dtype)
-    input_product(x, w[:-H], pre, blocks)
+    input_product(x, w[:-H], pre, blocks, ws)
     hiddens = ws.take(f"hiddens{l if keep else l % 2}", (T + 1, B, H), w.dtype)
     hiddens[0] = state0[0]
     w_h = w[-H:]
-    panels = ws.take("panels", panels_shape(w_h, transposed=False), w.dtype)
+    panels = recurrent_panels(ws, "panels", w_h, transposed=False)
     recurrence.run_forward(RNNForward(pre, hiddens, w_h, p[f"b{l}"], panels), blocks)
     return (hiddens,)
 
@@ -90,7 +91,7 @@ def replay(p, l, state0, hiddens, with_hiddens, ws, blocks):
 def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
     T, B, H = dh.shape
     w_h = p[f"w{l}"][-H:]
-    panels = ws.take("panels", panels_shape(w_h, transposed=True), dh.dtype)
+    panels = recurrent_panels(ws, "panels", w_h, transposed=True)
     cell = RNNBackward(ws.take("pre", (T, B, H), dh.dtype), hiddens, dh, dstate0[0], w_h, panels)
     recurrence.run_backward(cell, g[f"b{l}"], blocks)
 
@@ -98,7 +99,7 @@ def backward(p, g, l, dh, dstate0, hiddens, ws, blocks):
 def weight_grads(p, g, l, x, hiddens, dx, ws, blocks):
     T, B, H = hiddens.shape[0] - 1, hiddens.shape[1], hiddens.shape[2]
     stacked_weight_grads(
-        x, hiddens, ws.take("pre", (T, B, H), hiddens.dtype), p[f"w{l}"], g[f"w{l}"], dx, blocks
+        x, hiddens, ws.take("pre", (T, B, H), hiddens.dtype), p[f"w{l}"], g[f"w{l}"], dx, blocks, ws
     )
 
 

@@ -4,8 +4,7 @@ from dataclasses import asdict
 
 import click
 
-from ..precision import CHOICES
-from .options import emit, json_option
+from .options import emit, json_option, precision_option
 
 
 @click.command(name="eval")
@@ -19,13 +18,7 @@ from .options import emit, json_option
     show_default=True,
     help="Characters the model never saw: an error, or dropped from the text (and counted).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(CHOICES),
-    default="auto",
-    show_default=True,
-    help="Score the model as `sample` runs it in this precision (auto: as `sample` chooses).",
-)
+@precision_option
 @json_option("Print one JSON object.")
 def evaluate(checkpoint, file, encoding, unknown, precision, as_json):
     """Loss of CHECKPOINT's model on the text FILE, read as one stream.

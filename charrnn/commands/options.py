@@ -9,6 +9,7 @@ from dataclasses import MISSING
 
 import click
 
+from .. import precision as precisions
 from ..config import MODEL, option_fields, option_name
 from ..errors import CharrnnError
 from ..files import json_safe
@@ -90,6 +91,16 @@ class Keep(click.ParamType):
         if number < 0:
             self.fail(f"{value!r} is not a number >= 0 or 'all'", param, ctx)
         return number
+
+
+# --precision of sample and eval (train's is TrainConfig.precision, with the same help)
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(precisions.CHOICES),
+    default=precisions.AUTO,
+    show_default=True,
+    help=precisions.HELP,
+)
 
 
 def json_option(help):

@@ -2,19 +2,7 @@
 
 import click
 
-from ..precision import AUTO_INT8_PARAMS, CHOICES, PRECISIONS
-from .options import emit, json_option
-
-precision_option = click.option(
-    "--precision",
-    type=click.Choice(CHOICES),
-    default="auto",
-    show_default=True,
-    help="Of the weights generation multiplies by: "
-    + ", ".join(f"{name} ({what})" for name, what in PRECISIONS.items())
-    + f"; auto is int8 from {AUTO_INT8_PARAMS:,} parameters on, float32 below "
-    "(README: Precision).",
-)
+from .options import emit, json_option, precision_option
 
 
 @click.command()

@@ -1,5 +1,7 @@
 """Buffers reused from chunk to chunk, aligned to cache lines."""
 
+import contextlib
+
 import numpy as np
 
 CACHE_LINE = 64
@@ -28,10 +30,12 @@ class Workspace:
     would be fresh pages, and the page faults of their first touch cost a
     small model a tenth of its step (measured at 2x128).  The model and the
     cells keep what backward needs from forward here, under names of their
-    own (a layer's buffers carry its index)."""
+    own (a layer's buffers carry its index).  ``precision``: of the matrix
+    products made with these buffers, "float32" or "bfloat16" (products.py)."""
 
-    def __init__(self):
+    def __init__(self, precision="float32"):
         self._buffers = {}
+        self.precision = precision
 
     def take(self, name, shape, dtype):
         """The buffer called ``name``, as an array of this shape: uninitialized
@@ -41,6 +45,15 @@ class Workspace:
         if buffer is None or buffer.size < size or buffer.dtype != dtype:
             buffer = self._buffers[name] = aligned_empty(size, dtype)
         return buffer[:size].reshape(shape)
+
+    @contextlib.contextmanager
+    def products_in(self, precision):
+        """Within: the products made with these buffers in ``precision``."""
+        before, self.precision = self.precision, precision
+        try:
+            yield self
+        finally:
+            self.precision = before
 
     def nbytes(self):
         return sum(buffer.nbytes for buffer in self._buffers.values())

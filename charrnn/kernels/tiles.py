@@ -32,6 +32,7 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
+from . import amx
 from .blas import AS_IS, TRANSPOSED, block_bounds, gemm
 from .jit import inline, kernel
 
@@ -275,6 +276,12 @@ def product(a, w, panels, j0, j1, c, accumulate, transposed):
 
 @overload(product)
 def _product_typed(a, w, panels, j0, j1, c, accumulate, transposed):
+    if panels.dtype == types.uint32:  # bfloat16 pairs for AMX (products.recurrent_panels)
+
+        def on_amx(a, w, panels, j0, j1, c, accumulate, transposed):
+            amx.product_of_floats(a, panels, c, j0 // amx.COLUMNS, j1 // amx.COLUMNS, accumulate)
+
+        return on_amx
     # float32 may use the packed tiles; other types always take BLAS.
     packed = a.dtype == types.float32
 
@@ -307,13 +314,33 @@ def panels_for(w, transposed):
 
 @kernel
 def pack(w, panels, j0, j1, transposed):
-    """Pack the columns j0..j1 of op(w) (multiples of NR) into ``panels``."""
-    if panels.shape[0] == 0:
-        return
-    if transposed:
-        pack_rows(w, panels, j0 // NR, j1 // NR)
-    else:
-        pack_columns(w, panels, j0 // NR, j1 // NR)
+    """Pack the columns j0..j1 of op(w) (multiples of NR) into ``panels``:
+    float32 tiles, or AMX's bfloat16 pairs (products.recurrent_panels)."""
+    _pack(w, panels, j0, j1, transposed)
+
+
+def _pack(w, panels, j0, j1, transposed):
+    raise NotImplementedError("only callable from compiled code")
+
+
+@overload(_pack)
+def _pack_typed(w, panels, j0, j1, transposed):
+    if panels.dtype == types.uint32:
+
+        def pairs(w, panels, j0, j1, transposed):
+            amx.pack_pairs(w, panels, transposed, j0 // amx.COLUMNS, j1 // amx.COLUMNS)
+
+        return pairs
+
+    def floats(w, panels, j0, j1, transposed):
+        if panels.shape[0] == 0:
+            return
+        if transposed:
+            pack_rows(w, panels, j0 // NR, j1 // NR)
+        else:
+            pack_columns(w, panels, j0 // NR, j1 // NR)
+
+    return floats
 
 
 @inline

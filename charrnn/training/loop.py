@@ -203,16 +203,12 @@ def validate_and_save(run, state):
     and report (a ``validation`` event)."""
     cfg, ckpt = run.cfg, run.ckpt
     # In training's own buffers, in chunks of its size: validation adds
-    # nothing to the memory of the run.
-    loss, count = stream_loss(
-        ckpt.params,
-        run.model,
-        run.val_ids,
-        cfg.batch_size,
-        cfg.seq_length,
-        run.blocks,
-        run.workspace,
-    )
+    # nothing to the memory of the run.  In float32 whatever the training
+    # precision: the losses of runs in either precision compare.
+    with run.workspace.products_in("float32") as ws:
+        loss, count = stream_loss(
+            ckpt.params, run.model, run.val_ids, cfg.batch_size, cfg.seq_length, run.blocks, ws
+        )
     val = loss / count
     state.val.append(state.step, val, state.clock.seconds(), state.chars)
     improved = val < ckpt.best_val
@@ -319,6 +315,7 @@ def finish(run, state, stopped, error=None):
             "last_checkpoint": last_path if os.path.exists(last_path) else None,
             "elapsed_seconds": state.clock.elapsed(),
             "train_seconds": state.clock.seconds(),
+            "precision": run.cfg.precision,
             "stopped": stopped,
             "error": error,
         }

@@ -12,6 +12,7 @@ from dataclasses import asdict
 import numpy as np
 
 from .. import checkpoint, files, optim, runs
+from .. import precision as precisions
 from .. import schedule as schedules
 from ..config import option_name
 from ..data.batches import StreamBatcher, split
@@ -39,7 +40,7 @@ FIXED_ON_RESUME = (
     "encoding",
 )
 # Options that came after runs were first saved: what a run saved without them trained with.
-BEFORE_THE_OPTION = {"reset_rate": 0.0}
+BEFORE_THE_OPTION = {"reset_rate": 0.0, "precision": "float32"}
 
 
 def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
@@ -54,6 +55,9 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
     batches = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_length)
     limit, total_steps = step_budget(cfg, len(batches))
     check_free_space(out_dir, cfg, n_params, total_steps)
+    cfg.precision, said = precisions.for_training(cfg.precision, resuming=bool(resume))
+    if said:
+        log(said)
     rng = np.random.default_rng(cfg.seed)
     ckpt, schedule, peak = first_checkpoint(cfg, model, corpus, resume, rng, log)
     ckpt.train_config = {
@@ -88,7 +92,7 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
         total_steps=total_steps,
         out_dir=out_dir,
         blocks=use_threads(cfg.threads),
-        workspace=Workspace(),
+        workspace=Workspace(cfg.precision),
         on_event=on_event,
         log=log,
         quiet=quiet,
@@ -104,7 +108,8 @@ def described(corpus_path, corpus, cfg, n_params, batches, val_ids, out_dir):
     return (
         f"corpus {corpus_path}: {len(corpus.ids):,} characters, vocabulary "
         f"{len(corpus.vocab)}, {train_chars:,} train / {len(val_ids):,} validation; model "
-        f"{cfg.layers}x{cfg.hidden} {cfg.cell.upper()}, {n_params:,} parameters; "
+        f"{cfg.layers}x{cfg.hidden} {cfg.cell.upper()}, {n_params:,} parameters, "
+        f"{cfg.precision} products; "
         f"{len(batches)} steps per epoch; checkpoints in {out_dir}"
     )
 
@@ -295,12 +300,6 @@ def compile_kernels(run, state):
     optim.update(
         cfg.optimizer, small.copy(), small, optim.init_state(cfg.optimizer, 8), 0.0, 1, scale
     )
-    stream_loss(
-        params,
-        model,
-        run.val_ids[: 2 * cfg.batch_size + 2],
-        cfg.batch_size,
-        cfg.seq_length,
-        run.blocks,
-        run.workspace,
-    )
+    with run.workspace.products_in("float32") as ws:  # validation's (loop.validate_and_save)
+        val_ids = run.val_ids[: 2 * cfg.batch_size + 2]
+        stream_loss(params, model, val_ids, cfg.batch_size, cfg.seq_length, run.blocks, ws)

@@ -48,6 +48,8 @@ COMMON = [
     "--val-frac",
     0.1,
     "--quiet",
+    "--precision",  # the fixtures are float32's: bfloat16 differs between machine types
+    "float32",
 ]
 # Threads share the recurrence by streams when B >= 2 * threads and W_h is
 # small, by hidden units otherwise; the recurrent products use the packed

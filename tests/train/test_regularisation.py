@@ -89,6 +89,7 @@ def test_the_second_step_starts_from_zero_or_carries_the_state(tmp_path, corpus_
     """Step 2's loss is that of the weights after step 1 on the epoch's second batch, from
     the state step 1 ended in (--reset-rate 0) or from zeros (--reset-rate 1)."""
     args = ("--dropout", "0", "--reset-rate", rate, "--threads", "1", "--lr", "0.01")
+    args += ("--precision", "float32")  # the loss below is float32's forward
     one = trained(corpus_file, tmp_path / "one", *args, "--max-steps", "1")
     two = trained(corpus_file, tmp_path / "two", *args, "--max-steps", "2")
     ids = load_corpus(str(corpus_file)).ids
