@@ -11,7 +11,7 @@ from .data.corpus import load_corpus
 from .decode import rounded_params
 from .errors import CharrnnError
 from .kernels.buffers import Workspace
-from .kernels.threads import default_threads, use_threads
+from .kernels.threads import run_on
 from .model import forward, zero_state
 from .precision import resolve
 
@@ -46,26 +46,28 @@ class Evaluation:
     seconds: float  # of the scoring itself
 
 
-def text_loss(ckpt, ids, precision, *, what="the text", in_place=False):
+def text_loss(ckpt, ids, precision, *, what="the text", in_place=False, threads=None):
     """(The Loss of ckpt's model over ``ids`` (of ``what``, for messages), read as
     one stream from a zero state with the weights rounded to ``precision`` as
     sampling rounds them; the seconds it took).  ``in_place`` rounds ckpt.params
-    themselves."""
+    themselves; ``threads``: kernels.threads.run_on's."""
     if len(ids) < 2:
         raise CharrnnError(f"{what}: needs at least 2 characters to predict one")
     params = rounded_params(ckpt.params, ckpt.model, precision, in_place=in_place)
     started = time.perf_counter()
-    total, count = stream_loss(params, ckpt.model, ids, blocks=use_threads(default_threads()))
+    total, count = stream_loss(params, ckpt.model, ids, blocks=run_on(threads))
     return Loss.of(total, count), time.perf_counter() - started
 
 
-def evaluate_file(ckpt, path, precision="auto", *, encoding="utf-8", skip_unknown=False):
+def evaluate_file(
+    ckpt, path, precision="auto", *, encoding="utf-8", skip_unknown=False, threads=None
+):
     """The Evaluation of ckpt's model on the text file ``path``, in ``precision``
     (precision.CHOICES).  Rounds ckpt.params in place: a checkpoint loaded for
     this alone (a copy would be 13 MB at 2x512)."""
     precision = resolve(precision, ckpt.params.size)
     text = load_corpus(path, encoding, vocab=ckpt.vocab, skip_unknown=skip_unknown)
-    loss, seconds = text_loss(ckpt, text.ids, precision, what=path, in_place=True)
+    loss, seconds = text_loss(ckpt, text.ids, precision, what=path, in_place=True, threads=threads)
     return Evaluation(loss, text.skipped, text.skipped_chars, precision, seconds)
 
 
