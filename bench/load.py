@@ -43,6 +43,7 @@ TARGET_BUSY, TARGET_QUIET = 0.8, 0.95
 
 def worker(task, checkpoint, corpus, threads, seconds):
     """Characters a second of ``task`` (in this process), timed for ~``seconds``."""
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # as the command line sets it (cli.py)
     sys.path.insert(0, str(REPO))
     import charrnn
 

@@ -56,11 +56,15 @@ class Model:
         ``seed``: the same seed, the same text [None: a random one]; ``stop``:
         end just after this string first appears.  ``threads``: CPU threads
         [None: one a free CPU, at most 2]; the text is the same for any number."""
-        from .kernels.threads import run_on
         from .sample import sample_text
 
-        run_on(threads)
-        return sample_text(self.checkpoint, length, precision=self.precision(precision), **options)
+        return sample_text(
+            self.checkpoint,
+            length,
+            precision=self.precision(precision),
+            threads=threads,
+            **options,
+        )
 
     def beam(
         self, length=2000, *, width, prime="", seed=None, stop=None, precision="auto", threads=None

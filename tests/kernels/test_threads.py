@@ -1,6 +1,7 @@
 """Threads chosen from the load, numbers that do not depend on them
 (kernels/threads.py, cpus.py)."""
 
+import json
 import subprocess
 import sys
 import time
@@ -103,3 +104,31 @@ def test_a_script_asking_in_a_loop_does_not_wait():
     for _ in range(20):
         meter.free_threads()
     assert time.perf_counter() - started < MIN_WINDOW
+
+
+def test_every_command_that_computes_takes_threads(trained, corpus_file):
+    """sample, eval and viz (train: above) take --threads, reject 0, and their
+    output is the same on one thread and two."""
+    from click.testing import CliRunner
+
+    from charrnn.cli import main
+
+    out, _ = trained
+    best = str(out / "best.npz")
+    commands = {
+        "sample": ["sample", best, "--length", "300", "--seed", "2", "--json"],
+        "beam": ["sample", best, "--length", "40", "--beam", "3", "--seed", "2", "--json"],
+        "eval": ["eval", best, str(corpus_file), "--json"],
+        "viz": ["viz", best, str(corpus_file), "--find", "--json", "--scan", "3000"],
+    }
+    for name, args in commands.items():
+        outputs = []
+        for threads in ("1", "2"):
+            result = CliRunner().invoke(main, args + ["--threads", threads])
+            assert result.exit_code == 0, (name, result.output)
+            reported = json.loads(result.stdout)
+            reported.pop("chars_per_second", None)  # eval's speed may differ; nothing else
+            outputs.append(reported)
+        assert outputs[0] == outputs[1], name
+        refused = CliRunner().invoke(main, args + ["--threads", "0"])
+        assert refused.exit_code == 2 and "--threads" in refused.output
