@@ -20,9 +20,9 @@ from ..data.corpus import load_corpus
 from ..defaults import default_lr
 from ..errors import CharrnnError
 from ..evaluate import stream_loss
-from ..memory import check_memory
 from ..kernels.buffers import Workspace
 from ..kernels.threads import use_threads
+from ..memory import check_memory
 from ..model import (
     ModelConfig,
     dropout_masks,
