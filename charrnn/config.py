@@ -163,6 +163,8 @@ class TrainConfig:
             raise CharrnnError(f"--eval-every must be longer than zero, not {self.eval_seconds} s")
         if self.max_steps is not None and self.max_steps < 1:
             raise CharrnnError(f"--max-steps must be at least 1, not {self.max_steps}")
+        if self.seed < 0:
+            raise CharrnnError(f"--seed must be a number >= 0, not {self.seed}")
         if self.max_chars is not None and self.max_chars < 1:
             raise CharrnnError(f"--max-chars must be at least 1, not {self.max_chars}")
 

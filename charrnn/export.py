@@ -52,7 +52,7 @@ def tensors(ckpt):
         "layers": str(m.layers),
         "hidden": str(m.hidden),
         "vocab_size": str(V),
-        "vocabulary": json.dumps(ckpt.vocab.chars, ensure_ascii=False),
+        "vocabulary": files.escape_surrogates(json.dumps(ckpt.vocab.chars, ensure_ascii=False)),
         "input": "one-hot over the vocabulary (id = position in it)",
         "charrnn_version": ckpt.charrnn_version,
     }

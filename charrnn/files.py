@@ -23,6 +23,7 @@ import glob
 import json
 import math
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -43,6 +44,17 @@ def json_safe(obj):
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
     return obj
+
+
+# A character UTF-8 cannot write: a lone surrogate, which a vocabulary holds
+# when its corpus was read with --encoding unicode_escape ("\ud800" in it).
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text):
+    """``text`` with each lone surrogate as its escape \\udXXXX, so that it can
+    be written as UTF-8; in JSON text the escape is the same character again."""
+    return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def umask():
@@ -84,7 +96,15 @@ def write_atomically(path, write):
 
 
 def remove_stale_temporaries(directory):
-    """Delete the temporary files of killed charrnn processes in ``directory``."""
+    """Delete the temporary files of killed charrnn processes in ``directory``
+    (called under its run lock)."""
+    # copies of a piped corpus that charrnn 1.1 made here and left when killed
+    # (now unlinked at creation); only a training run, holding the lock, made them
+    for path in glob.glob(os.path.join(glob.escape(directory), ".charrnn-pipe-*")):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
     for path in glob.glob(os.path.join(glob.escape(directory), TMP_PREFIX + "*")):
         pid = os.path.basename(path)[len(TMP_PREFIX) :].split("-")[0]
         if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):

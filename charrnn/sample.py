@@ -6,9 +6,13 @@ import numpy as np
 from .decode import beam_search, feed, generate, generation_weights
 from .errors import CharrnnError
 from .kernels.threads import Threads
-from .model import zero_state
+from .memory import check_memory
+from .model import state_size, zero_state
 
 CHUNK = 256  # characters generated per compiled call between writes to the output
+# The widest beam: choosing a step's best K of K x V extensions costs K^2 V at
+# worst, and past a few dozen beams the text found hardly changes.
+MAX_BEAM = 1000
 
 
 def generation_weights_of(ckpt, precision):
@@ -58,6 +62,7 @@ def sample_text(
     generated text.
     """
     check_length(length)
+    check_seed(seed)
     if not 0 < temperature < float("inf"):
         raise CharrnnError(f"--temperature must be a positive number, not {temperature}")
     if top_k < 0:
@@ -97,8 +102,17 @@ def beam_text(ckpt, length, width, prime="", seed=None, stop=None, precision="fl
     """(The most probable continuation found by beam search, the prime not
     included; its log-probability in nats given the prime)."""
     check_length(length)
-    if width < 1:
-        raise CharrnnError(f"--beam must be at least 1, not {width}")
+    check_seed(seed)
+    if not 1 <= width <= MAX_BEAM:
+        raise CharrnnError(
+            f"--beam must be from 1 to {MAX_BEAM:,}, not {width:,} (a step's cost grows "
+            "with the square of the width, and wider beams hardly change the text found)"
+        )
+    check_memory(
+        beam_bytes(ckpt.model, width, length),
+        f"a beam of {width:,} over {length:,} characters",
+        "lower --beam or --length",
+    )
     weights = generation_weights_of(ckpt, precision)
     state, logits = primed_state(ckpt, weights, prime, np.random.default_rng(seed))
     start = (state.copy(), logits.copy())
@@ -120,6 +134,20 @@ def text_log_probability(weights, state, logits, ids):
         total += row[i] - top - np.log(np.exp(row - top).sum())
         feed(weights, np.array([i], np.int64), state, logits)
     return total
+
+
+def beam_bytes(model, width, length):
+    """The memory decode.beam_search takes, at least: K = ``width`` states
+    (L, S, K, H) float32 twice, scores and log-probabilities (K, V) in float32
+    and float64 twice, and each step's parent and character of every beam
+    (int64)."""
+    states = 2 * 4 * model.layers * state_size(model) * model.hidden
+    return width * (states + 20 * model.vocab_size + 8 + 16 * length)
+
+
+def check_seed(seed):
+    if seed is not None and seed < 0:
+        raise CharrnnError(f"--seed must be a number >= 0, not {seed}")
 
 
 def check_length(length):

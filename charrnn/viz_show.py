@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from .errors import CharrnnError
-from .files import write_atomically
+from .files import escape_surrogates, write_atomically
 
 
 def write_page(path, shown, title):
@@ -22,7 +22,7 @@ def write_page(path, shown, title):
         title,
     )
     try:
-        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+        write_atomically(path, lambda f: f.write(escape_surrogates(text).encode("utf-8")))
     except OSError as e:
         raise CharrnnError(f"cannot write {path} ({e.strerror})") from None
 

@@ -1,4 +1,5 @@
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -54,3 +55,27 @@ def trained(tmp_path_factory, corpus_file):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def small_disk():
+    """small_disk(path, size): a directory ``path`` on a disk of its own that
+    holds ``size`` ("64k"), a tmpfs unmounted after the test: a disk that
+    really fills up.  Mounting needs root (as here and in CI); elsewhere the
+    test is skipped."""
+    mounted = []
+
+    def mount(path, size):
+        path.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True,
+        )
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["umount", "--lazy", str(path)], check=True)

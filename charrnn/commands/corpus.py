@@ -5,7 +5,7 @@ import os
 import click
 
 from ..data.datasets import NAMES
-from .options import emit, json_option
+from .options import emit, json_option, output
 
 
 @click.command()
@@ -51,7 +51,7 @@ def corpus(name, out, size, url, source, list_, as_json):
             width = max(len(r["name"]) for r in rows)
             for r in rows:
                 size_text = f"{r['bytes']:,} bytes" if r["bytes"] else "--size bytes"
-                click.echo(
+                output(
                     f"{r['name'].ljust(width)}  {r['kind']:8}  {size_text:>16}  "
                     f"{r['description']}; from {r['origin']}"
                 )

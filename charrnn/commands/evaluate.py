@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 import click
 
-from .options import emit, json_option, precision_option, threads_option
+from .options import emit, json_option, output, precision_option, threads_option
 
 
 @click.command(name="eval")
@@ -58,7 +58,7 @@ def evaluate(checkpoint, file, encoding, unknown, precision, threads, as_json):
     if as_json:
         emit(report)
     else:
-        click.echo(
+        output(
             f"{file}: {loss.loss:.4f} nats/char, {loss.bits_per_char:.4f} bits/char, "
             f"perplexity {loss.perplexity:.3f} over {loss.characters:,} characters "
             f"({report['chars_per_second']:,.0f} char/s"

@@ -4,7 +4,9 @@ for each default, type and help), and JSON on stdout."""
 
 import importlib
 import json
+import os
 import re
+import sys
 from dataclasses import MISSING
 
 import click
@@ -13,7 +15,7 @@ from .. import cpus
 from .. import precision as precisions
 from ..config import MODEL, option_fields, option_name
 from ..errors import CharrnnError
-from ..files import json_safe
+from ..files import escape_surrogates, json_safe
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
@@ -117,7 +119,32 @@ def json_option(help):
 
 def emit(obj):
     """One JSON object on a line of stdout; infinities and NaN (not JSON) as null."""
-    click.echo(json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False))
+    output(json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False))
+
+
+def output(text="", nl=True):
+    """Write ``text`` to stdout, lone surrogates escaped (files.escape_surrogates).
+    A failed write (a full disk; /dev/full) is a CharrnnError; a closed pipe
+    is click's (a quiet exit)."""
+    try:
+        click.echo(escape_surrogates(text), nl=nl)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        discard_stdout()
+        raise CharrnnError(f"cannot write to the standard output ({e.strerror})") from None
+
+
+def discard_stdout():
+    """Point stdout at /dev/null: what a failed write left in its buffer would
+    fail again, with a traceback, when Python flushes it at exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (click's test runner)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 # The options whose values are not plain numbers or words, by TrainConfig field.

@@ -7,7 +7,7 @@ import click
 
 from ..errors import CharrnnError
 from ..tables import SORT_KEYS
-from .options import emit, json_option, need_extra
+from .options import emit, json_option, need_extra, output
 
 
 @click.command()
@@ -37,7 +37,7 @@ def runs(directory, sort, as_json):
     if as_json:
         emit(rows)
     elif rows:
-        click.echo(runs_table(rows))
+        output(runs_table(rows))
     else:
         click.echo(f"no runs under {directory}", err=True)
 
@@ -59,7 +59,7 @@ def info(checkpoint, as_json):
     if as_json:
         emit(facts)
     else:
-        click.echo(describe(facts))
+        output(describe(facts))
 
 
 @click.command()
@@ -99,4 +99,4 @@ def plot(runs, axis, png, width, height):
             raise CharrnnError(f"cannot write {png} ({e.strerror})") from None
         click.echo(f"wrote {png}", err=True)
     else:
-        click.echo(terminal(curves, axis, width=width, height=height, color=sys.stdout.isatty()))
+        output(terminal(curves, axis, width=width, height=height, color=sys.stdout.isatty()))

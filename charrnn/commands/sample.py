@@ -2,7 +2,7 @@
 
 import click
 
-from .options import emit, json_option, precision_option, threads_option
+from .options import emit, json_option, output, precision_option, threads_option
 
 
 @click.command()
@@ -24,7 +24,9 @@ from .options import emit, json_option, precision_option, threads_option
 @click.option("--prime", default="", help="Text the model reads first; printed first.")
 @click.option("--seed", type=int, help="Seed for reproducible samples [default: random].")
 @click.option("--greedy", is_flag=True, help="Always take the most likely character.")
-@click.option("--beam", type=int, help="Beam search of this width: the most probable text.")
+@click.option(
+    "--beam", type=int, help="Beam search of this width (1 to 1,000): the most probable text."
+)
 @click.option("--stop", help="Stop after this string first appears in the output.")
 @precision_option
 @threads_option
@@ -88,10 +90,10 @@ def sample(
             }
         )
         return
-    click.echo(prime + first, nl=False)
+    output(prime + first, nl=False)
     for piece in pieces:
-        click.echo(piece, nl=False)
-    click.echo()
+        output(piece, nl=False)
+    output()
 
 
 def generate(

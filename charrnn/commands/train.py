@@ -39,7 +39,8 @@ def train(ctx, corpus, out, force, resume, as_json, quiet, **options):
 
     Writes checkpoints at every validation run: step<N>_val<LOSS>.npz (the
     newest --keep of them), best.npz (lowest validation loss) and last.npz.
-    Ctrl-C (or SIGTERM) saves last.npz and stops; --resume continues from it.
+    Ctrl-C (or SIGTERM, or closing the terminal: SIGHUP) saves last.npz and
+    stops; --resume continues from it.
 
     \b
     Examples:

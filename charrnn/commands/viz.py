@@ -6,7 +6,7 @@ import sys
 import click
 
 from ..errors import CharrnnError
-from .options import emit, json_option, threads_option
+from .options import emit, json_option, output, threads_option
 
 
 @click.command()
@@ -94,9 +94,9 @@ def viz(
             }
         )
     elif shown.findings is not None:
-        click.echo(look.correlation_table(shown.findings))
+        output(look.correlation_table(shown.findings))
         if shown.constant:
-            click.echo(f"(constant in this text, so not measured: {', '.join(shown.constant)})")
+            output(f"(constant in this text, so not measured: {', '.join(shown.constant)})")
     if html_path:
         show.write_page(html_path, shown, f"{checkpoint}: {os.path.basename(file)}")
         click.echo(f"wrote {html_path}", err=True)
@@ -105,8 +105,8 @@ def viz(
     layer, unit, label = shown.units[0]
     gap = "\n" if shown.findings is not None else ""  # after the table
     if sys.stdout.isatty():
-        click.echo(f"{gap}{label}:")
-        click.echo(show.terminal(shown.text, shown.activations[:, layer, unit]))
+        output(f"{gap}{label}:")
+        output(show.terminal(shown.text, shown.activations[:, layer, unit]))
     else:
-        click.echo(f"{gap}{label}: each character and the unit's value")
-        click.echo(show.plain(shown.text, shown.activations[:, layer, unit]))
+        output(f"{gap}{label}: each character and the unit's value")
+        output(show.plain(shown.text, shown.activations[:, layer, unit]))

@@ -5,11 +5,16 @@ vocabulary and count characters, once to write ids (uint8 for <= 256 symbols,
 uint16 or uint32 above) into an unlinked temporary file that is then
 memory-mapped, so memory does not grow with the corpus.  Line endings are
 read universally: CR and CRLF become LF.  A UTF-8 byte-order mark is dropped.
+
+A corpus is a regular file or a pipe of at most MAX_CORPUS_BYTES; a device
+(/dev/zero, a terminal) is refused, since it may never end.
 """
 
 import codecs
+import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 
@@ -18,6 +23,9 @@ import numpy as np
 from ..errors import CharrnnError
 
 BLOCK_CHARS = 1 << 20
+# 2 GiB: twice enwik9, and the ids of a corpus this size still fit the disk of
+# a small machine beside it (1 byte a character for up to 256 symbols).
+MAX_CORPUS_BYTES = 2 << 30
 
 
 class Vocabulary:
@@ -79,42 +87,56 @@ def id_dtype(vocab_size):
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 
-def read_blocks(path, encoding="utf-8"):
-    """Yield the text of ``path`` in blocks of at most BLOCK_CHARS characters."""
-    if os.path.isdir(path):
-        raise CharrnnError(f"{path}: is a directory, not a text file")
+def read_blocks(source, encoding="utf-8", name=None):
+    """Yield the text of ``source`` in blocks of at most BLOCK_CHARS characters:
+    a path, or the descriptor of an open file (read from its start).
+    Messages call it ``name`` (default: the path)."""
+    name = source if name is None else name
+    if isinstance(source, str) and os.path.isdir(source):
+        raise CharrnnError(f"{name}: is a directory, not a text file")
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise CharrnnError(f"unknown encoding {encoding!r}") from None
     if codecs.lookup(encoding).name == "utf-8":
         encoding = "utf-8-sig"  # drops a byte-order mark
+    if isinstance(source, int):
+        os.lseek(source, 0, os.SEEK_SET)
     try:
-        with open(path, encoding=encoding, newline=None) as f:
+        f = open(source, encoding=encoding, newline=None, closefd=not isinstance(source, int))
+    except LookupError:  # a codec of bytes to bytes (base64, zlib) or of text to text (rot13)
+        raise CharrnnError(f"{encoding!r} is not a text encoding") from None
+    except OSError as e:
+        raise CharrnnError(f"{name}: {e.strerror}") from None
+    try:
+        with f:
             while block := f.read(BLOCK_CHARS):
                 yield block
-    except UnicodeDecodeError as e:
+    except UnicodeError as e:  # UnicodeDecodeError, or a codec's own (UTF-16 without a BOM)
+        reason = e.reason if isinstance(e, UnicodeDecodeError) else str(e)
         raise CharrnnError(
-            f"{path}: not {encoding.removesuffix('-sig')} text ({e.reason}); "
+            f"{name}: not {encoding.removesuffix('-sig')} text ({reason}); "
             "is it a binary file? --encoding reads other encodings"
         ) from None
     except OSError as e:
-        raise CharrnnError(f"{path}: {e.strerror}") from None
+        raise CharrnnError(f"{name}: {e.strerror}") from None
 
 
-def scan(path, encoding="utf-8"):
-    """(Vocabulary, character count) of a file, in one streaming pass."""
+def scan(source, encoding="utf-8", name=None):
+    """(Vocabulary, character count) of a file (read_blocks' ``source`` and
+    ``name``), in one streaming pass."""
+    name = source if name is None else name
     chars, count = set(), 0
-    for block in read_blocks(path, encoding):
+    for block in read_blocks(source, encoding, name):
         if "\0" in block:
             raise CharrnnError(
-                f"{path}: contains NUL characters, so it is binary or UTF-16/32 "
+                f"{name}: contains NUL characters, so it is binary or UTF-16/32 "
                 "text; --encoding utf-16 reads UTF-16"
             )
         chars.update(block)
         count += len(block)
     if count == 0:
-        raise CharrnnError(f"{path}: the file is empty")
+        raise CharrnnError(f"{name}: the file is empty")
     return Vocabulary(chars), count
 
 
@@ -128,21 +150,24 @@ class Corpus:
     skipped_chars: set = field(default_factory=set)  # which, each once
 
 
-def encode_file(path, vocab, encoding="utf-8", directory=None, skip_unknown=False):
+def encode_file(source, vocab, encoding="utf-8", directory=None, skip_unknown=False, name=None):
     """(ids as a read-only memory map, their SHA-256, how many characters were
-    skipped, which).
+    skipped, which) of read_blocks' ``source`` (called ``name``).
 
     Characters outside ``vocab`` are an error naming them, or with
-    ``skip_unknown`` left out of the ids.  The backing file is unlinked at
-    creation, so nothing is left behind even if the process is killed.
+    ``skip_unknown`` left out of the ids.  The backing file, in ``directory``,
+    is unlinked at creation, so nothing is left behind even if the process is
+    killed; a disk too full for it is an error.
     """
+    name = source if name is None else name
     digest = hashlib.sha256()
     skipped, skipped_chars = 0, set()
-    with tempfile.TemporaryFile(dir=directory) as f:
-        for block in read_blocks(path, encoding):
+    # read_blocks reports its own errors: an OSError here is the temporary file's
+    with spilling(directory, "the encoded corpus"), tempfile.TemporaryFile(dir=directory) as f:
+        for block in read_blocks(source, encoding, name):
             ids, unknown = vocab.encode_known(block)
             if unknown and not skip_unknown:
-                raise CharrnnError(f"{path} has characters the model never saw: {show(unknown)}")
+                raise CharrnnError(f"{name} has characters the model never saw: {show(unknown)}")
             skipped += len(unknown)
             skipped_chars.update(unknown)
             data = ids.tobytes()
@@ -158,9 +183,26 @@ def encode_file(path, vocab, encoding="utf-8", directory=None, skip_unknown=Fals
         return ids, digest.hexdigest(), skipped, skipped_chars
 
 
-def file_sha256(path):
+@contextlib.contextmanager
+def spilling(directory, what):
+    """Writing ``what`` to a temporary file in ``directory``: an OSError (a
+    full disk) becomes a CharrnnError naming the directory."""
+    try:
+        yield
+    except OSError as e:
+        where = directory or tempfile.gettempdir()
+        raise CharrnnError(f"{where}: cannot write {what} there ({e.strerror})") from None
+
+
+def file_sha256(source):
+    """The SHA-256 of a file's bytes: a path (not a device, which may never
+    end: regular_file), or a descriptor (read from its start)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    if isinstance(source, int):
+        os.lseek(source, 0, os.SEEK_SET)
+    else:
+        regular_file(source)
+    with open(source, "rb", closefd=not isinstance(source, int)) as f:
         while block := f.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
@@ -170,17 +212,68 @@ def load_corpus(path, encoding="utf-8", vocab=None, directory=None, skip_unknown
     """The Corpus of a text file; with ``vocab`` given, encoded with it (eval),
     and then with ``skip_unknown`` the characters outside it are dropped.  A
     pipe (``<(command)``, /dev/stdin) can be read only once, so it is first
-    copied to a temporary file."""
-    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".charrnn-pipe-") as copy:
-            with open(path, "rb") as source:
-                while block := source.read(BLOCK_CHARS):
-                    copy.write(block)
-            copy.flush()
-            return load_corpus(copy.name, encoding, vocab, directory, skip_unknown)
-    found, count = scan(path, encoding)
-    vocab = vocab or found
-    ids, sha256, skipped, skipped_chars = encode_file(
-        path, vocab, encoding, directory, skip_unknown
+    copied to a temporary file in ``directory``."""
+    copy = stream_copy(path, directory) if not regular_file(path) else None
+    source = path if copy is None else copy.fileno()
+    try:
+        found, count = scan(source, encoding, path)
+        vocab = vocab or found
+        ids, sha256, skipped, skipped_chars = encode_file(
+            source, vocab, encoding, directory, skip_unknown, path
+        )
+        return Corpus(vocab, ids, sha256, file_sha256(source), skipped, skipped_chars)
+    finally:
+        if copy is not None:
+            copy.close()
+
+
+def regular_file(path):
+    """Whether ``path`` is a regular file, refused above MAX_CORPUS_BYTES; False
+    for a pipe; a device, which may never end (/dev/zero, a terminal), is refused."""
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise CharrnnError(f"{path}: {e.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CharrnnError(f"{path}: is a directory, not a text file")
+    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        raise CharrnnError(
+            f"{path}: is a device, not a text file (a device such as /dev/zero or a "
+            "terminal may never end); name a file, or pipe the text in"
+        )
+    if stat.S_ISREG(info.st_mode) and info.st_size > MAX_CORPUS_BYTES:
+        raise CharrnnError(too_long(path, f" has {info.st_size:,} bytes,"))
+    return stat.S_ISREG(info.st_mode)
+
+
+def too_long(path, size=""):
+    return (
+        f"{path}:{size} more than the {MAX_CORPUS_BYTES:,} bytes "
+        f"({MAX_CORPUS_BYTES / 2**30:g} GiB) a corpus may have; train on a part of it (head -c)"
     )
-    return Corpus(vocab, ids, sha256, file_sha256(path), skipped, skipped_chars)
+
+
+def stream_copy(path, directory):
+    """An unlinked temporary file in ``directory`` holding what the pipe ``path``
+    gives, at most MAX_CORPUS_BYTES; closed (and so gone) on any error."""
+    what = f"a copy of {path}"
+    with spilling(directory, what):
+        copy = tempfile.TemporaryFile(dir=directory)
+    try:
+        with open(path, "rb") as source:  # an OSError outside spilling: reading the pipe
+            copied = 0
+            while block := source.read(BLOCK_CHARS):
+                copied += len(block)
+                if copied > MAX_CORPUS_BYTES:
+                    raise CharrnnError(too_long(path))
+                with spilling(directory, what):
+                    copy.write(block)
+        with spilling(directory, what):
+            copy.flush()
+    except OSError as e:
+        copy.close()
+        raise CharrnnError(f"{path}: {e.strerror}") from None
+    except BaseException:
+        copy.close()
+        raise
+    return copy

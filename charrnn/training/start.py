@@ -7,11 +7,11 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 
-from .. import checkpoint, files, optim, runs
+from .. import cells, checkpoint, files, optim, runs
 from .. import precision as precisions
 from .. import schedule as schedules
 from ..config import NOT_CARRIED, option_name
@@ -22,11 +22,23 @@ from ..errors import CharrnnError
 from ..evaluate import stream_loss
 from ..kernels.buffers import Workspace
 from ..kernels.threads import Threads
-from ..model import ModelConfig, dropout_masks, init_params, loss_and_grad, param_count, zero_state
+from ..memory import check_memory
+from ..model import (
+    ModelConfig,
+    dropout_masks,
+    init_params,
+    loss_and_grad,
+    param_count,
+    state_size,
+    zero_state,
+)
 from .history import History
 from .loop import Clock, Run, RunState
 
 MAX_PARAMS = 500_000_000  # a guard against typos such as --hidden 1000000
+HINT = "lower --layers, --hidden, --batch-size or --seq-length"
+# A checkpoint's fields that grow as the run goes (JSON text, .npy headers): bytes
+CHECKPOINT_MARGIN = 4096
 # Options that define the model or the data stream: a resumed run must keep them.
 FIXED_ON_RESUME = (
     "cell",
@@ -51,10 +63,10 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
     corpus = load_corpus(corpus_path, cfg.encoding, directory=out_dir)
     model = ModelConfig(len(corpus.vocab), cfg.hidden, cfg.layers, cfg.dropout, cfg.cell)
     n_params = check_model_size(model)
+    check_memory(training_bytes(model, cfg, n_params), "this run's weights and activations", HINT)
     train_ids, val_ids = split(corpus.ids, cfg.val_frac)
     batches = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_length)
     limit, total_steps = step_budget(cfg, len(batches))
-    check_free_space(out_dir, cfg, n_params, total_steps)
     cfg.precision, said = precisions.for_training(cfg.precision, resuming=bool(resume))
     if said:
         log(said)
@@ -70,6 +82,7 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
         "steps_per_epoch": len(batches),
     }
     check_budget_left(ckpt, cfg, total_steps, resume)
+    check_free_space(out_dir, cfg, ckpt, total_steps, rng)
     run_dir.prepare(log)  # every check passed: now the directory may change
     if run_dir.drops_best:
         ckpt.best_val = float("inf")  # the next validation writes best.npz of this branch
@@ -255,24 +268,70 @@ def check_budget_left(ckpt, cfg, total_steps, resume):
         )
 
 
-def check_free_space(out_dir, cfg, n_params, total_steps):
+def training_bytes(model, cfg, n_params):
+    """The memory a training step of ``model`` takes, at least: the weights,
+    their gradients and the optimizer's state (4 bytes a parameter each), and
+    what backward keeps of each layer over a chunk, T x B x H for each of the
+    cell's gate blocks (its bias has one entry a gate pre-activation) and,
+    with dropout, its masks and the dropped outputs; the logits.  A lower
+    bound (measured, the cells keep up to 1.6 blocks more a layer): a run
+    that fits is never refused."""
+    T, B, H = cfg.seq_length, cfg.batch_size, model.hidden
+    weights = 4 * n_params * (2 + len(optim.STATE_NAMES[cfg.optimizer]))
+    biases = dict(cells.get(model.cell).layer_shapes(0, model.vocab_size, H))["b0"]
+    kept = biases[0] // H + (2 if model.dropout else 0)
+    return weights + 4 * T * B * (model.layers * H * kept + model.vocab_size)
+
+
+def check_free_space(out_dir, cfg, ckpt, total_steps, rng):
     """Refuse a run whose kept checkpoints would not fit: best, last, the kept
     step files and one temporary file being written."""
-    # a checkpoint holds params and optimizer state (up to 3 arrays of 4 bytes a parameter)
-    checkpoint_bytes = 4 * n_params * (1 + len(optim.STATE_NAMES[cfg.optimizer]))
-    checkpoint_bytes += 32 * total_steps  # the training history: 4 float64 a step
     validations = total_steps // (cfg.eval_every if cfg.eval_seconds is None else 1) + 1
     kept = 3 + (validations if cfg.keep is None else min(cfg.keep, validations))
+    one = checkpoint_bytes(out_dir, ckpt, cfg.batch_size, total_steps + validations, rng)
+    block = os.statvfs(out_dir).f_frsize or 1  # a file takes whole blocks
+    one = -(-one // block) * block
     existing = sum(
         os.path.getsize(os.path.join(out_dir, name)) for name in runs.checkpoint_files(out_dir)
     )  # replaced as the run goes
     free = shutil.disk_usage(out_dir).free + existing
-    if free < kept * checkpoint_bytes:
+    if free < kept * one:
         raise CharrnnError(
-            f"{out_dir}: {free / 1e6:,.0f} MB free, but the {kept} checkpoints "
+            f"{out_dir}: {free / 1e6:,.1f} MB free, but the {kept} checkpoints "
             f"this run keeps (--keep {'all' if cfg.keep is None else cfg.keep}) "
-            f"need {kept * checkpoint_bytes / 1e6:,.0f} MB"
+            f"need {kept * one / 1e6:,.1f} MB"
         )
+
+
+def checkpoint_bytes(out_dir, ckpt, batch_size, rows, rng):
+    """The size of one of this run's checkpoints at its end: ``ckpt`` without
+    its large arrays is written for real into ``out_dir`` (every field, the
+    zip's and the .npy files' headers) and measured, and their data added:
+    weights and optimizer state, the carried state (L, S, B, H) and ``rows``
+    history rows (4 float64 each), with CHECKPOINT_MARGIN for what grows."""
+    empty = np.zeros(0, np.float32)
+    rows_of = {f"{h}_{k}": np.zeros(0) for h in ("train", "val") for k in ("seconds", "chars")}
+    skeleton = replace(
+        ckpt,
+        params=empty,
+        optimizer_state={name: empty for name in ckpt.optimizer_state},
+        state=np.zeros((0, 0, 0, 0), np.float32),
+        rng_state=json.dumps(rng.bit_generator.state),
+        train_history=np.zeros((0, 2)),
+        val_history=np.zeros((0, 2)),
+        **rows_of,
+    )
+    path = os.path.join(out_dir, f"{files.TMP_PREFIX}{os.getpid()}-size.npz")
+    try:
+        checkpoint.save(path, skeleton)
+        size = os.path.getsize(path)
+        os.unlink(path)
+    except OSError as e:
+        raise CharrnnError(f"{out_dir}: cannot write checkpoints there ({e.strerror})") from None
+    m = ckpt.model
+    arrays = ckpt.params.nbytes + sum(a.nbytes for a in ckpt.optimizer_state.values())
+    state = 4 * m.layers * state_size(m) * batch_size * m.hidden
+    return size + arrays + state + 32 * rows + CHECKPOINT_MARGIN
 
 
 def compile_kernels(run, state):

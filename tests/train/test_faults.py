@@ -1,15 +1,20 @@
-"""Fault injection on a real training process: SIGKILL at random moments, SIGINT, SIGTERM.
+"""Fault injection on a real training process: SIGKILL at random moments,
+SIGINT, SIGTERM, and the terminal it runs in closed (SIGHUP).
 
 Whatever happens, last.npz and best.npz load, resuming from them works, and no
 temporary files are left for the user.
 """
 
+import fcntl
 import json
 import os
+import pty
 import random
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 
 import pytest
@@ -105,3 +110,35 @@ def test_signals_save_and_exit(tmp_path, corpus_file, sig, code):
     assert events[-1]["stopped"] == "signal" and signal.Signals(sig).name in events[-1]["error"]
     last = check_loadable(tmp_path)
     assert f"stopped at step {last.step};" in stderr
+
+
+def test_closing_its_terminal_saves_and_exits(tmp_path, corpus_file):
+    """A run in a terminal (or an SSH session) that is closed: SIGHUP, and
+    from then on writing to the terminal fails (EIO).  It saves, exits with
+    128 + 1 and releases its lock."""
+    terminal, its_end = pty.openpty()
+
+    def in_the_terminal():  # a session of its own, with the pty as its terminal
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    command = [sys.executable, "-m", "charrnn", "train", str(corpus_file), "--out", str(tmp_path)]
+    process = subprocess.Popen(
+        command + [a for a in ARGS if a != "--quiet"],  # with its progress bar on the terminal
+        stdin=its_end,
+        stdout=its_end,
+        stderr=its_end,
+        preexec_fn=in_the_terminal,
+    )
+    os.close(its_end)
+    try:
+        deadline = time.time() + 120
+        while stamp(tmp_path / "last.npz") is None:  # training, its output read as a terminal would
+            assert process.poll() is None and time.time() < deadline
+            if select.select([terminal], [], [], 0.05)[0]:
+                os.read(terminal, 65536)
+    finally:
+        os.close(terminal)  # the terminal closes: the kernel hangs it up
+    assert process.wait(timeout=120) == 128 + signal.SIGHUP
+    last = check_loadable(tmp_path)
+    assert last.step > 0 and not (tmp_path / ".lock").exists()

@@ -1,6 +1,6 @@
-"""DeferredSignals: Ctrl-C and SIGTERM noted, not acted on, in the main thread;
-nothing installed (and nothing reported) from any other thread; the handlers
-from before put back."""
+"""DeferredSignals: Ctrl-C, SIGTERM and SIGHUP noted, not acted on, in the
+main thread; nothing installed (and nothing reported) from any other thread;
+the handlers from before put back; SIGHUP left ignored under nohup."""
 
 import signal
 import threading
@@ -17,6 +17,29 @@ def test_a_signal_is_noted_not_raised(sig):
         assert signals.first is None and not signals.received
         signal.raise_signal(sig)  # without the context: KeyboardInterrupt, or the end
         assert signals.received == [sig] and signals.first is sig
+
+
+def test_a_hang_up_is_noted_like_sigterm():
+    seen = []  # without the context, SIGHUP's default would end the test process
+    before = signal.signal(signal.SIGHUP, lambda signum, frame: seen.append(signum))
+    try:
+        with DeferredSignals() as signals:
+            signal.raise_signal(signal.SIGHUP)
+        assert signals.first is signal.SIGHUP and seen == []
+        assert signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL  # put back
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+def test_a_hang_up_stays_ignored_under_nohup():
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with DeferredSignals() as signals:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGHUP)
+        assert signals.received == [] and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
 
 
 def test_signals_are_kept_in_order():
