@@ -12,7 +12,7 @@ from .data.corpus import load_corpus
 from .decode import rounded_params
 from .errors import CharrnnError
 from .kernels.buffers import Workspace
-from .kernels.threads import Threads
+from .kernels.threads import WORK_BLOCKS, Threads
 from .model import forward, zero_state
 from .precision import resolve
 
@@ -56,7 +56,9 @@ def text_loss(ckpt, ids, precision, *, what="the text", in_place=False, threads=
         raise CharrnnError(f"{what}: needs at least 2 characters to predict one")
     params = rounded_params(ckpt.params, ckpt.model, precision, in_place=in_place)
     started = time.perf_counter()
-    total, count = stream_loss(params, ckpt.model, ids, threads=Threads(threads))
+    total, count = stream_loss(
+        params, ckpt.model, ids, blocks=WORK_BLOCKS, threads=Threads(threads)
+    )
     return Loss.of(total, count), time.perf_counter() - started
 
 
@@ -83,8 +85,7 @@ def stream_loss(
     ``blocks``: work blocks shared among the threads (threads.use_threads).
     ``workspace``: buffers to run in, e.g. training's (which then need not
     grow when streams x chunk is at most its batch x sequence length).
-    ``threads``: a threads.Threads to weigh the load with between chunks
-    (its work blocks then replace ``blocks``).
+    ``threads``: a threads.Threads that weighs the load again between chunks.
     """
     n_pred = len(ids) - 1
     if n_pred < 1:
@@ -93,8 +94,6 @@ def stream_loss(
     columns = n_pred // streams
     starts = np.arange(streams) * columns
     workspace = workspace or Workspace()  # the same buffers for every chunk
-    if threads is not None:
-        blocks = threads.update()
     run = functools.partial(_run_streams, params, cfg, ids, chunk, blocks, workspace, threads)
     total = run(starts, columns)
     tail = streams * columns

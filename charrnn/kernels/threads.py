@@ -48,9 +48,9 @@ def use_threads(n):
 
 
 def run_on(requested=None):
-    """Run kernels on ``requested`` threads, or on one a free CPU; returns the
-    work blocks (use_threads)."""
-    return use_threads(choose_threads(requested))
+    """Run kernels on ``requested`` threads, or on one a free CPU, for a job of
+    one call; returns the work blocks (use_threads)."""
+    return Threads(requested).update()
 
 
 @dataclass

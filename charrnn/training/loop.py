@@ -210,7 +210,14 @@ def validate_and_save(run, state):
     # precision: the losses of runs in either precision compare.
     with run.workspace.products_in("float32") as ws:
         loss, count = stream_loss(
-            ckpt.params, run.model, run.val_ids, cfg.batch_size, cfg.seq_length, run.blocks, ws
+            ckpt.params,
+            run.model,
+            run.val_ids,
+            cfg.batch_size,
+            cfg.seq_length,
+            run.blocks,
+            ws,
+            threads=run.threads,  # a long validation weighs the load too
         )
     val = loss / count
     state.val.append(state.step, val, state.clock.seconds(), state.chars)
