@@ -32,6 +32,7 @@ def report(path):
             "vocab_size": s["vocab_size"],
             "dropout": ckpt.model.dropout,
             "parameters": s["parameters"],
+            "weights_finite": ckpt.finite,
         },
         "training": options,
         "corpus": {
@@ -101,7 +102,8 @@ def describe(facts):
         f"{facts['path']}: charrnn checkpoint format {facts['format_version']}, written by "
         f"charrnn {facts['charrnn_version']}, {facts['file_bytes']:,} bytes",
         f"model       {m['layers']}x{m['hidden']} {m['cell'].upper()}, {m['parameters']:,} "
-        f"parameters, vocabulary {m['vocab_size']}, dropout {m['dropout']}",
+        f"parameters, vocabulary {m['vocab_size']}, dropout {m['dropout']}"
+        + ("" if m["weights_finite"] else f"; {runs.NOT_FINITE}"),
         f"corpus      {c['path']}"
         + (f", {c['characters']:,} characters" if c["characters"] else "")
         + (f", sha256 {c['sha256']}" if c["sha256"] else ""),
