@@ -275,6 +275,7 @@ def _read_arrays(archive, model, version, optimizer, weights):
         headers[name] = archive.header(name, dtype, len(shapes[name]))
         fields.check_shape(name, headers[name].shape, shapes[name])
     kept = [n for n in names if weights or not (n == "params" or n.startswith("optimizer_"))]
+    archive.reserve(headers[name] for name in kept)
     arrays = {name: archive.read(name, headers[name]) for name in kept}
     fields.check_vocab(arrays["vocab"])
     if not weights:

@@ -90,8 +90,20 @@ def parse_object(name, raw):
     except (ValueError, RecursionError) as e:
         raise CharrnnError(f"{name}: not JSON ({type(e).__name__})") from None
     if not isinstance(value, dict):
-        raise CharrnnError(f"{name}: a JSON {type(value).__name__}, not an object")
+        raise CharrnnError(f"{name}: a JSON {json_type(value)}, not an object")
     return value
+
+
+def json_type(value):
+    """What JSON calls the type of a parsed value."""
+    names = (
+        (bool, "boolean"),
+        (int, "number"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+    )
+    return next((word for kind, word in names if isinstance(value, kind)), "null")
 
 
 def optimizer(archive, name):

@@ -90,6 +90,16 @@ class Archive:
             )
         return header
 
+    def reserve(self, headers):
+        """Refuse members (their Headers) whose data would exceed what is left
+        of the budget in all, before any of them is read."""
+        total = sum(header.nbytes for header in headers)
+        if total > self.budget:
+            raise CharrnnError(
+                f"its arrays declare {total:,} bytes, more than a {self.file_size:,}-byte "
+                f"file may ({EXPANSION} times its size, at least {FLOOR >> 20} MB)"
+            )
+
     def read(self, name, header):
         """The data of member ``name`` as an array; its bytes count against the budget."""
         if header.nbytes > self.budget:
