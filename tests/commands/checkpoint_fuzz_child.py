@@ -332,6 +332,7 @@ def main_child(workdir, examples):
         "setup_seconds": ready - started,
         "seconds": time.perf_counter() - ready,
         "limit_mb": limit >> 20,
+        "address_space_mb": address_space() >> 20,
         "succeeded": checker.succeeded,
         "failures": checker.failures,
     }
