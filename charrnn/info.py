@@ -104,9 +104,9 @@ def describe(facts):
         f"model       {m['layers']}x{m['hidden']} {m['cell'].upper()}, {m['parameters']:,} "
         f"parameters, vocabulary {m['vocab_size']}, dropout {m['dropout']}"
         + ("" if m["weights_finite"] else f"; {runs.NOT_FINITE}"),
-        f"corpus      {c['path']}"
+        f"corpus      {runs.printable(c['path'])}"
         + (f", {c['characters']:,} characters" if c["characters"] else "")
-        + (f", sha256 {c['sha256']}" if c["sha256"] else ""),
+        + (f", sha256 {runs.printable(c['sha256'])}" if c["sha256"] else ""),
         f"vocabulary  {facts['vocabulary']!r}",
         f"position    step {p['step']:,}, epoch {p['epoch'] + 1}"
         + (
@@ -126,7 +126,7 @@ def describe(facts):
         f"val loss    {h('val')}",
         "options     "
         + " ".join(
-            f"{option_name(k)} {option_text(k, v)}"
+            f"{runs.printable(option_name(k))} {option_text(k, v)}"
             for k, v in command_line(t).items()
             if v is not None or k == "keep"
         ),
@@ -144,4 +144,4 @@ def command_line(options):
 
 
 def option_text(name, value):
-    return "all" if name == "keep" and value is None else value
+    return "all" if name == "keep" and value is None else runs.printable(str(value))

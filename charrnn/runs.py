@@ -340,9 +340,18 @@ def summary(ckpt):
         "best_val_loss": files.json_safe(float(ckpt.best_val)),
         "last_val_loss": files.json_safe(float(val[-1, 1])) if len(val) else None,
         "train_seconds": files.json_safe(float(ckpt.seconds)) if ckpt.seconds else None,
-        "corpus": os.path.basename(corpus) if corpus else None,
-        "corpus_sha256": tc.get("corpus_file_sha256"),
+        "corpus": printable(os.path.basename(corpus)) if corpus else None,
+        "corpus_sha256": printable(tc.get("corpus_file_sha256")),
     }
+
+
+def printable(text):
+    """``text`` to show on a terminal: as it is, or escaped (repr) when it holds
+    characters that are not printable (escape sequences), which a checkpoint
+    from elsewhere may carry in its strings.  None stays None."""
+    if text is None or str(text).isprintable():
+        return text
+    return repr(str(text))
 
 
 RUN_FIELDS = (

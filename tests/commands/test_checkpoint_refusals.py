@@ -144,3 +144,16 @@ def test_messages_name_the_file_once(tmp_path, trained, corpus_file):
         path = copy_run(trained, tmp_path / name, **changes)
         for args in (["sample", path], ["info", path], ["eval", path, corpus_file]):
             one_line(fails(args), path, ": ")
+
+
+def test_strings_from_the_file_cannot_write_escape_sequences(tmp_path, trained):
+    members = members_of(trained[0] / "last.npz")
+    train_config = json.loads(str(members["train_config"]))
+    train_config["corpus"] = "/tmp/\x1b[2J\x1b[31mplay.txt"
+    train_config["new_option\x1b[1m"] = "\x1b]0;title\x07"
+    path = copy_run(
+        trained, tmp_path / "runs" / "run", train_config=np.array(json.dumps(train_config))
+    )
+    for args in (["info", path], ["runs", tmp_path / "runs"]):
+        out = ok(args).stdout
+        assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out, out
