@@ -202,12 +202,14 @@ def _open(path):
     except OSError as e:
         raise CharrnnError(e.strerror) from None
     try:
-        if f.read(4) != b"PK\x03\x04":
-            raise CharrnnError("not a charrnn checkpoint (not an .npz file)")
+        is_zip = f.read(4) == b"PK\x03\x04"
         f.seek(0)
-    except (OSError, CharrnnError) as e:
+    except OSError as e:
         f.close()
-        raise CharrnnError(str(e.strerror if isinstance(e, OSError) else e)) from None
+        raise CharrnnError(e.strerror) from None
+    if not is_zip:
+        f.close()
+        raise CharrnnError("not a charrnn checkpoint (not an .npz file)")
     return f
 
 
@@ -283,8 +285,8 @@ def _read_arrays(archive, model, version, optimizer, weights):
     for name in ["params", *state_names]:
         if name in arrays and not np.isfinite(arrays[name]).all():
             raise CharrnnError(
-                f"{name}: not finite (NaN or infinite): the run diverged; "
-                "resume an earlier checkpoint"
+                f"{name}: not finite (NaN or infinite): the run diverged, or the "
+                "file was altered; use an earlier checkpoint"
             )
     return arrays, True
 

@@ -157,3 +157,8 @@ def test_strings_from_the_file_cannot_write_escape_sequences(tmp_path, trained):
     for args in (["info", path], ["runs", tmp_path / "runs"]):
         out = ok(args).stdout
         assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out, out
+
+
+def test_train_refuses_a_model_that_load_would_refuse(tmp_path, corpus_file):
+    result = fails(["train", corpus_file, "--layers", "1001", "--hidden", "1", "--out", tmp_path])
+    assert "--layers 1,001: more than 1,000" in result.stderr
