@@ -13,10 +13,16 @@ carried, the few positions left over as one more stream, so every position
 counts once, as charrnn's validation does -- and torch.save()s the model's
 and the optimizer's state_dicts to last.pt in --out (and best.pt when the
 loss improved).  Prints one JSON object per validation run and one at the end,
-like `charrnn train --json`.
+like `charrnn train --json`.  --max-time stops it as `charrnn train --max-time`
+does: after that many seconds of the training loop, validation included, and
+--impl torch:autocast runs the forward and the loss of each step under
+torch.autocast("cpu", dtype=torch.bfloat16) (validation stays float32, as
+charrnn's does).
 
     python bench/torch_train_command.py CORPUS --hidden 512 --layers 2 --max-steps 15 \\
         --eval-every 5 --threads 1 --out /tmp/run
+    python bench/torch_train_command.py CORPUS --max-time 600 --eval-every 250 \\
+        --impl torch:autocast --threads 2 --seed 1 --out /tmp/run
 """
 
 import argparse
@@ -26,7 +32,15 @@ import os
 import time
 
 from settings import CLIP, LR
-from torch_side import PEERS, import_torch, map_state, torch_model, zero_state
+from torch_side import (
+    PEERS,
+    TRAIN_IMPLS,
+    import_torch,
+    map_state,
+    precision_context,
+    torch_model,
+    zero_state,
+)
 
 
 def parse_args():
@@ -37,12 +51,18 @@ def parse_args():
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--seq-length", type=int, default=50)
-    parser.add_argument("--max-steps", type=int, required=True)
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
+    parser.add_argument("--max-time", type=float, help="stop after this many seconds")
     parser.add_argument("--eval-every", type=int, required=True)
+    parser.add_argument("--impl", default="torch", choices=TRAIN_IMPLS)
+    parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed")
     parser.add_argument("--val-frac", type=float, default=0.05)
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--out", required=True, help="directory for last.pt and best.pt")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.max_steps is None and args.max_time is None:
+        parser.error("give --max-steps or --max-time (or both)")
+    return args
 
 
 def streams(torch, ids, B):
@@ -101,7 +121,8 @@ def save(torch, model, opt, step, last, best, out):
 def main():
     args = parse_args()
     started = time.perf_counter()
-    torch = import_torch(args.threads)  # also torch.manual_seed(0)
+    torch = import_torch(args.threads)
+    torch.manual_seed(args.seed)
     V, ids = read_ids(torch, args.corpus)
     B, T = args.batch_size, args.seq_length
     n_val = max(2, round(len(ids) * args.val_frac))
@@ -115,22 +136,25 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     best = last = math.inf
-    step = 0
-    while step < args.max_steps:
+    step, chars, max_steps = 0, 0, args.max_steps or math.inf
+    max_time, loop_started = args.max_time or math.inf, time.perf_counter()
+    while step < max_steps and time.perf_counter() - loop_started < max_time:
         k = step % per_epoch
         if k == 0:  # each epoch starts from zero, as charrnn's does
             state = zero_state(torch, args.cell, args.layers, B, args.hidden)
-        logits, state = model(train_in[k * T : (k + 1) * T], state)
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, V), train_out[k * T : (k + 1) * T].reshape(-1)
-        )
+        with precision_context(torch, args.impl):
+            targets = train_out[k * T : (k + 1) * T]
+            logits, state = model(train_in[k * T : (k + 1) * T], state)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
         opt.step()
         state = map_state(state, lambda s: s.detach())
         step += 1
-        if step % args.eval_every == 0 or step == args.max_steps:
+        chars += targets.numel()
+        over = step == max_steps or time.perf_counter() - loop_started >= max_time
+        if step % args.eval_every == 0 or over:
             last = validation_loss(torch, model, args, val_ids, V)
             best = min(best, last)
             save(torch, model, opt, step, last, best, args.out)
@@ -142,6 +166,8 @@ def main():
                 "best_val_loss": best,
                 "last_val_loss": last,
                 "elapsed_seconds": time.perf_counter() - started,
+                "train_seconds": time.perf_counter() - loop_started,
+                "chars": chars,
                 "torch": torch.__version__,
             }
         ),

@@ -15,6 +15,7 @@ Importing charrnn loads no Numba and changes no setting of the process
 import sys
 import types
 
+from . import cpus  # noqa: F401  (its load meter starts with the program: kernels/threads.py)
 from .api import Beam, Model, Run, info, list_runs, load, run_sweep, train
 from .errors import CharrnnError, Interrupted
 

@@ -48,21 +48,32 @@ class Model:
         include); the options are ``stream``'s."""
         return "".join(self.stream(length, **options))
 
-    def stream(self, length=2000, *, precision="auto", **options):
+    def stream(self, length=2000, *, precision="auto", threads=None, **options):
         """Yield the generated text in pieces as it is generated.  The options
         and their defaults are sample.sample_text's: ``temperature`` [1.0];
         ``top_k``: sample among the k most likely characters [0: all];
         ``greedy``: always the most likely; ``prime``: text to start from;
         ``seed``: the same seed, the same text [None: a random one]; ``stop``:
-        end just after this string first appears."""
+        end just after this string first appears.  ``threads``: CPU threads
+        [None: one a free CPU, at most 2]; the text is the same for any number."""
         from .sample import sample_text
 
-        return sample_text(self.checkpoint, length, precision=self.precision(precision), **options)
+        return sample_text(
+            self.checkpoint,
+            length,
+            precision=self.precision(precision),
+            threads=threads,
+            **options,
+        )
 
-    def beam(self, length=2000, *, width, prime="", seed=None, stop=None, precision="auto"):
+    def beam(
+        self, length=2000, *, width, prime="", seed=None, stop=None, precision="auto", threads=None
+    ):
         """The Beam: the most probable text that beam search of ``width`` finds."""
+        from .kernels.threads import run_on
         from .sample import beam_text
 
+        run_on(threads)
         text, log_probability = beam_text(
             self.checkpoint,
             length,
@@ -74,19 +85,21 @@ class Model:
         )
         return Beam(text, log_probability)
 
-    def loss(self, text, *, precision="auto"):
+    def loss(self, text, *, precision="auto", threads=None):
         """The evaluate.Loss of the model on ``text``, read as one stream."""
         from .evaluate import text_loss
 
         ckpt = self.checkpoint
         ids = ckpt.vocab.encode(text, what="the text")
-        return text_loss(ckpt, ids, self.precision(precision))[0]
+        return text_loss(ckpt, ids, self.precision(precision), threads=threads)[0]
 
-    def states(self, text):
+    def states(self, text, *, threads=None):
         """(len(text), layers, hidden): every unit's value after each character of
         ``text``, read from a zero state; what ``charrnn viz`` shows (viz.py)."""
+        from .kernels.threads import run_on
         from .viz import run
 
+        run_on(threads)
         ckpt = self.checkpoint
         return run(ckpt, ckpt.vocab.encode(text, what="the text"), keep=len(text))[0]
 

@@ -9,12 +9,14 @@ default that is decided when the run starts.  Numba-free, for the help.
 
 from dataclasses import dataclass, field, fields
 
-from . import cells, defaults, optimizers
+from . import cells, cpus, defaults, optimizers
 from . import precision as precisions
 from . import schedule as schedules
 from .errors import CharrnnError
 
 MODEL = "model"  # options that shape a model and its training: train's, and a sweep's
+# How a run is computed, not what it computes: a resume weighs this machine afresh.
+NOT_CARRIED = ("threads",)
 RUN = "run"  # how long one run trains and what it keeps: train's (a sweep sets its trials')
 
 
@@ -24,13 +26,6 @@ def option(default, help, group=MODEL, factory=None, **more):
     if factory:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
-
-
-def machine_threads():
-    """The default of --threads: this machine's (kernels.threads)."""
-    from .kernels.threads import default_threads  # loads Numba: not for the command line's help
-
-    return default_threads()
 
 
 @dataclass
@@ -108,9 +103,8 @@ class TrainConfig:
     seed: int = option(0, "Seed for weights and dropout.")
     threads: int = option(
         None,
-        "CPU threads",
-        factory=machine_threads,  # work blocks, one a thread
-        default_text="2, or fewer CPUs if fewer are available",
+        cpus.THREADS_HELP,
+        default_text=cpus.THREADS_DEFAULT,
     )
     encoding: str = option("utf-8", "Text encoding of CORPUS.")
     # newest step files kept besides best.npz and last.npz; None: all
@@ -135,7 +129,7 @@ class TrainConfig:
             "batch_size": self.batch_size,
             "epochs": self.epochs,
             "eval_every": self.eval_every,
-            "threads": self.threads,
+            "threads": 1 if self.threads is None else self.threads,
         }
         for name, value in positive.items():
             if value < 1:
@@ -190,7 +184,7 @@ def config_of(given, saved=None):
             together |= {f.name, f.metadata.get("set_by", f.name)}
     options = dict(given)
     for f in fields(TrainConfig):
-        if saved is None or f.name in together:
+        if saved is None or f.name in together or f.name in NOT_CARRIED:
             continue
         if f.name in saved:
             options[f.name] = saved[f.name]

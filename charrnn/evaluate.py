@@ -1,6 +1,7 @@
 """Loss of a model over a text, with the hidden state carried from chunk to chunk:
 what ``charrnn eval`` reports, and validation during training."""
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from .data.corpus import load_corpus
 from .decode import rounded_params
 from .errors import CharrnnError
 from .kernels.buffers import Workspace
-from .kernels.threads import default_threads, use_threads
+from .kernels.threads import Threads
 from .model import forward, zero_state
 from .precision import resolve
 
@@ -46,30 +47,34 @@ class Evaluation:
     seconds: float  # of the scoring itself
 
 
-def text_loss(ckpt, ids, precision, *, what="the text", in_place=False):
+def text_loss(ckpt, ids, precision, *, what="the text", in_place=False, threads=None):
     """(The Loss of ckpt's model over ``ids`` (of ``what``, for messages), read as
     one stream from a zero state with the weights rounded to ``precision`` as
     sampling rounds them; the seconds it took).  ``in_place`` rounds ckpt.params
-    themselves."""
+    themselves; ``threads``: kernels.threads.run_on's."""
     if len(ids) < 2:
         raise CharrnnError(f"{what}: needs at least 2 characters to predict one")
     params = rounded_params(ckpt.params, ckpt.model, precision, in_place=in_place)
     started = time.perf_counter()
-    total, count = stream_loss(params, ckpt.model, ids, blocks=use_threads(default_threads()))
+    total, count = stream_loss(params, ckpt.model, ids, threads=Threads(threads))
     return Loss.of(total, count), time.perf_counter() - started
 
 
-def evaluate_file(ckpt, path, precision="auto", *, encoding="utf-8", skip_unknown=False):
+def evaluate_file(
+    ckpt, path, precision="auto", *, encoding="utf-8", skip_unknown=False, threads=None
+):
     """The Evaluation of ckpt's model on the text file ``path``, in ``precision``
     (precision.CHOICES).  Rounds ckpt.params in place: a checkpoint loaded for
     this alone (a copy would be 13 MB at 2x512)."""
     precision = resolve(precision, ckpt.params.size)
     text = load_corpus(path, encoding, vocab=ckpt.vocab, skip_unknown=skip_unknown)
-    loss, seconds = text_loss(ckpt, text.ids, precision, what=path, in_place=True)
+    loss, seconds = text_loss(ckpt, text.ids, precision, what=path, in_place=True, threads=threads)
     return Evaluation(loss, text.skipped, text.skipped_chars, precision, seconds)
 
 
-def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1, workspace=None):
+def stream_loss(
+    params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1, workspace=None, threads=None
+):
     """(summed loss in nats, predictions) of predicting ids[1:] from ids[:-1].
 
     The text is cut into ``streams`` contiguous streams run side by side, each
@@ -78,6 +83,8 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1, workspa
     ``blocks``: work blocks shared among the threads (threads.use_threads).
     ``workspace``: buffers to run in, e.g. training's (which then need not
     grow when streams x chunk is at most its batch x sequence length).
+    ``threads``: a threads.Threads to weigh the load with between chunks
+    (its work blocks then replace ``blocks``).
     """
     n_pred = len(ids) - 1
     if n_pred < 1:
@@ -86,19 +93,22 @@ def stream_loss(params, cfg, ids, streams=1, chunk=EVAL_CHUNK, blocks=1, workspa
     columns = n_pred // streams
     starts = np.arange(streams) * columns
     workspace = workspace or Workspace()  # the same buffers for every chunk
-    total = _run_streams(params, cfg, ids, starts, columns, chunk, blocks, workspace)
+    if threads is not None:
+        blocks = threads.update()
+    run = functools.partial(_run_streams, params, cfg, ids, chunk, blocks, workspace, threads)
+    total = run(starts, columns)
     tail = streams * columns
     if tail < n_pred:
-        total += _run_streams(
-            params, cfg, ids, np.array([tail]), n_pred - tail, chunk, blocks, workspace
-        )
+        total += run(np.array([tail]), n_pred - tail)
     return total, n_pred
 
 
-def _run_streams(params, cfg, ids, starts, columns, chunk, blocks, workspace):
+def _run_streams(params, cfg, ids, chunk, blocks, workspace, threads, starts, columns):
     state = zero_state(cfg, len(starts), params.dtype)
     total = 0.0
     for begin in range(0, columns, chunk):
+        if threads is not None:
+            threads.update()
         end = min(begin + chunk, columns)
         positions = np.arange(begin, end + 1)[:, None] + starts[None, :]
         block = np.asarray(ids[positions], dtype=np.int32)

@@ -5,6 +5,7 @@ import numpy as np
 
 from .decode import beam_search, feed, generate, generation_weights
 from .errors import CharrnnError
+from .kernels.threads import Threads
 from .model import zero_state
 
 CHUNK = 256  # characters generated per compiled call between writes to the output
@@ -46,9 +47,12 @@ def sample_text(
     seed=None,
     stop=None,
     precision="float32",
+    threads=None,
 ):
     """Yield the generated text in pieces (the prime not included).
-    ``precision``: of the weights multiplied (precision.py).
+    ``precision``: of the weights multiplied (precision.py); ``threads``:
+    CPU threads (kernels.threads.Threads: None weighs the free CPUs again as
+    the pieces come).
 
     With ``stop``, generation ends just after its first occurrence in the
     generated text.
@@ -59,12 +63,15 @@ def sample_text(
     if top_k < 0:
         raise CharrnnError(f"--top-k must be >= 0, not {top_k}")
     rng = np.random.default_rng(seed)
+    threads = Threads(threads)
+    threads.update()
     weights = generation_weights_of(ckpt, precision)
     state, logits = primed_state(ckpt, weights, prime, rng)
     tail = ""  # the end of the text so far, to find ``stop`` across pieces
     remaining = length
     while remaining > 0:
         n = min(CHUNK, remaining)
+        threads.update()
         out = np.empty(n, np.int64)
         generate(
             weights,

@@ -17,6 +17,7 @@ import numpy as np
 from . import cells
 from .data.corpus import read_blocks
 from .errors import CharrnnError
+from .kernels.threads import WORK_BLOCKS
 from .model import forward, views, zero_state
 
 CHUNK = 256  # characters per forward call
@@ -245,7 +246,9 @@ def run(ckpt, ids, keep=0, on_chunk=None, streams=1):
                 top[:] = sequences[0][1 : T + 1, 0]
 
         targets = ids[np.minimum(positions + 1, len(ids) - 1)]
-        _, state, _ = forward(ckpt.params, m, block, targets, state, on_layer=on_layer)
+        _, state, _ = forward(
+            ckpt.params, m, block, targets, state, blocks=WORK_BLOCKS, on_layer=on_layer
+        )
         if on_chunk:
             on_chunk(positions.reshape(-1), acts.reshape(T * streams, -1))
         if lo < keep:

@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 import click
 
-from .options import emit, json_option, precision_option
+from .options import emit, json_option, precision_option, threads_option
 
 
 @click.command(name="eval")
@@ -19,8 +19,9 @@ from .options import emit, json_option, precision_option
     help="Characters the model never saw: an error, or dropped from the text (and counted).",
 )
 @precision_option
+@threads_option
 @json_option("Print one JSON object.")
-def evaluate(checkpoint, file, encoding, unknown, precision, as_json):
+def evaluate(checkpoint, file, encoding, unknown, precision, threads, as_json):
     """Loss of CHECKPOINT's model on the text FILE, read as one stream.
 
     \b
@@ -32,7 +33,12 @@ def evaluate(checkpoint, file, encoding, unknown, precision, as_json):
     from ..evaluate import evaluate_file
 
     found = evaluate_file(
-        load(checkpoint), file, precision, encoding=encoding, skip_unknown=unknown == "skip"
+        load(checkpoint),
+        file,
+        precision,
+        encoding=encoding,
+        skip_unknown=unknown == "skip",
+        threads=threads,
     )
     if found.skipped:
         click.echo(

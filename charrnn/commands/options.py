@@ -9,6 +9,7 @@ from dataclasses import MISSING
 
 import click
 
+from .. import cpus
 from .. import precision as precisions
 from ..config import MODEL, option_fields, option_name
 from ..errors import CharrnnError
@@ -100,6 +101,12 @@ precision_option = click.option(
     default=precisions.AUTO,
     show_default=True,
     help=precisions.HELP,
+)
+
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help=f"{cpus.THREADS_HELP}  [default: {cpus.THREADS_DEFAULT}]",
 )
 
 

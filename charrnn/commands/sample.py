@@ -2,7 +2,7 @@
 
 import click
 
-from .options import emit, json_option, precision_option
+from .options import emit, json_option, precision_option, threads_option
 
 
 @click.command()
@@ -27,9 +27,21 @@ from .options import emit, json_option, precision_option
 @click.option("--beam", type=int, help="Beam search of this width: the most probable text.")
 @click.option("--stop", help="Stop after this string first appears in the output.")
 @precision_option
+@threads_option
 @json_option("One JSON object: the text, its settings and the seed used.")
 def sample(
-    checkpoint, length, temperature, top_k, prime, seed, greedy, beam, stop, precision, as_json
+    checkpoint,
+    length,
+    temperature,
+    top_k,
+    prime,
+    seed,
+    greedy,
+    beam,
+    stop,
+    precision,
+    threads,
+    as_json,
 ):
     """Generate text from CHECKPOINT (a file, or a directory: best.npz of the newest
     run under it, or of a sweep's best trial; default: checkpoints/).
@@ -52,7 +64,7 @@ def sample(
     if seed is None:
         seed = secrets.randbelow(2**32)  # drawn here so that --json can report it
     found, pieces = generate(
-        model, length, temperature, top_k, prime, seed, greedy, beam, stop, precision
+        model, length, temperature, top_k, prime, seed, greedy, beam, stop, precision, threads
     )
     first = next(pieces)  # any error in the options shows before the prime is printed
     if as_json:
@@ -82,11 +94,19 @@ def sample(
     click.echo()
 
 
-def generate(model, length, temperature, top_k, prime, seed, greedy, beam, stop, precision):
+def generate(
+    model, length, temperature, top_k, prime, seed, greedy, beam, stop, precision, threads
+):
     """(the beam's result or None, the text in pieces as it is generated)."""
     if beam is not None:
         found = model.beam(
-            length, width=beam, prime=prime, seed=seed, stop=stop, precision=precision
+            length,
+            width=beam,
+            prime=prime,
+            seed=seed,
+            stop=stop,
+            precision=precision,
+            threads=threads,
         )
         return found, iter([found.text])
     return None, model.stream(
@@ -98,4 +118,5 @@ def generate(model, length, temperature, top_k, prime, seed, greedy, beam, stop,
         seed=seed,
         stop=stop,
         precision=precision,
+        threads=threads,
     )

@@ -79,7 +79,8 @@ SWEEP_SETTINGS = (
 @click.option(
     "--resume",
     type=click.Path(file_okay=False),
-    help="Continue the sweep in this directory (stopped or killed).",
+    help="Continue the sweep in this directory (stopped or killed): its trials cut "
+    "off, or failed because their workers were lost, run again.",
 )
 @model_options
 @json_option("A JSON object on stdout for every trial that ends, and one at the end.")

@@ -6,7 +6,7 @@ import sys
 import click
 
 from ..errors import CharrnnError
-from .options import emit, json_option
+from .options import emit, json_option, threads_option
 
 
 @click.command()
@@ -36,8 +36,22 @@ from .options import emit, json_option
     help="Also write one self-contained HTML page: hover for values and predictions.",
 )
 @click.option("--encoding", default="utf-8", show_default=True)
+@threads_option
 @json_option("--find: the table as JSON.")
-def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path, encoding, as_json):
+def viz(
+    checkpoint,
+    file,
+    layer,
+    unit,
+    find_units,
+    length,
+    scan,
+    top,
+    html_path,
+    encoding,
+    threads,
+    as_json,
+):
     """Show FILE coloured by what a unit of CHECKPOINT's model does as it reads
     it (tanh(c) for LSTM units, h for the other cells), or find the units that
     track features of the text: line position, quotes, brackets, indentation,
@@ -51,13 +65,16 @@ def viz(checkpoint, file, layer, unit, find_units, length, scan, top, html_path,
     from .. import viz as look
     from .. import viz_show as show
     from ..checkpoint import load
+    from ..kernels.threads import run_on
 
     if find_units and unit is not None:
         raise CharrnnError("--find ranks the units; --unit shows one: give one of them")
     if as_json and unit is not None:
         raise CharrnnError("--json reports what --find finds; with --unit, leave it out")
+    ckpt = load(checkpoint)
+    run_on(threads)
     shown = look.view_file(
-        load(checkpoint),
+        ckpt,
         file,
         layer=layer,
         unit=unit,

@@ -1,33 +1,74 @@
-"""How many threads the kernels use.
+"""How the work of a step is cut into blocks, and how many threads run them.
 
-The work of one training step is shared out inside the kernels: the LSTM
-recurrence cuts the hidden units into one block per thread (the threads meet
-once per time step) and the large products cut their output rows; see
-lstm.py and blas.split_gemm.  The threads are Numba's; BLAS itself runs
-single-threaded inside them, so no second pool of threads competes for the
-cores.
+The work of one training step is shared out inside the kernels: the
+recurrence cuts the hidden units (or the batch's streams) into blocks, and
+the large products cut their output rows (recurrence.py, blas.split_gemm).
+The blocks, not the threads, fix the order of every sum: there are always
+WORK_BLOCKS of them, and one thread runs them one after the other as two
+threads run them side by side, so a seed gives the same numbers on a quiet
+machine and on a busy one.
+
+The threads are Numba's (BLAS single-threaded inside them, so no second pool
+competes for the cores).  How many is chosen from the CPUs that are free:
+the CPUs this process may use, less the CPU time that other processes took
+on them lately (cpus.LoadMeter).  A thread that waits at a step's barrier for a
+partner whose core another program holds is the slow cliff of a busy
+machine: measured at 2x512, two threads beside one CPU-bound process ran at
+a quarter of one thread's speed (bench/load.py).
 """
 
-import os
+import time
+from dataclasses import dataclass
 
 import numba
 
+from ..cpus import METER, usable_cpus
 from .blas import set_threads
+
+WORK_BLOCKS = 2  # the cores the kernels are tuned for; any thread count runs them
+RECHOOSE_SECONDS = 2.0  # a long job weighs the load again this often
 
 
 def default_threads():
-    """Two, or fewer if this process may use fewer CPUs: the measured sweet spot
-    of a laptop (see README), and safe when another program holds a core."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(2, available))
+    """The most threads worth running: one a block, at most the usable CPUs."""
+    return max(1, min(WORK_BLOCKS, len(usable_cpus())))
+
+
+def choose_threads(requested=None):
+    """``requested`` threads, or one a free CPU, at most default_threads()."""
+    return requested if requested else METER.free_threads(default_threads())
 
 
 def use_threads(n):
     """Run kernels on n threads (at most as many as Numba started); returns the
-    number of work blocks, n, which with the seed decides the results."""
+    number of work blocks, WORK_BLOCKS, which with the seed decides the results."""
     set_threads(1)
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-    return n
+    return WORK_BLOCKS
+
+
+def run_on(requested=None):
+    """Run kernels on ``requested`` threads, or on one a free CPU; returns the
+    work blocks (use_threads)."""
+    return use_threads(choose_threads(requested))
+
+
+@dataclass
+class Threads:
+    """The threads of a long job (training): ``requested``, or chosen again
+    from the free CPUs every RECHOOSE_SECONDS, so that a run that began on a
+    quiet machine steps back to one thread when another program takes a core,
+    and forward again when it leaves."""
+
+    requested: int = None
+    count: int = 0  # running now
+    due: float = 0.0  # time.monotonic() of the next choice
+
+    def update(self):
+        """Choose when due; the work blocks (use_threads)."""
+        now = time.monotonic()
+        if not self.count or (self.requested is None and now >= self.due):
+            self.count = choose_threads(self.requested)
+            self.due = now + RECHOOSE_SECONDS
+            use_threads(self.count)
+        return WORK_BLOCKS

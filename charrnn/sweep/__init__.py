@@ -5,7 +5,9 @@ start.py   a sweep in one call: new or resumed, run to its end
 space.py   what is searched (--param NAME=VALUES)
 trial.py   one trial: a charrnn train process, watched and stoppable
 local.py   trials on this machine;  cluster.py  on a Dask cluster
-search.py  the Optuna study, the loop, resume;  report.py  the summary table
+search.py  the loop: trials started, pruned, recorded;  report.py  the summary table
+study.py   the Optuna study in its journal file: checked, opened, trials rerun
 """
 
 PRUNERS = ("median", "halving", "none")
+MAX_RERUNS = 2  # a trial lost with its worker runs again at most this often, then fails

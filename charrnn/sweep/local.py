@@ -47,6 +47,13 @@ class LocalTrials:
 
         threading.Thread(target=work, name=f"trial-{number}", daemon=True).start()
 
+    def next_event(self, timeout):
+        """The next ("validation" | "done", number, payload), or None after ``timeout`` s."""
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
     def stop(self, number):
         if number in self._stops:
             self._stops[number].set()

@@ -27,11 +27,9 @@ import datetime
 import json
 import math
 import os
-import queue
 import signal
 import time
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -39,13 +37,14 @@ from .. import files
 from ..config import TrainConfig
 from ..errors import CharrnnError, Interrupted
 from ..interrupts import DeferredSignals
-from . import PRUNERS, report, space
+from . import MAX_RERUNS, PRUNERS, report, space
+from .study import LOST_WORKERS, done_count, open_study, requeue
 
 CONFIG = "sweep.json"
-JOURNAL = "study.journal"
 LOCK = ".sweep.lock"  # not the run lock's name: `charrnn runs` lists trials, not the sweep
 STOP_WAIT_SECONDS = 90  # Ctrl-C: how long the trials get to save and end
 TRIAL_EPOCHS = 1_000_000  # no limit but the trial's budget
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -79,6 +78,8 @@ class SweepConfig:
                 "give a trial's budget: one of --trial-time, --trial-steps and "
                 "--trial-chars, not more"
             )
+        if self.trial_time is not None and not self.trial_time > 0:
+            raise CharrnnError(f"--trial-time must be positive, not {self.trial_time:g} s")
         if self.trial_steps is not None and self.trial_steps < 1:
             raise CharrnnError(f"--trial-steps must be at least 1, not {self.trial_steps}")
         if self.trial_chars is not None and self.trial_chars < 1:
@@ -89,6 +90,8 @@ class SweepConfig:
             raise CharrnnError(
                 f"--reports {self.reports} is more than the {self.trial_steps} steps of a trial"
             )
+        if not 0 <= self.seed <= MAX_SEED:  # what Optuna's and numpy's generators take
+            raise CharrnnError(f"--seed must be between 0 and {MAX_SEED}, not {self.seed}")
         if self.pruner not in PRUNERS:
             raise CharrnnError(f"--pruner must be one of {', '.join(PRUNERS)}")
         if not self.params:
@@ -195,58 +198,6 @@ def lock(sweep_dir):
     return held
 
 
-def open_study(sweep_dir, cfg):
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    storage = JournalStorage(JournalFileBackend(os.path.join(sweep_dir, JOURNAL)))
-    # Few random trials before TPE models the results: sweeps here are small.
-    sampler = optuna.samplers.TPESampler(
-        seed=cfg.seed, multivariate=True, n_startup_trials=max(3, min(10, cfg.trials // 3))
-    )
-    first = round(2 * cfg.interval)  # no trial is pruned on its first report
-    pruner = {
-        "median": lambda: optuna.pruners.MedianPruner(
-            n_startup_trials=max(2, min(5, cfg.trials // 4)), n_warmup_steps=first
-        ),
-        "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=max(first, 1), reduction_factor=3
-        ),
-        "none": optuna.pruners.NopPruner,
-    }[cfg.pruner]()
-    return optuna.create_study(
-        study_name="charrnn",
-        storage=storage,
-        sampler=sampler,
-        pruner=pruner,
-        direction="minimize",
-        load_if_exists=True,
-    )
-
-
-def requeue_cut_off(study, log):
-    """Trials a stopped or killed sweep left running: failed (with no error of
-    their own: "cut off"), never counted as done, and queued to run again."""
-    from optuna.trial import TrialState
-
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(frozen.number, state=TrialState.FAIL)
-        study.enqueue_trial(
-            frozen.params, user_attrs={"rerun_of": frozen.number}, skip_if_exists=False
-        )
-        log(f"trial {frozen.number} was cut off when the sweep stopped: queued to run again")
-
-
-def done_count(study):
-    return sum(
-        report.state_of(t) in ("complete", "pruned", "failed")
-        for t in study.get_trials(deepcopy=False)
-    )
-
-
 @dataclass
 class Running:
     trial: object  # the optuna Trial
@@ -280,8 +231,8 @@ def run(sweep_dir, cfg, executor, log, on_event=None):
     for every trial that ends (a ``trial`` object: its row) and once at the
     end (an ``end`` object: the best row and all).  Ctrl-C (or SIGTERM) stops
     the trials and raises Interrupted, the sweep left resumable."""
-    study = open_study(sweep_dir, cfg)
-    requeue_cut_off(study, log)
+    study = open_study(sweep_dir, cfg, log)
+    requeue(study, log)
     sweep = Sweep(
         sweep_dir,
         cfg,
@@ -330,12 +281,17 @@ def run_trials(sweep, signals):
             time.sleep(1)
             continue
         waiting_for_slots = False
-        try:
-            kind, number, payload = executor.events.get(timeout=1)
-        except queue.Empty:  # look at the slots again
+        event = executor.next_event(1)
+        if event is None:  # look at the slots again
             continue
+        kind, number, payload = event
         if kind == "validation":
             on_validation(sweep, number, payload)
+        elif kind == "lost" and number in running:
+            sweep.log(
+                f"trial {number} was lost with its worker {payload['worker']}: it runs again "
+                f"from its start (rerun {payload['reruns']} of at most {MAX_RERUNS})"
+            )
         elif kind == "attempt" and number in running and payload["again"]:
             # reports go on from the points the lost attempt passed
             sweep.log(f"trial {number} started again on another worker (its worker was lost)")
@@ -389,7 +345,7 @@ def on_done(sweep, number, result):
     os.makedirs(run_dir, exist_ok=True)
     for name, data in result.get("files", {}).items():  # back from a worker
         files.write_atomically(os.path.join(run_dir, name), lambda f, data=data: f.write(data))
-    state = tell(sweep.study, r, outcome, result.get("where"))
+    state = tell(sweep.study, r, outcome, result.get("where"), result.get("lost"))
     sweep.done += 1
     found = save(sweep)
     loss = "-" if outcome.best_val_loss is None else f"{outcome.best_val_loss:.4f}"
@@ -401,8 +357,10 @@ def on_done(sweep, number, result):
         sweep.on_event({"event": "trial", **next(x for x in found if x["trial"] == number)})
 
 
-def tell(study, r, outcome, where):
-    """Record trial ``r``'s ``outcome`` in the study; returns its state in words."""
+def tell(study, r, outcome, where, lost=None):
+    """Record trial ``r``'s ``outcome`` in the study; returns its state in words.
+    ``lost``: the workers of a trial that failed because they were lost (it
+    runs again on --resume)."""
     from optuna.trial import TrialState
 
     trial = r.trial
@@ -416,6 +374,8 @@ def tell(study, r, outcome, where):
         trial.set_user_attr("best_val_loss", outcome.best_val_loss)
     if where:
         trial.set_user_attr("where", where)
+    if lost:
+        trial.set_user_attr(LOST_WORKERS, lost)
     if outcome.state == "complete":
         study.tell(trial, outcome.best_val_loss)
         return "complete"
@@ -438,12 +398,9 @@ def stop_for_signal(sweep, signals):
     sweep.executor.stop_all()
     deadline = time.monotonic() + STOP_WAIT_SECONDS
     while sweep.running and time.monotonic() < deadline and len(signals.received) < 2:  # twice: now
-        try:
-            kind, number, _ = sweep.executor.events.get(timeout=1)
-        except queue.Empty:
-            continue
-        if kind == "done":
-            sweep.running.pop(number, None)  # left running in the study: cut off
+        event = sweep.executor.next_event(1)
+        if event is not None and event[0] == "done":
+            sweep.running.pop(event[1], None)  # left running in the study: cut off
     end(sweep, stopped="signal")
     return Interrupted(
         signum,

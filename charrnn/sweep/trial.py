@@ -120,6 +120,8 @@ def _signal(process, signum):
 
 
 def _outcome(end, code, requested, out):
+    if requested and code in (-signal.SIGTERM, -signal.SIGKILL):
+        return _stopped_by_request(end, code)
     if end is not None:
         stopped = end.get("stopped")
         if stopped in FINISHED and code == 0:
@@ -144,6 +146,19 @@ def _outcome(end, code, requested, out):
     if requested:
         return Outcome("stopped", error=f"killed (exit code {code})", stop_requested=True)
     return Outcome("failed", error=_last_words(out, code))
+
+
+def _stopped_by_request(end, code):
+    """The outcome of a process that our stop request's signal ended.  The
+    signal can come after train has finished its budget and put back the
+    default handlers (a trial pruned while it finished): its end object then
+    says so, and it is complete; never failed."""
+    end = end or {}
+    best = end.get("best_val_loss")
+    if end.get("stopped") in FINISHED and best is not None:
+        return Outcome("complete", best, end, stop_requested=True)
+    how = signal.Signals(-code).name
+    return Outcome("stopped", best, end or None, f"killed by {how}", stop_requested=True)
 
 
 def _last_words(out, code):

@@ -26,6 +26,7 @@ from ..errors import CharrnnError, Interrupted
 from ..evaluate import stream_loss
 from ..interrupts import DeferredSignals
 from ..kernels.buffers import Workspace
+from ..kernels.threads import Threads
 from ..model import ModelConfig, dropout_masks, loss_and_grad, zero_state
 from .history import History
 from .progress import Progress
@@ -49,7 +50,8 @@ class Run:
     limit: str  # the step budget that ends the run: steps, epochs or chars
     total_steps: int  # that budget, over all resumes
     out_dir: str
-    blocks: int  # work blocks, one per thread
+    blocks: int  # work blocks: with the seed, they fix the numbers (threads.py)
+    threads: Threads  # how many threads run them, chosen again as the load changes
     workspace: Workspace  # training's buffers, validation's too
     on_event: Callable  # called with the objects of ``train --json``
     log: Callable  # called with human messages
@@ -144,6 +146,7 @@ def take_step(run, state):
     if run.schedule != "decay":
         state.lr = schedules.rate(run.schedule, run.peak, budget_done(run, state))
     inputs, targets = run.batches[state.batch]
+    run.threads.update()
     masks = dropout_masks(model, run.rng, *inputs.shape, shared=cfg.variational)
     loss, carried = loss_and_grad(
         params, model, inputs, targets, state.carried, masks, grads, run.blocks, run.workspace

@@ -14,14 +14,14 @@ import numpy as np
 from .. import checkpoint, files, optim, runs
 from .. import precision as precisions
 from .. import schedule as schedules
-from ..config import option_name
+from ..config import NOT_CARRIED, option_name
 from ..data.batches import StreamBatcher, split
 from ..data.corpus import load_corpus
 from ..defaults import default_lr
 from ..errors import CharrnnError
 from ..evaluate import stream_loss
 from ..kernels.buffers import Workspace
-from ..kernels.threads import use_threads
+from ..kernels.threads import Threads
 from ..model import ModelConfig, dropout_masks, init_params, loss_and_grad, param_count, zero_state
 from .history import History
 from .loop import Clock, Run, RunState
@@ -79,6 +79,7 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
         described(corpus_path, corpus, cfg, n_params, batches, val_ids, out_dir)
         + (f"; resuming at step {ckpt.step}" if resume else "")
     )
+    threads = Threads(cfg.threads)
     run = Run(
         cfg=cfg,
         model=model,
@@ -92,7 +93,8 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
         limit=limit,
         total_steps=total_steps,
         out_dir=out_dir,
-        blocks=use_threads(cfg.threads),
+        blocks=threads.update(),
+        threads=threads,
         workspace=Workspace(cfg.precision),
         on_event=on_event,
         log=log,
@@ -235,7 +237,7 @@ def check_resumable(ckpt, cfg, corpus, resume_path, log):
     changed = [
         f"{option_name(k)} {saved.get(k)} -> {v}"
         for k, v in asdict(cfg).items()
-        if k not in FIXED_ON_RESUME and k != "seed" and saved.get(k) != v
+        if k not in FIXED_ON_RESUME + NOT_CARRIED and k != "seed" and saved.get(k) != v
     ]
     if changed:
         log(f"resuming with changed options: {', '.join(changed)}")

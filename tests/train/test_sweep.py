@@ -19,6 +19,7 @@ from charrnn.cli import main
 from charrnn.errors import CharrnnError
 from charrnn.sweep import space
 from charrnn.sweep.search import SweepConfig
+from charrnn.sweep.start import sweep as run_sweep
 
 pytest.importorskip("optuna")
 
@@ -65,8 +66,9 @@ def fails(args):
     return result.output.strip().splitlines()[-1]
 
 
-def processes_of(marker):
-    """PIDs of the live (not zombie) processes whose command line holds ``marker``."""
+def processes_of(*markers):
+    """PIDs of the live (not zombie) processes whose command line holds every one
+    of ``markers``."""
     found = []
     for pid in sorted(os.listdir("/proc")):
         if not pid.isdigit():
@@ -78,16 +80,18 @@ def processes_of(marker):
                 state = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if marker in cmdline and state != "Z":
+        if all(m in cmdline for m in markers) and state != "Z":
             found.append(int(pid))
     return found
 
 
 def wait_until(condition, timeout, what):
+    """What ``condition()`` returns once it is true."""
     deadline = time.time() + timeout
-    while not condition():
+    while not (value := condition()):
         assert time.time() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+    return value
 
 
 # -- the search space ---------------------------------------------------------------
@@ -149,6 +153,14 @@ def test_bad_sweeps_are_one_line_errors(tmp_path, corpus_file):
     assert "--trials must be at least 1" in fails(
         base + ["--param", "hidden=8,16", "--trials", "0"]
     )
+    assert "--trial-steps must be at least 1, not 0" in fails(
+        base + ["--param", "hidden=8,16", "--trial-steps", "0"]
+    )
+    assert "--seed must be between 0 and 4294967295, not -1" in fails(
+        base + ["--param", "hidden=8,16", "--seed", "-1"]
+    )
+    with pytest.raises(CharrnnError, match="--trial-time must be positive, not 0 s"):
+        run_sweep(str(corpus_file), params=["hidden=8,16"], trial_time=0, out=str(base[3]))
     assert "no sweep there" in fails(["sweep", "--resume", tmp_path])
     assert "name a CORPUS" in fails(["sweep", "--param", "hidden=8,16"])
     assert not (tmp_path / "s").exists()  # refused before anything was made
@@ -205,7 +217,8 @@ def test_config_reports_on_the_budgets_grid():
 def test_a_character_budget_compares_trials_of_any_batch_at_the_same_characters(
     tmp_path, corpus_file
 ):
-    from charrnn.sweep.search import load_config, open_study
+    from charrnn.sweep.search import load_config
+    from charrnn.sweep.study import open_study
 
     out = tmp_path / "sweep"
     code, objects, stderr = sweep(
@@ -231,7 +244,7 @@ def test_a_character_budget_compares_trials_of_any_batch_at_the_same_characters(
     for t in objects[-1]["trials"]:
         assert t["state"] == "complete"
         assert t["steps"] == 3072 // (16 * t["params"]["batch_size"])
-    study = open_study(str(out), load_config(str(out)))
+    study = open_study(str(out), load_config(str(out)), print)
     for frozen in study.get_trials():
         assert set(frozen.intermediate_values) == {1024, 2048, 3072}
 
@@ -348,7 +361,8 @@ def test_trials_that_lag_are_pruned_on_the_budgets_time_grid(tmp_path, corpus_fi
     """A learning rate far too small lags the others at every point of the budget:
     the median pruner stops it early.  Every trial reports at the same seconds."""
     import optuna
-    from charrnn.sweep.search import load_config, open_study
+    from charrnn.sweep.search import load_config
+    from charrnn.sweep.study import open_study
 
     out = tmp_path / "sweep"
     code, objects, stderr = sweep(
@@ -374,7 +388,7 @@ def test_trials_that_lag_are_pruned_on_the_budgets_time_grid(tmp_path, corpus_fi
     # stopped before its budget ran out (a good trial pruned at the last report need not be)
     assert any(t["params"]["lr"] == 1e-6 and t["train_seconds"] < 5.5 for t in pruned), trials
     assert "lags the others" in stderr
-    study = open_study(str(out), load_config(str(out)))
+    study = open_study(str(out), load_config(str(out)), print)
     grid = set(range(1, 7))  # seconds: the points of 6 s / 6 reports
     for frozen in study.get_trials():
         points = set(frozen.intermediate_values)
@@ -437,6 +451,93 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, corpus_file)
     )
     assert code == 1 and "no trial of the sweep" in stderr.strip().splitlines()[-1]
     assert objects[-1]["best"] is None and len(objects[-1]["trials"]) == 2
+
+
+def test_a_stop_that_comes_as_a_trial_ends_never_fails_it(tmp_path, corpus_file):
+    """A prune decided as a trial finishes: the stop's SIGTERM comes after train
+    has written its end object, when its default handlers are back, and train
+    dies of it.  The trial ran its budget: it is complete, not failed."""
+    from charrnn.sweep import trial
+
+    seen = {"validations": 0, "lines": 0}
+
+    def on_validation(obj):
+        seen["validations"] += 1
+
+    def stop_requested():  # asked after each line (the poll is long): true after the end
+        seen["lines"] += 1
+        return seen["lines"] > seen["validations"]
+
+    args = [*SMALL, "--hidden", 8, "--max-steps", 4, "--eval-every", 2, "--seed", 1]
+    outcome = trial.run(
+        str(corpus_file),
+        str(tmp_path / "t"),
+        [str(a) for a in args],
+        on_validation,
+        stop_requested,
+        poll_seconds=600,
+    )
+    assert seen["validations"] == 2 and outcome.stop_requested
+    assert outcome.state == "complete", outcome
+    assert outcome.end["stopped"] == "steps" and outcome.best_val_loss is not None
+
+
+def sweep_made_by_hand(tmp_path, corpus_file, complete):
+    """A sweep directory (sweep.json, study.journal) whose study has ``complete``
+    trials told complete, by Optuna itself (no training); (directory, config)."""
+    from charrnn.sweep import search
+    from charrnn.sweep.start import new_config
+    from charrnn.sweep.study import open_study
+
+    budget = dict(trial_time=None, trial_steps=4, trial_chars=None, reports=1, pruner=None)
+    cfg = new_config(str(corpus_file), ["hidden=8,16"], {}, trials=complete, **budget)
+    out = str(tmp_path / "sweep")
+    search.create(out, cfg)
+    study = open_study(out, cfg, print)
+    for n in range(complete):
+        asked = study.ask()
+        asked.suggest_categorical("hidden", [8, 16])
+        study.tell(asked, 2.0 - n / 10)
+    return out, cfg
+
+
+def test_a_damaged_journal_line_is_named_and_the_journal_kept(tmp_path, corpus_file):
+    out, _ = sweep_made_by_hand(tmp_path, corpus_file, 2)
+    journal = os.path.join(out, "study.journal")
+    with open(journal, "rb") as f:
+        lines = f.read().split(b"\n")
+    for damage in (b'{"op_code": 4, "worker_id": "x", "tri', b"[1, 2]"):
+        damaged = b"\n".join(lines[:2] + [damage] + lines[3:])
+        with open(journal, "wb") as f:
+            f.write(damaged)
+        message = fails(["sweep", "--resume", out])
+        assert f"{journal}: line 3 is damaged" in message
+        with open(journal, "rb") as f:
+            assert f.read() == damaged  # refused, not repaired: nothing is lost
+
+
+def test_an_unfinished_last_journal_line_is_set_aside(tmp_path, corpus_file):
+    """A sweep killed in the middle of a write leaves a line with no newline:
+    left there, the study's next write would extend it into a damaged line."""
+    from charrnn.sweep.study import open_study
+
+    out, cfg = sweep_made_by_hand(tmp_path, corpus_file, 2)
+    journal = os.path.join(out, "study.journal")
+    with open(journal, "rb") as f:
+        whole = f.read().count(b"\n")  # lines
+    with open(journal, "ab") as f:
+        f.write(b'{"op_code": 4, "worker_id": "x", "tri')
+    resumed = CliRunner().invoke(main, ["sweep", "--resume", out])
+    assert resumed.exit_code == 0, resumed.output
+    assert (
+        f"(line {whole + 1}) is an unfinished write of a killed sweep: set aside in"
+        in resumed.output
+    )
+    with open(os.path.join(out, "study.journal.unfinished"), "rb") as f:
+        assert f.read() == b'{"op_code": 4, "worker_id": "x", "tri\n'
+    study = open_study(out, cfg, print)
+    study.tell(study.ask(), 1.0)  # a write after it
+    assert len(open_study(out, cfg, print).get_trials()) == 3
 
 
 def start_sweep(corpus, out, *args):
@@ -730,6 +831,153 @@ def test_ctrl_c_stops_the_trials_on_the_cluster_and_the_sweep_resumes(
     assert sorted(t["state"] for t in trials) == ["complete", "complete", "cut off", "cut off"]
 
 
+# -- workers that die under a sweep ---------------------------------------------------
+
+
+def parent_of(pid):
+    """The PID of process ``pid``'s parent; None if it has ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def trial_process(workers, number):
+    """The PID of trial ``number``'s training process on one of ``workers``
+    (their directories), or None."""
+    for directory in workers:
+        # its run directory: trialNNNN-... in its worker's own directory
+        found = processes_of(os.path.join(str(directory), ""), f"trial{number:04d}-")
+        if found:
+            return found[0]
+    return None
+
+
+def worker_pids(client):
+    """{worker address: PID} of the cluster's live workers."""
+    return client.run(os.getpid, on_error="ignore")  # (not those dying or starting)
+
+
+def corpus_holders(client):
+    """The addresses of the workers that hold the sweep's corpus: the one key
+    of the cluster that is not a trial's."""
+    held = {k: v for k, v in client.who_has().items() if v and "-trial-" not in str(k)}
+    return set(next(iter(held.values()))) if len(held) == 1 else None
+
+
+def test_a_worker_that_dies_with_the_corpus_or_without_it_costs_no_trial(
+    tmp_path, corpus_file, cluster
+):
+    """One trial at a time.  The worker that holds the only copy of the corpus
+    is killed while its trial runs: the corpus is made again elsewhere and the
+    trial runs again.  Then a worker that holds no copy is killed while the
+    next trial runs.  Every trial completes; the sweep exits 0."""
+    from distributed import Client
+
+    address, workers = cluster
+    out = tmp_path / "sweep"
+    args = ["--trials", 2, "--trial-time", "3s", "--reports", 1, "--param", "hidden=8,12"]
+    process = start_sweep(
+        corpus_file, out, "--scheduler", address, "--jobs", 1, "--pruner", "none", "--json", *args
+    )
+    killed = []
+    try:
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=120)
+
+            def holder_running_trial_0():
+                pids, trainer = worker_pids(client), trial_process(workers, 0)
+                holders = corpus_holders(client)
+                if trainer is None or not holders or len(holders) != 1:
+                    return None
+                pid = pids.get(next(iter(holders)))
+                return pid if pid == parent_of(trainer) else None
+
+            killed.append(wait_until(holder_running_trial_0, 300, "trial 0 on its only worker"))
+            os.kill(killed[-1], signal.SIGKILL)
+
+            def worker_without_the_corpus():
+                trainer = trial_process(workers, 1)
+                if process.poll() is not None or trainer is None:
+                    return None
+                holders = corpus_holders(client) or set()
+                others = [p for a, p in worker_pids(client).items() if a not in holders]
+                return next((p for p in others if p != parent_of(trainer)), None)
+
+            victim = wait_until(
+                lambda: worker_without_the_corpus() or process.poll() is not None,
+                300,
+                "trial 1 running, and a worker without the corpus",
+            )
+            if victim is not True:  # (True: the sweep ended first)
+                killed.append(victim)
+                os.kill(victim, signal.SIGKILL)
+            stdout, stderr = process.communicate(timeout=300)
+            client.wait_for_workers(2, timeout=120)  # the nannies restart them: as found
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert len(killed) == 2
+    trials = json.loads(stdout.splitlines()[-1])["trials"]
+    assert sorted((t["trial"], t["state"]) for t in trials) == [(0, "complete"), (1, "complete")]
+    assert "trial 0 was lost with its worker" in stderr and "(rerun 1 of at most 2)" in stderr
+    assert "trial 1 was lost" not in stderr  # its worker lived
+
+
+def test_a_trial_lost_with_its_worker_again_and_again_fails_and_reruns_on_resume(
+    tmp_path, corpus_file, cluster
+):
+    """Killed under it on each of its 1 + MAX_RERUNS tries, a trial fails with
+    that reason (not its options'); --resume runs it again."""
+    import threading
+
+    from charrnn.sweep import MAX_RERUNS
+
+    address, workers = cluster
+    out = str(tmp_path / "sweep")
+    options = {"layers": 1, "batch_size": 4, "seq_length": 16, "threads": 1, "val_frac": 0.1}
+    given = dict(params=["hidden=8,12"], options=options, trial_time=4.0, reports=1)
+    messages, result = [], {}
+
+    def work():
+        result["sweep"] = run_sweep(
+            str(corpus_file), trials=1, out=out, scheduler=address, log=messages.append, **given
+        )
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        for _ in range(MAX_RERUNS + 1):
+            wait_until(
+                lambda: trial_process(workers, 0) or not thread.is_alive(),
+                300,
+                "trial 0 on a worker",
+            )
+            trainer = trial_process(workers, 0)
+            if trainer is None:  # the sweep ended
+                break
+            os.kill(parent_of(trainer), signal.SIGKILL)
+            wait_until(lambda: trainer not in processes_of("charrnn"), 30, "its process to end")
+    finally:
+        thread.join(timeout=300)
+    (row,) = result["sweep"].trials
+    assert row["state"] == "failed" and row["error"].startswith(
+        f"lost with its worker {MAX_RERUNS + 1} times"
+    ), row
+    assert result["sweep"].best is None
+
+    resumed = run_sweep(resume=out, scheduler=address, log=messages.append)
+    assert "trial 0 failed because its workers were lost: queued to run again" in messages
+    by_number = {t["trial"]: t for t in resumed.trials}
+    assert by_number[0]["state"] == "failed"  # what happened stays in the record
+    assert by_number[1]["rerun_of"] == 0 and by_number[1]["state"] == "complete"
+    assert by_number[1]["params"] == by_number[0]["params"]
+    again = run_sweep(resume=out, scheduler=address, log=messages.append)  # done: rerun once
+    assert len(again.trials) == 2
+
+
 # -- as a library call ---------------------------------------------------------------
 
 
@@ -737,8 +985,6 @@ def test_a_sweep_is_one_library_call_on_any_thread(tmp_path, corpus_file):
     """charrnn.sweep.start.sweep on a thread that is not main (no signal handlers):
     its trials run, on_event gets what sweep --json prints, the result has the rows."""
     import threading
-
-    from charrnn.sweep.start import sweep as run_sweep
 
     events, result = [], {}
 
