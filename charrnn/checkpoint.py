@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import checkpoint_fields as fields
+from . import npz
 from .data.corpus import Vocabulary
 from .errors import CharrnnError
 from .files import write_atomically
-from .model import ModelConfig, param_count, state_size
+from .model import ModelConfig
+from .optimizers import OPTIMIZERS
 
 MAGIC = "charrnn checkpoint"
 FORMAT_VERSION = 2
@@ -78,6 +81,9 @@ class Checkpoint:
     # Generation's weights by precision (sample.generation_weights_of): packed
     # once per loaded checkpoint, never saved.
     packed: dict = field(default_factory=dict, repr=False, compare=False)
+    # Whether the weights are finite: always, when loaded with them (load
+    # refuses others); without them, what runs and info report.  Never saved.
+    finite: bool = field(default=True, compare=False)
 
     def __post_init__(self):
         for name in ("train", "val"):  # histories given without their times
@@ -112,6 +118,13 @@ ARRAYS = (
 )
 # What version 2 added, and its value in a version-1 file.
 NEW_IN_2 = {"schedule": "{}", "seconds": 0.0, "chars": 0, "charrnn_version": "1.0"}
+# The dtype of each array member, by the first word of its name (the others: float64).
+DTYPES = {
+    "vocab": (np.dtype("i4"),),
+    "params": (np.dtype("f4"),),
+    "optimizer": (np.dtype("f4"),),
+    "state": (np.dtype("f4"),),
+}
 
 
 def save(path, ckpt):
@@ -148,120 +161,144 @@ def write_npz(f, arrays):
 
 
 def load(path, weights=True):
-    """The checkpoint at ``path``; any problem is a CharrnnError naming the file.
-    Without ``weights``, the weights and optimizer state are not read (params
-    is None, optimizer_state empty): a quick look for ``runs`` and ``info``."""
-    arrays = _read_arrays(path, weights)
+    """The checkpoint at ``path``; any problem is a CharrnnError of one line
+    naming the file and the member.  Only the members charrnn knows are read,
+    each checked before its data is (checkpoint_fields, npz).  Weights or
+    optimizer state that are not finite are refused.  Without ``weights``,
+    they are not kept (params is None, optimizer_state empty; ``finite``
+    says whether the weights are): a look for ``runs`` and ``info``."""
     try:
-        ckpt = _from_arrays(arrays, weights)
-    except KeyError as e:
-        raise CharrnnError(f"{path}: checkpoint is missing the field {e.args[0]!r}") from None
-    except (TypeError, ValueError) as e:
-        raise CharrnnError(f"{path}: checkpoint has a malformed field ({e})") from None
+        with _open(path) as f:
+            return _read(npz.Archive(f), weights)
     except CharrnnError as e:
         raise CharrnnError(f"{path}: {e}") from None
-    _check_consistent(ckpt, path, weights)
-    return ckpt
 
 
-def _read_arrays(path, weights):
-    """The arrays of the .npz file at ``path`` (without ``weights``: params None,
-    no optimizer state)."""
+def check_continuable(ckpt, path, steps_per_epoch):
+    """Refuse to resume ``ckpt`` (loaded from ``path`` with its weights) unless it
+    holds what training continues from: the optimizer's state, the random
+    generator's, and a batch within an epoch of ``steps_per_epoch``.  A
+    checkpoint made without ``train`` may lack the first two."""
+    missing = [k for k in OPTIMIZERS[ckpt.optimizer].state if k not in ckpt.optimizer_state]
+    if missing:
+        problem = f"optimizer_{missing[0]}: missing, so the {ckpt.optimizer} optimizer cannot go on"
+    elif ckpt.rng_state == "{}":
+        problem = "rng_state: empty, so the dropout masks cannot go on"
+    elif ckpt.batch_index >= steps_per_epoch:
+        problem = f"batch_index: {ckpt.batch_index:,}, but an epoch has {steps_per_epoch:,} batches"
+    else:
+        return
+    raise CharrnnError(f"{path}: {problem}; it can be sampled, not resumed")
+
+
+def _open(path):
+    """The checkpoint file at ``path``, open, once it is seen to be a zip file."""
     if os.path.isdir(path):
-        raise CharrnnError(f"{path}: is a directory, not a checkpoint")
+        raise CharrnnError("is a directory, not a checkpoint")
     try:
-        with open(path, "rb") as f:
-            is_zip = f.read(4) == b"PK\x03\x04"
+        f = open(path, "rb")
     except FileNotFoundError:
-        raise CharrnnError(f"{path}: no such checkpoint") from None
+        raise CharrnnError("no such checkpoint") from None
     except OSError as e:
-        raise CharrnnError(f"{path}: {e.strerror}") from None
-    if not is_zip:
-        raise CharrnnError(f"{path}: not a charrnn checkpoint (not an .npz file)")
+        raise CharrnnError(e.strerror) from None
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {
-                key: f[key]
-                for key in f.files
-                if weights or not (key == "params" or key.startswith("optimizer_"))
-            }
-    except FileNotFoundError:
-        raise CharrnnError(f"{path}: no such checkpoint") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise CharrnnError(f"{path}: not a readable charrnn checkpoint ({e})") from None
-    if not weights:
-        arrays["params"] = None
-    return arrays
+        is_zip = f.read(4) == b"PK\x03\x04"
+        f.seek(0)
+    except OSError as e:
+        f.close()
+        raise CharrnnError(e.strerror) from None
+    if not is_zip:
+        f.close()
+        raise CharrnnError("not a charrnn checkpoint (not an .npz file)")
+    return f
 
 
-def _from_arrays(arrays, weights):
-    """A Checkpoint from a file's arrays, of any readable format version."""
-    if str(arrays.get("magic")) != MAGIC:
+def _read(archive, weights):
+    """A Checkpoint from an open archive of any readable format version."""
+    if "magic" not in archive or fields.text(archive, "magic") != MAGIC:
         raise CharrnnError("not a charrnn checkpoint")
-    version = int(arrays["format_version"])
+    _require(archive, ["format_version"])
+    version = fields.number(archive, "format_version", int)
     if version not in READABLE_VERSIONS:
         raise CharrnnError(
             f"checkpoint format {version}, this charrnn reads formats "
             f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
             + ("; a newer charrnn wrote it" if version > FORMAT_VERSION else "")
         )
+    scalars = [key for key in SCALARS if version > 1 or key not in NEW_IN_2]
+    _require(archive, ["model_config", "train_config", "vocab", *scalars])
+    model = fields.model_config(fields.json_object(archive, "model_config"), version)
+    train_config = fields.train_config(fields.json_object(archive, "train_config"))
+    if version == 1:
+        train_config = {**train_config, "cell": "lstm"}
+    values = {key: fields.SCALAR_READERS[key](archive, key) for key in scalars}
+    values.update({key: value for key, value in NEW_IN_2.items() if key not in values})
+    arrays, finite = _read_arrays(archive, model, version, values["optimizer"], weights)
     if version == 1:
         arrays = _from_version_1(arrays)
-    model = ModelConfig(**json.loads(str(arrays["model_config"])))
     ckpt = Checkpoint(
         model=model,
-        vocab=Vocabulary.from_codepoints(arrays["vocab"]),
-        params=arrays["params"],
-        train_config=json.loads(str(arrays["train_config"])),
+        vocab=Vocabulary.from_codepoints(arrays.pop("vocab")),
+        params=arrays.pop("params") if weights else None,
         optimizer_state={
             k.removeprefix("optimizer_"): v for k, v in arrays.items() if k.startswith("optimizer_")
-        },
+        }
+        if weights
+        else {},
+        train_config=train_config,
+        format_version=version,
+        finite=finite,
+        **values,
+        **{key: arrays[key] for key in ARRAYS[1:]},
     )
-    ckpt.format_version = version
-    for key in SCALARS:
-        setattr(ckpt, key, type(getattr(ckpt, key))(arrays[key][()]))
-    for key in ARRAYS[1:]:
-        setattr(ckpt, key, arrays[key])
-    param_count(model)  # checks the cell's name
-    if not weights:
-        ckpt.optimizer_state = {}
+    fields.check_histories(ckpt)
+    fields.check_consistent(ckpt)
     return ckpt
 
 
-def _check_consistent(ckpt, path, weights):
-    """Refuse a checkpoint whose parts do not fit together."""
-    model, params, state = ckpt.model, ckpt.params, ckpt.state
-    if len(ckpt.vocab) != model.vocab_size or (
-        weights and (params.shape != (param_count(model),) or params.dtype != np.float32)
-    ):
-        raise CharrnnError(f"{path}: the weights do not match the model configuration")
-    if any(v.shape != params.shape for v in ckpt.optimizer_state.values()):
-        raise CharrnnError(f"{path}: the optimizer state does not match the weights")
-    if state.ndim != 4 or (
-        state.size
-        and (state.shape[:2] != (model.layers, state_size(model)) or state.shape[3] != model.hidden)
-    ):
-        raise CharrnnError(f"{path}: the saved hidden state does not match the model")
-    if any(
-        len(getattr(ckpt, f"{h}_{k}")) != len(getattr(ckpt, f"{h}_history"))
-        for h in ("train", "val")
-        for k in ("seconds", "chars")
-    ):
-        raise CharrnnError(f"{path}: the histories do not match their times")
+def _require(archive, names):
+    missing = [name for name in names if name not in archive]
+    if missing:
+        raise CharrnnError(f"checkpoint is missing the field {missing[0]!r}")
+
+
+def _read_arrays(archive, model, version, optimizer, weights):
+    """({member: array} of the arrays the checkpoint of ``model`` holds, whether
+    its weights are finite): every header checked before any data is read."""
+    shapes = fields.expected_shapes(model, version)
+    state_names = [f"optimizer_{k}" for k in OPTIMIZERS[optimizer].state]
+    names = [n for n in shapes if not n.startswith("optimizer_")] + [
+        n for n in state_names if n in archive
+    ]
+    _require(archive, names)
+    headers = {}
+    for name in names:
+        dtype = DTYPES.get(name.split("_")[0], (np.dtype("f8"),))
+        headers[name] = archive.header(name, dtype, len(shapes[name]))
+        fields.check_shape(name, headers[name].shape, shapes[name])
+    kept = [n for n in names if weights or not (n == "params" or n.startswith("optimizer_"))]
+    archive.reserve(headers[name] for name in kept)
+    arrays = {name: archive.read(name, headers[name]) for name in kept}
+    fields.check_vocab(arrays["vocab"])
+    if not weights:
+        return arrays, archive.all_finite("params", headers["params"])
+    for name in ["params", *state_names]:
+        if name in arrays and not np.isfinite(arrays[name]).all():
+            raise CharrnnError(
+                f"{name}: not finite (NaN or infinite): the run diverged, or the "
+                "file was altered; use an earlier checkpoint"
+            )
+    return arrays, True
 
 
 def _from_version_1(arrays):
-    """A version-1 file's arrays in version 2's terms: an LSTM (the model
-    config has no cell), (h, c) as one state array, no times in the histories."""
-    arrays = dict(arrays)
-    train_config = json.loads(str(arrays["train_config"]))
-    arrays["train_config"] = np.array(json.dumps({**train_config, "cell": "lstm"}))
+    """A version-1 file's arrays in version 2's terms: (h, c) as one state
+    array, no times in the histories."""
     h, c = arrays.pop("state_h"), arrays.pop("state_c")
     if h.shape != c.shape:
-        raise ValueError("state_h and state_c differ in shape")
+        raise CharrnnError(f"state_c: has shape {c.shape}, state_h {h.shape}")
     arrays["state"] = np.stack([h, c], axis=1) if h.size else np.zeros((0, 0, 0, 0), h.dtype)
     for name in ("train", "val"):
         unknown = np.full(len(arrays[f"{name}_history"]), np.nan)
         arrays[f"{name}_seconds"], arrays[f"{name}_chars"] = unknown, unknown
-    arrays.update({key: np.array(value) for key, value in NEW_IN_2.items()})
     return arrays

@@ -32,6 +32,7 @@ def report(path):
             "vocab_size": s["vocab_size"],
             "dropout": ckpt.model.dropout,
             "parameters": s["parameters"],
+            "weights_finite": ckpt.finite,
         },
         "training": options,
         "corpus": {
@@ -101,10 +102,11 @@ def describe(facts):
         f"{facts['path']}: charrnn checkpoint format {facts['format_version']}, written by "
         f"charrnn {facts['charrnn_version']}, {facts['file_bytes']:,} bytes",
         f"model       {m['layers']}x{m['hidden']} {m['cell'].upper()}, {m['parameters']:,} "
-        f"parameters, vocabulary {m['vocab_size']}, dropout {m['dropout']}",
-        f"corpus      {c['path']}"
+        f"parameters, vocabulary {m['vocab_size']}, dropout {m['dropout']}"
+        + ("" if m["weights_finite"] else f"; {runs.NOT_FINITE}"),
+        f"corpus      {runs.printable(c['path'])}"
         + (f", {c['characters']:,} characters" if c["characters"] else "")
-        + (f", sha256 {c['sha256']}" if c["sha256"] else ""),
+        + (f", sha256 {runs.printable(c['sha256'])}" if c["sha256"] else ""),
         f"vocabulary  {facts['vocabulary']!r}",
         f"position    step {p['step']:,}, epoch {p['epoch'] + 1}"
         + (
@@ -124,7 +126,7 @@ def describe(facts):
         f"val loss    {h('val')}",
         "options     "
         + " ".join(
-            f"{option_name(k)} {option_text(k, v)}"
+            f"{runs.printable(option_name(k))} {option_text(k, v)}"
             for k, v in command_line(t).items()
             if v is not None or k == "keep"
         ),
@@ -142,4 +144,4 @@ def command_line(options):
 
 
 def option_text(name, value):
-    return "all" if name == "keep" and value is None else value
+    return "all" if name == "keep" and value is None else runs.printable(str(value))

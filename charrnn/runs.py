@@ -9,9 +9,11 @@ kept out of a directory by the lock.
 """
 
 import datetime
+import fcntl
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 
 from . import checkpoint, files
@@ -22,6 +24,11 @@ from .tables import ASCENDING, SORT_KEYS
 STEP_FILE = re.compile(r"^step(\d+)_val[^/]*\.npz$")
 RUN_FILES = ("best.npz", "last.npz")
 ROOT = "checkpoints"  # where runs go when no directory is named
+# What runs and info say of a checkpoint whose weights are not finite.
+NOT_FINITE = "weights: not finite (NaN or infinite): sample, eval, export, viz and resume refuse it"
+# A lock found held is tried again this often, LOCK_WAIT seconds apart: runs
+# takes a lock for a moment to see whether anyone holds it (lock_holder).
+LOCK_TRIES, LOCK_WAIT = 3, 0.05
 
 
 def checkpoint_files(directory):
@@ -116,7 +123,7 @@ def claim(out, *, explicit, force, resume, log):
     for directory in candidates:
         make_dir(directory)
         try:
-            lock = files.try_lock(directory)
+            lock = try_lock(directory)
         except OSError as e:
             raise CharrnnError(
                 f"{directory}: cannot write checkpoints there ({e.strerror})"
@@ -146,6 +153,37 @@ def claim(out, *, explicit, force, resume, log):
             lock.release()
             raise
     raise CharrnnError(f"no free run directory {out}-N")
+
+
+def try_lock(directory):
+    """files.try_lock, tried LOCK_TRIES times when the lock is held: a
+    ``charrnn runs`` may hold it for a moment (lock_holder)."""
+    for attempt in range(LOCK_TRIES):
+        lock = files.try_lock(directory)
+        if lock is not None or attempt == LOCK_TRIES - 1:
+            return lock
+        time.sleep(LOCK_WAIT)
+
+
+def lock_holder(directory):
+    """Who holds the lock of ``directory`` (files.holder's dict; {} when its
+    file does not say), or None when no process does.  Found as train finds
+    it, by trying the lock: the pid in a lock that a killed process left may
+    belong to another process by now.  The lock is shared and let go at once;
+    a train starting at that moment tries again (try_lock)."""
+    try:
+        fd = os.open(os.path.join(directory, files.LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return files.holder(directory) or {}
+    except OSError:  # a file system without locks: what the lock file says
+        return files.holder(directory)
+    finally:
+        os.close(fd)
+    return None
 
 
 def _plan(directory, lock, fixed, force, resume):
@@ -302,9 +340,18 @@ def summary(ckpt):
         "best_val_loss": files.json_safe(float(ckpt.best_val)),
         "last_val_loss": files.json_safe(float(val[-1, 1])) if len(val) else None,
         "train_seconds": files.json_safe(float(ckpt.seconds)) if ckpt.seconds else None,
-        "corpus": os.path.basename(corpus) if corpus else None,
-        "corpus_sha256": tc.get("corpus_file_sha256"),
+        "corpus": printable(os.path.basename(corpus)) if corpus else None,
+        "corpus_sha256": printable(tc.get("corpus_file_sha256")),
     }
+
+
+def printable(text):
+    """``text`` to show on a terminal: as it is, or escaped (repr) when it holds
+    characters that are not printable (escape sequences), which a checkpoint
+    from elsewhere may carry in its strings.  None stays None."""
+    if text is None or str(text).isprintable():
+        return text
+    return repr(str(text))
 
 
 RUN_FIELDS = (
@@ -350,7 +397,7 @@ def run_row(root, directory):
     """The RUN_FIELDS of the run in ``directory``, under ``root``."""
     row = dict.fromkeys(RUN_FIELDS)
     row["run"] = os.path.relpath(directory, root) if directory != root else "."
-    live = files.holder(directory)
+    live = lock_holder(directory)
     row["status"] = "ok" if live is None else "training"
     row["holder"] = None if live is None else files.describe(live)
     path = next(
@@ -372,14 +419,20 @@ def run_row(root, directory):
         row["checkpoint"] = path
         try:
             ckpt = checkpoint.load(path, weights=False)
-            if row["best_checkpoint"] and row["best_checkpoint"] != path:
-                checkpoint.load(row["best_checkpoint"], weights=False)  # both must load
-            row.update(summary(ckpt))
+            row.update(summary(ckpt))  # shown even when the best checkpoint is damaged
             row["written"] = (
                 datetime.datetime.fromtimestamp(os.path.getmtime(path))
                 .astimezone()
                 .isoformat(timespec="seconds")
             )
+            loaded = {path: ckpt}
+            if row["best_checkpoint"] and row["best_checkpoint"] != path:  # both must load
+                loaded[row["best_checkpoint"]] = checkpoint.load(
+                    row["best_checkpoint"], weights=False
+                )
+            unusable = [p for p, c in loaded.items() if not c.finite]
+            if unusable:
+                row["status"], row["error"] = "damaged", f"{unusable[0]}: {NOT_FINITE}"
         except (CharrnnError, OSError) as e:
             row["status"], row["error"] = "damaged", str(e)
     row.pop("vocab_size", None)

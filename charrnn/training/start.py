@@ -36,6 +36,7 @@ from .history import History
 from .loop import Clock, Run, RunState
 
 MAX_PARAMS = 500_000_000  # a guard against typos such as --hidden 1000000
+MAX_LAYERS = 1_000  # and --layers 10000; checkpoints beyond either are refused
 HINT = "lower --layers, --hidden, --batch-size or --seq-length"
 # A checkpoint's fields that grow as the run goes (JSON text, .npy headers): bytes
 CHECKPOINT_MARGIN = 4096
@@ -71,7 +72,7 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
     if said:
         log(said)
     rng = np.random.default_rng(cfg.seed)
-    ckpt, schedule, peak = first_checkpoint(cfg, model, corpus, resume, rng, log)
+    ckpt, schedule, peak = first_checkpoint(cfg, model, corpus, resume, rng, log, len(batches))
     ckpt.train_config = {
         **asdict(cfg),
         "schedule": schedule,
@@ -163,12 +164,13 @@ def first_state(run):
     )
 
 
-def first_checkpoint(cfg, model, corpus, resume, rng, log):
+def first_checkpoint(cfg, model, corpus, resume, rng, log, steps_per_epoch):
     """(checkpoint, schedule, peak learning rate) the run starts from: the one
     it resumes, checked against ``cfg``, or new weights drawn from ``rng``."""
     if resume:
         ckpt = checkpoint.load(resume)
         check_resumable(ckpt, cfg, corpus, resume, log)
+        checkpoint.check_continuable(ckpt, resume, steps_per_epoch)
         rng.bit_generator.state = json.loads(ckpt.rng_state)
         schedule = schedules.resolve(
             cfg.schedule, cfg.lr_decay, resumed_without_schedule="schedule" not in ckpt.train_config
@@ -202,7 +204,9 @@ def prepare_out_dir(out_dir):
 
 
 def check_model_size(model):
-    """The model's parameter count, refused above MAX_PARAMS."""
+    """The model's parameter count, refused above MAX_PARAMS (or MAX_LAYERS layers)."""
+    if model.layers > MAX_LAYERS:
+        raise CharrnnError(f"--layers {model.layers:,}: more than {MAX_LAYERS:,}")
     n_params = param_count(model)
     if n_params > MAX_PARAMS:
         raise CharrnnError(
@@ -231,7 +235,7 @@ def check_resumable(ckpt, cfg, corpus, resume_path, log):
     """Refuse a resume that would change the model or the data; report other changes."""
     saved = ckpt.train_config
     fixed = [
-        f"{option_name(k)} {getattr(cfg, k)} (the run used {saved[k]})"
+        f"{option_name(k)} {getattr(cfg, k)} (the run used {saved.get(k)})"
         for k in FIXED_ON_RESUME
         if saved.get(k) != getattr(cfg, k)
     ]
