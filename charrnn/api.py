@@ -70,10 +70,9 @@ class Model:
         self, length=2000, *, width, prime="", seed=None, stop=None, precision="auto", threads=None
     ):
         """The Beam: the most probable text that beam search of ``width`` finds."""
-        from .kernels.threads import run_on
         from .sample import beam_text
 
-        run_on(threads)
+        self._run_on(threads, width)
         text, log_probability = beam_text(
             self.checkpoint,
             length,
@@ -93,13 +92,20 @@ class Model:
         ids = ckpt.vocab.encode(text, what="the text")
         return text_loss(ckpt, ids, self.precision(precision), threads=threads)[0]
 
+    def _run_on(self, threads, streams):
+        """Kernels on ``threads`` threads, or as many as suit ``streams`` streams
+        of this model on the CPUs free now (kernels.threads.run_on)."""
+        from .kernels.threads import run_on, step_work
+
+        ckpt = self.checkpoint
+        run_on(threads, step_work(ckpt.params.size, ckpt.model.layers, streams))
+
     def states(self, text, *, threads=None):
         """(len(text), layers, hidden): every unit's value after each character of
         ``text``, read from a zero state; what ``charrnn viz`` shows (viz.py)."""
-        from .kernels.threads import run_on
         from .viz import run
 
-        run_on(threads)
+        self._run_on(threads, 1)
         ckpt = self.checkpoint
         return run(ckpt, ckpt.vocab.encode(text, what="the text"), keep=len(text))[0]
 

@@ -12,7 +12,7 @@ from .data.corpus import load_corpus
 from .decode import rounded_params
 from .errors import CharrnnError
 from .kernels.buffers import Workspace
-from .kernels.threads import WORK_BLOCKS, Threads
+from .kernels.threads import WORK_BLOCKS, Threads, step_work
 from .model import forward, zero_state
 from .precision import resolve
 
@@ -57,7 +57,11 @@ def text_loss(ckpt, ids, precision, *, what="the text", in_place=False, threads=
     params = rounded_params(ckpt.params, ckpt.model, precision, in_place=in_place)
     started = time.perf_counter()
     total, count = stream_loss(
-        params, ckpt.model, ids, blocks=WORK_BLOCKS, threads=Threads(threads)
+        params,
+        ckpt.model,
+        ids,
+        blocks=WORK_BLOCKS,
+        threads=Threads(threads, step_work(params.size, ckpt.model.layers, 1)),
     )
     return Loss.of(total, count), time.perf_counter() - started
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from .decode import beam_search, feed, generate, generation_weights
 from .errors import CharrnnError
-from .kernels.threads import Threads
+from .kernels.threads import Threads, step_work
 from .memory import check_memory
 from .model import state_size, zero_state
 
@@ -68,7 +68,7 @@ def sample_text(
     if top_k < 0:
         raise CharrnnError(f"--top-k must be >= 0, not {top_k}")
     rng = np.random.default_rng(seed)
-    threads = Threads(threads)
+    threads = Threads(threads, step_work(ckpt.params.size, ckpt.model.layers, 1))
     threads.update()
     weights = generation_weights_of(ckpt, precision)
     state, logits = primed_state(ckpt, weights, prime, rng)

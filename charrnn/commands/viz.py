@@ -65,14 +65,15 @@ def viz(
     from .. import viz as look
     from .. import viz_show as show
     from ..checkpoint import load
-    from ..kernels.threads import run_on
+    from ..kernels.threads import run_on, step_work
 
     if find_units and unit is not None:
         raise CharrnnError("--find ranks the units; --unit shows one: give one of them")
     if as_json and unit is not None:
         raise CharrnnError("--json reports what --find finds; with --unit, leave it out")
     ckpt = load(checkpoint)
-    run_on(threads)
+    streams = look.STREAMS if find_units else 1  # --find reads up to STREAMS side by side
+    run_on(threads, step_work(ckpt.params.size, ckpt.model.layers, streams))
     shown = look.view_file(
         ckpt,
         file,

@@ -14,7 +14,8 @@ the CPUs this process may use, less the CPU time that other processes took
 on them lately (cpus.LoadMeter).  A thread that waits at a step's barrier for a
 partner whose core another program holds is the slow cliff of a busy
 machine: measured at 2x512, two threads beside one CPU-bound process ran at
-a quarter of one thread's speed (bench/load.py).
+a quarter of one thread's speed (bench/load.py).  And a step too small to
+share runs on one thread, quiet or not (SHARED_WORK_FROM).
 """
 
 import time
@@ -27,6 +28,11 @@ from .blas import set_threads
 
 WORK_BLOCKS = 2  # the cores the kernels are tuned for; any thread count runs them
 RECHOOSE_SECONDS = 2.0  # a long job weighs the load again this often
+# Multiply-adds a layer a time step (step_work) below which a second thread's
+# barrier costs more than the half it takes over.  Measured quiet, `eval` of one
+# stream of an LSTM (bench/load.py): 68,513 a layer (1x96) and 71,312 (2x96) ran
+# 1.14x and 1.08x faster on one thread; 107,713 (1x128) 1.05x faster on two.
+SHARED_WORK_FROM = 90_000
 
 
 def default_threads():
@@ -34,9 +40,21 @@ def default_threads():
     return max(1, min(WORK_BLOCKS, len(usable_cpus())))
 
 
-def choose_threads(requested=None):
-    """``requested`` threads, or one a free CPU, at most default_threads()."""
-    return requested if requested else METER.free_threads(default_threads())
+def step_work(n_params, layers, streams):
+    """The multiply-adds of one layer's time step for ``streams`` streams of a
+    model of ``n_params`` parameters in ``layers`` layers: what the threads
+    share between two barriers."""
+    return streams * n_params // max(1, layers)
+
+
+def choose_threads(requested=None, work=None):
+    """``requested`` threads; or one for a step of less than SHARED_WORK_FROM
+    ``work`` (step_work); or one a free CPU, at most default_threads()."""
+    if requested:
+        return requested
+    if work is not None and work < SHARED_WORK_FROM:
+        return 1
+    return METER.free_threads(default_threads())
 
 
 def use_threads(n):
@@ -47,10 +65,10 @@ def use_threads(n):
     return WORK_BLOCKS
 
 
-def run_on(requested=None):
-    """Run kernels on ``requested`` threads, or on one a free CPU, for a job of
-    one call; returns the work blocks (use_threads)."""
-    return Threads(requested).update()
+def run_on(requested=None, work=None):
+    """Run kernels on ``requested`` threads, or as many as choose_threads gives
+    ``work``, for a job of one call; returns the work blocks (use_threads)."""
+    return Threads(requested, work).update()
 
 
 @dataclass
@@ -61,6 +79,7 @@ class Threads:
     and forward again when it leaves."""
 
     requested: int = None
+    work: int = None  # step_work of the job: a small step runs on one thread
     count: int = 0  # running now
     due: float = 0.0  # time.monotonic() of the next choice
 
@@ -68,7 +87,7 @@ class Threads:
         """Choose when due; the work blocks (use_threads)."""
         now = time.monotonic()
         if not self.count or (self.requested is None and now >= self.due):
-            self.count = choose_threads(self.requested)
+            self.count = choose_threads(self.requested, self.work)
             self.due = now + RECHOOSE_SECONDS
             use_threads(self.count)
         return WORK_BLOCKS

@@ -21,7 +21,7 @@ from ..defaults import default_lr
 from ..errors import CharrnnError
 from ..evaluate import stream_loss
 from ..kernels.buffers import Workspace
-from ..kernels.threads import Threads
+from ..kernels.threads import Threads, step_work
 from ..memory import check_memory
 from ..model import (
     ModelConfig,
@@ -92,7 +92,7 @@ def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):
         described(corpus_path, corpus, cfg, n_params, batches, val_ids, out_dir)
         + (f"; resuming at step {ckpt.step}" if resume else "")
     )
-    threads = Threads(cfg.threads)
+    threads = Threads(cfg.threads, step_work(n_params, model.layers, cfg.batch_size))
     run = Run(
         cfg=cfg,
         model=model,

@@ -11,7 +11,15 @@ import pytest
 
 from charrnn import api
 from charrnn.cpus import MIN_WINDOW, LoadMeter
-from charrnn.kernels.threads import WORK_BLOCKS, Threads, default_threads
+from charrnn.kernels import threads as kernel_threads
+from charrnn.kernels.threads import (
+    SHARED_WORK_FROM,
+    WORK_BLOCKS,
+    Threads,
+    choose_threads,
+    default_threads,
+    step_work,
+)
 
 
 def train_params(corpus, out, threads, batch_size):
@@ -89,12 +97,26 @@ def test_a_long_job_chooses_again_only_when_its_threads_were_not_given(monkeypat
     import charrnn.kernels.threads as threads
 
     chosen = []
-    monkeypatch.setattr(threads, "choose_threads", lambda n: chosen.append(n) or n or 1)
+    monkeypatch.setattr(threads, "choose_threads", lambda n, work: chosen.append(n) or n or 1)
     monkeypatch.setattr(threads, "RECHOOSE_SECONDS", 0.0)
     given, auto = Threads(2), Threads(None)
     for _ in range(3):
         assert given.update() == auto.update() == WORK_BLOCKS
     assert chosen.count(2) == 1 and chosen.count(None) == 3
+
+
+def test_a_step_too_small_to_share_runs_on_one_thread(monkeypatch):
+    """One stream of a small model: one thread, however free the CPUs; given
+    threads are kept; a batch of the same model is shared out by the load."""
+    monkeypatch.setattr(kernel_threads.METER, "free_threads", lambda most: most)
+    monkeypatch.setattr(kernel_threads, "default_threads", lambda: 2)
+    small = step_work(37_505, 1, 1)  # a 1x64 LSTM on 65 characters, one stream
+    assert small == 37_505 < SHARED_WORK_FROM
+    assert choose_threads(None, small) == 1
+    assert choose_threads(2, small) == 2
+    assert choose_threads(None, step_work(37_505, 1, 50)) == 2
+    assert choose_threads(None, step_work(239_297, 2, 1)) == 2  # 2x128: 119,648 a layer
+    assert choose_threads(None) == 2  # work unknown: the load decides
 
 
 def test_a_script_asking_in_a_loop_does_not_wait():
