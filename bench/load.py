@@ -16,6 +16,7 @@ Each is measured quiet, then beside one process that spins on a core (`python
 -c "while True: pass"`), the settings alternated in every round; medians over
 the rounds.  Targets (issue 28): busy, the default >= 0.8x one thread beside
 the same competitor; quiet, the default >= 0.95x the better of one and two.
+The order of the settings turns from round to round.
 
     python bench/load.py                                  # 2x128 and 2x512, 3 rounds
     python bench/load.py --configs 1x32 --rounds 1 --seconds 1 --tasks sample,eval
@@ -174,7 +175,9 @@ def main():
         for c in configs:
             for task in tasks:
                 for load in ("quiet", "busy"):
-                    for threads in SETTINGS:
+                    # each setting first in its group in turn: the first run after a busy
+                    # phase measured a few per cent slow (2x128 sample, 2026-12-04)
+                    for threads in SETTINGS[r % 3 :] + SETTINGS[: r % 3]:
                         rate = measure(
                             task, checkpoints[c.name], args.corpus, threads, args.seconds,
                             load == "busy",

@@ -3,9 +3,9 @@ would need more: a training run's activations, a beam search's beams.
 
 The figure is the smaller of what the kernel says is available without
 swapping (MemAvailable in /proc/meminfo) and the limit of the process's
-control group (cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``), the
-limit a container runs under.  Where neither can be read (not Linux), nothing
-is refused.
+control group (cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``, the
+limit a container runs under) less what the group already uses.  Where
+neither can be read (not Linux), nothing is refused.
 """
 
 import os
@@ -34,12 +34,16 @@ def meminfo_available():
 
 
 def cgroup_limits():
-    """The memory limits of this process's control groups, in bytes (v2 and v1,
-    at the process's own group and at the root of the mount, as a container
-    sees it); "max" or an absent file is no limit."""
-    files = [
-        os.path.join(CGROUP_ROOT, "memory.max"),
-        os.path.join(CGROUP_ROOT, "memory", "memory.limit_in_bytes"),
+    """What the memory limits of this process's control groups leave, in bytes:
+    each limit less its group's usage (v2 and v1, at the process's own group and
+    at the root of the mount, as a container sees it); "max" or an absent file
+    is no limit."""
+    groups = [  # (limit file, usage file)
+        (os.path.join(CGROUP_ROOT, "memory.max"), os.path.join(CGROUP_ROOT, "memory.current")),
+        (
+            os.path.join(CGROUP_ROOT, "memory", "memory.limit_in_bytes"),
+            os.path.join(CGROUP_ROOT, "memory", "memory.usage_in_bytes"),
+        ),
     ]
     try:
         with open("/proc/self/cgroup") as f:
@@ -47,19 +51,30 @@ def cgroup_limits():
                 _, controllers, path = line.rstrip("\n").split(":", 2)
                 path = path.lstrip("/")
                 if controllers == "":
-                    files.append(os.path.join(CGROUP_ROOT, path, "memory.max"))
+                    group = os.path.join(CGROUP_ROOT, path)
+                    groups.append((f"{group}/memory.max", f"{group}/memory.current"))
                 elif "memory" in controllers.split(","):
-                    files.append(os.path.join(CGROUP_ROOT, "memory", path, "memory.limit_in_bytes"))
+                    group = os.path.join(CGROUP_ROOT, "memory", path)
+                    groups.append(
+                        (f"{group}/memory.limit_in_bytes", f"{group}/memory.usage_in_bytes")
+                    )
     except (OSError, ValueError):
         pass
-    limits = []
-    for name in files:
-        try:
-            with open(name) as f:
-                limits.append(int(f.read().strip()))
-        except (OSError, ValueError):  # absent, or "max"
-            pass
-    return limits
+    left = []
+    for limit_file, usage_file in groups:
+        limit = read_bytes(limit_file)
+        if limit is not None:
+            left.append(max(0, limit - (read_bytes(usage_file) or 0)))
+    return left
+
+
+def read_bytes(name):
+    """The number in a cgroup file, or None (absent, unreadable, or "max")."""
+    try:
+        with open(name) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def check_memory(needed, what, hint):

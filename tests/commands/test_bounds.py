@@ -62,3 +62,16 @@ def test_a_disk_too_small_for_the_checkpoints_is_refused_before_training(
     message = last_line(fails(args + TINY + ["--keep", "0"]))
     assert "MB free, but the 3 checkpoints this run keeps (--keep 0) need" in message
     assert not [name for name in os.listdir(out) if name.endswith(".npz")]
+
+
+def test_a_control_groups_limit_counts_less_what_the_group_uses(tmp_path, monkeypatch):
+    """A container's limit leaves what its processes do not already hold."""
+    from charrnn import memory
+
+    (tmp_path / "memory.max").write_text("1000000000\n")
+    (tmp_path / "memory.current").write_text("300000000\n")
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text("max\n")  # no limit
+    monkeypatch.setattr(memory, "CGROUP_ROOT", str(tmp_path))
+    assert 700_000_000 in memory.cgroup_limits()
+    assert memory.available_bytes() <= 700_000_000
