@@ -29,10 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from measure import cpu_flags, machine
+from provenance import stamp
 from settings import DEFAULT_CORPUS, REPO, missing_corpus, parse_config
 
 TASKS = ("train", "sample", "beam", "eval", "viz")
@@ -187,14 +186,8 @@ def main():
         medians.setdefault(config, {}).setdefault(task, {}).setdefault(load, {})[threads] = (
             statistics.median(rates)
         )
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
     report = {
-        "command": " ".join(["python"] + sys.argv),
-        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "commit": commit,
-        "machine": machine(),
-        "cpu_flags": cpu_flags(),
+        **stamp(),
         "cpus": os.cpu_count(),
         "rounds": args.rounds,
         "runs": {" ".join(k): v for k, v in runs.items()},

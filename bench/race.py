@@ -23,14 +23,12 @@ every command.
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-from measure import cpu_flags, machine, version
+from provenance import cpu_flags, stamp
 from settings import DEFAULT_CORPUS, REPO, missing_corpus
 from torch_side import TRAIN_IMPLS
 
@@ -94,25 +92,8 @@ def run(contender, corpus, budget, seed, out, impl, threads):
     }
 
 
-def git_commit():
-    result = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
-    )
-    return result.stdout.strip() or "unknown"
-
-
 def environment(args):
-    return {
-        "command": " ".join(["python"] + sys.argv),
-        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "commit": git_commit(),
-        "machine": machine(),
-        "cpu_flags": cpu_flags(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("numpy", "numba", "torch")},
-        "corpus": str(args.corpus),
-        "budget": args.budget,
-    }
+    return {**stamp(), "corpus": str(args.corpus), "budget": args.budget}
 
 
 def table(report):
