@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import provenance
 from provenance import stamp
 from settings import DEFAULT_CORPUS, REPO, missing_corpus, parse_config
 
@@ -121,8 +122,6 @@ def model_checkpoint(config, corpus, out):
 
 def table(report):
     lines = [
-        f"- {report['date']}, commit {report['commit'][:7]}; {report['machine']}; CPU flags: "
-        + ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in report["cpu_flags"].items()),
         f"- `{report['command']}`: medians of {report['rounds']} rounds, chars/s; busy: beside "
         "one process spinning on a core",
         "",
@@ -195,7 +194,7 @@ def main():
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(report, indent=1))
-    print(table(report))
+    print(provenance.line(report) + "\n\n" + table(report))
 
 
 if __name__ == "__main__":

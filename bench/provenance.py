@@ -80,3 +80,19 @@ def stamp():
         "python": platform.python_version(),
         "versions": {p: version(p) for p in ("numpy", "numba", "torch")},
     }
+
+
+def line(results):
+    """One Markdown line saying where a results file's figures come from (its stamp
+    under "environment", or at its top level as bench/load.py writes it)."""
+    about = results.get("environment", results)
+    flags = about.get("cpu_flags") or results.get("cpu_flags") or {}
+    have = [flag for flag, present in flags.items() if present]
+    lacks = [flag for flag, present in flags.items() if not present]
+    cpu = "CPU flags " + (", ".join(have) if have else "none of " + ", ".join(CPU_FLAGS))
+    if have and lacks:
+        cpu += ", without " + ", ".join(lacks)
+    return (
+        f"Measured {about['date']} at commit {about['commit'][:7]} on {about['machine']}; "
+        f"{cpu}; `{about['command']}`."
+    )

@@ -77,8 +77,8 @@ def table(report):
     """Markdown: GFLOP/s of each contender on each shape (spread across rounds), and
     bfloat16 against the float32 tiles."""
     lines = [
-        "| product | M x K x N | float32 tiles | bfloat16 AMX | bfloat16 dot "
-        "| AMX / float32 | dot / float32 |",
+        "| product | M x K x N | float32 tiles, GFLOP/s | bfloat16 AMX, GFLOP/s "
+        "| bfloat16 dot, GFLOP/s | AMX / float32 | dot / float32 |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in report["results"]:
