@@ -132,7 +132,7 @@ def help_paragraphs(command):
             block = inspect.cleandoc("\n".join(code))
             out.append(f"{escaped(title.strip())}\n\n```\n{block}\n```")
         else:
-            out.append(escaped(" ".join(line.strip() for line in lines)))
+            out.append(wrapped(escaped(" ".join(line.strip() for line in lines))))
     return out
 
 
@@ -148,7 +148,7 @@ def command_block(name):
     rows = ["| option | meaning |", "|---|---|"]
     for param in command.get_params(ctx):
         record = param.get_help_record(ctx)
-        if record and param.name != "help":
+        if isinstance(param, click.Option) and record and "--help" not in param.opts:
             option, meaning = record
             meaning = re.sub(r"\s+", " ", meaning)
             option = option.replace("|", "\\|")
@@ -218,6 +218,7 @@ ALLOWED = {
     "2 GiB": "the largest corpus: MAX_CORPUS_BYTES of charrnn/data/corpus.py",
     "10,000 nats": "the loss that stops a run: EXPLODED_LOSS of charrnn/training/loop.py",
     "`13.16`": "an example of how epochs are written (docs/commands.md: Conventions)",
+    "top 16 bits": "what a bfloat16 is: the top half of a float32",
 }
 
 
@@ -243,7 +244,11 @@ def problems(root=REPO, write=False):
             continue
         name = path.relative_to(root)
         text = path.read_text()
-        fresh = regenerated(text, root)
+        try:
+            fresh = regenerated(text, root)
+        except KeyError as e:  # a block names no known source
+            said.append(f"{name}: {e.args[0]}")
+            continue
         if fresh != text and write:
             path.write_text(fresh)
             print(f"rewrote {name}", file=sys.stderr)
