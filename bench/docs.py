@@ -103,6 +103,7 @@ VIEWS = {
         "table": lambda results: training_table(results, leave_out=("lstm",))
     },
     "bench/results/units.json": {"table": units.table},
+    # "bench/results/load.json": {"table": load.table},  (and `import load` above)
 }
 
 
