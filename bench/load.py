@@ -30,10 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from measure import cpu_flags, machine
+import provenance
+from provenance import stamp
 from settings import DEFAULT_CORPUS, REPO, missing_corpus, parse_config
 
 TASKS = ("train", "sample", "beam", "eval", "viz")
@@ -123,8 +123,6 @@ def model_checkpoint(config, corpus, out):
 
 def table(report):
     lines = [
-        f"- {report['date']}, commit {report['commit'][:7]}; {report['machine']}; CPU flags: "
-        + ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in report["cpu_flags"].items()),
         f"- `{report['command']}`: medians of {report['rounds']} rounds, chars/s; busy: beside "
         "one process spinning on a core",
         "",
@@ -190,14 +188,8 @@ def main():
         medians.setdefault(config, {}).setdefault(task, {}).setdefault(load, {})[threads] = (
             statistics.median(rates)
         )
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
     report = {
-        "command": " ".join(["python"] + sys.argv),
-        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "commit": commit,
-        "machine": machine(),
-        "cpu_flags": cpu_flags(),
+        **stamp(),
         "cpus": os.cpu_count(),
         "rounds": args.rounds,
         "runs": {" ".join(k): v for k, v in runs.items()},
@@ -205,7 +197,7 @@ def main():
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(report, indent=1))
-    print(table(report))
+    print(provenance.line(report) + "\n\n" + table(report))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import argparse
 import functools
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -32,11 +31,11 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
-from importlib import metadata, util
+from importlib import util
 from pathlib import Path
 
 from charrnn_side import impl_name
+from provenance import CPU_FLAGS, cpu_flags, stamp  # noqa: F401 (cpu_flags: tests)
 from settings import (
     CONFIGS,
     DEFAULT_CORPUS,
@@ -52,7 +51,6 @@ from settings import (
 from torch_side import PEERS, TORCH_MISSING, TORCH_THREADS, TRAIN_IMPLS
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
-CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # recorded with the results
 STARTED = time.perf_counter()
 
 
@@ -354,52 +352,13 @@ def run_rounds(options):
     )
 
 
-def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(
-                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        model = platform.processor() or model
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return f"{model}, {os.cpu_count()} logical CPUs ({usable} usable)"
-
-
-def cpu_flags():
-    """{flag: present} of CPU_FLAGS, from /proc/cpuinfo; {} where it cannot be read."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            line = next(line for line in f if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return {}
-    present = set(line.split(":", 1)[1].split())
-    return {flag: flag in present for flag in CPU_FLAGS}
-
-
-def version(package):
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def environment(options):
     """Where and when the run happened, on what CPU features and threads, what
     charrnn's `train --precision auto` picks here, and the corpus's sizes."""
     text = Path(options.corpus).read_text(encoding="utf-8")
     facts = charrnn_facts()
     return {
-        "command": shlex.join([Path(sys.executable).name] + sys.argv),
-        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "machine": machine(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("numpy", "numba", "torch")},
-        "cpu_flags": cpu_flags(),
+        **stamp(),
         "amx": facts["amx"],
         "auto_training_precision": facts["auto_training_precision"],
         "threads": {"charrnn": options.threads, "torch": list(TORCH_THREADS)},

@@ -23,14 +23,13 @@ every command.
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-from measure import cpu_flags, machine, version
+import provenance
+from provenance import cpu_flags, stamp
 from settings import DEFAULT_CORPUS, REPO, missing_corpus
 from torch_side import TRAIN_IMPLS
 
@@ -94,64 +93,49 @@ def run(contender, corpus, budget, seed, out, impl, threads):
     }
 
 
-def git_commit():
-    result = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
-    )
-    return result.stdout.strip() or "unknown"
-
-
 def environment(args):
+    return {**stamp(), "corpus": str(args.corpus), "budget": args.budget}
+
+
+def contender(run):
+    """A run's contender as the table names it."""
+    if run["contender"] == "charrnn":
+        return f"charrnn ({run['precision']})"
+    return f"PyTorch ({run['impl']}, {run['threads']} threads)"
+
+
+def medians(report):
+    """{contender: the median over seeds of its best validation loss}."""
     return {
-        "command": " ".join(["python"] + sys.argv),
-        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "commit": git_commit(),
-        "machine": machine(),
-        "cpu_flags": cpu_flags(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("numpy", "numba", "torch")},
-        "corpus": str(args.corpus),
-        "budget": args.budget,
+        c: statistics.median(r["best"] for r in report["runs"] if r["contender"] == c)
+        for c in ("charrnn", "torch")
     }
 
 
 def table(report):
     """Markdown: a row per run, then the medians and the verdict."""
-    runs = report["runs"]
     lines = [
-        f"- {report['environment']['date']}, commit {report['environment']['commit'][:7]}; "
-        f"{report['environment']['machine']}",
-        "- CPU flags: "
-        + ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in report["cpu_flags"].items()),
         f"- budget {report['environment']['budget']} each, seeds "
         + ", ".join(str(s) for s in report["seeds"]),
         "",
         "| contender | seed | best val loss | steps | training chars | chars/s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in runs:
-        name = (
-            f"charrnn ({r['precision']})"
-            if r["contender"] == "charrnn"
-            else f"PyTorch ({r['impl']}, {r['threads']} threads)"
-        )
+    for r in report["runs"]:
         lines.append(
-            f"| {name} | {r['seed']} | {r['best']:.4f} | {r['steps']:,} "
+            f"| {contender(r)} | {r['seed']} | {r['best']:.4f} | {r['steps']:,} "
             f"| {r['chars'] / 1e6:.2f}M | {r['chars'] / r['train_seconds']:,.0f} |"
         )
-    medians = {
-        c: statistics.median(r["best"] for r in runs if r["contender"] == c)
-        for c in ("charrnn", "torch")
-    }
+    found = medians(report)
     lines += [
         "",
-        f"- median best validation loss: charrnn {medians['charrnn']:.4f}, "
-        f"PyTorch {medians['torch']:.4f} "
-        f"({'charrnn lower: met' if medians['charrnn'] < medians['torch'] else 'not met'})",
+        f"- median best validation loss: charrnn {found['charrnn']:.4f}, "
+        f"PyTorch {found['torch']:.4f} "
+        f"({'charrnn lower: met' if found['charrnn'] < found['torch'] else 'not met'})",
         f"- stretch (charrnn <= {STRETCH}): "
-        + ("met" if medians["charrnn"] <= STRETCH else "not met"),
+        + ("met" if found["charrnn"] <= STRETCH else "not met"),
     ]
-    return "\n".join(lines), medians
+    return "\n".join(lines)
 
 
 def main():
@@ -186,8 +170,7 @@ def main():
         ]
         report_file.write_text(json.dumps(report, indent=1))
     report = json.loads(report_file.read_text())
-    text, _ = table(report)
-    print(text)
+    print(provenance.line(report) + "\n\n" + table(report))
 
 
 if __name__ == "__main__":

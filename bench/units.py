@@ -7,12 +7,11 @@ each with its operands already packed, medians of alternated rounds.  What
 bfloat16 training can gain from the products alone.
 
     python bench/units.py                 # the 2x512 LSTM's shapes
-    python bench/units.py --rounds 15 --json units.json
+    python bench/units.py --rounds 5 --json bench/results/units.json
 """
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from charrnn.kernels import amx, tiles  # noqa: E402
 from dot_tile import HAS_DOT, dot_product  # noqa: E402
+from provenance import stamp  # noqa: E402
 
 # (name, M, K, N): B = 50 streams, T = 50 steps, H = 512, the LSTM's 4H gates
 SHAPES = [
@@ -33,23 +33,6 @@ SHAPES = [
     ("chunk input  x @ W_x", 2496, 512, 2048),
     ("weight grad  x.T @ dg", 512, 2500, 2048),
 ]
-
-
-def cpu_flags():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [x for x in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if x in have]
-    return []
-
-
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def contenders(m, k, n, rng):
@@ -90,6 +73,31 @@ def timed(call, seconds=0.2):
     return statistics.median(times)
 
 
+def table(report):
+    """Markdown: GFLOP/s of each contender on each shape (spread across rounds), and
+    bfloat16 against the float32 tiles."""
+    lines = [
+        "| product | M x K x N | float32 tiles, GFLOP/s | bfloat16 AMX, GFLOP/s "
+        "| bfloat16 dot, GFLOP/s | AMX / float32 | dot / float32 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["results"]:
+        figures = [
+            f"{row[who]:.1f} (+{row[who + ' spread']:.0%})" if who in row else "-"
+            for who in ("float32 tiles", "bfloat16 AMX", "bfloat16 dot")
+        ]
+        ratios = [
+            f"{row[who] / row['float32 tiles']:.2f}" if who in row else "-"
+            for who in ("bfloat16 AMX", "bfloat16 dot")
+        ]
+        lines.append(
+            f"| {row['shape']} | {row['m']} x {row['k']} x {row['n']} | "
+            + " | ".join(figures + ratios)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -99,8 +107,8 @@ def main():
 
     set_num_threads(1)
     rng = np.random.default_rng(0)
-    print(f"{cpu_name()}; flags: {' '.join(cpu_flags())}; one thread; AMX: {amx.AVAILABLE}")
-    results = []
+    report = {"environment": stamp(), "rounds": args.rounds, "results": []}
+    print(f"{report['environment']['machine']}; one thread; AMX: {amx.AVAILABLE}", flush=True)
     for name, m, k, n in SHAPES:
         calls = contenders(m, k, n, rng)
         rates = {who: [] for who in calls}
@@ -111,17 +119,12 @@ def main():
         for who, r in rates.items():
             row[who] = statistics.median(r)
             row[who + " spread"] = max(r) / min(r) - 1
-        results.append(row)
-        line = f"{name:<32} {m:>5}x{k:<5}x{n:<5}"
-        for who in calls:
-            line += f"  {who} {row[who]:6.1f} GFLOP/s ({row[who + ' spread']:.0%})"
-        for who in ("bfloat16 AMX", "bfloat16 dot"):
-            if who in row:
-                line += f"  {who.split()[1]}/float32 {row[who] / row['float32 tiles']:.2f}x"
-        print(line, flush=True)
+        report["results"].append(row)
+        print(f"{name}: measured", flush=True)
+    print(table(report))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cpu": cpu_name(), "flags": cpu_flags(), "results": results}, f, indent=1)
+            json.dump(report, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The README's picture of ``charrnn viz --html``: the page rendered by Debian's
+"""docs/commands.md's picture of ``charrnn viz --html``: the page rendered by Debian's
 headless Chromium (through Selenium), with one unit chosen in its menu and
 the tooltip of one character shown.
 

@@ -1,6 +1,6 @@
 """``charrnn export``: the weights under PyTorch's names for the LSTM and the RNN
 (PyTorch's loss over a text equals ``charrnn eval``'s), charrnn's own names for
-the other cells, the README's loading snippet, the missing extra."""
+the other cells, docs/commands.md's loading snippet, the missing extra."""
 
 import json
 import re
@@ -23,7 +23,7 @@ pytest.importorskip("safetensors", reason="the export extra (safetensors) is not
 from safetensors import safe_open  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+COMMANDS_DOC = Path(__file__).resolve().parents[2] / "docs" / "commands.md"
 TEXT = "The quick brown fox jumps over the lazy dog.\n(And then: 'it sleeps'.)\n" * 6
 
 
@@ -107,7 +107,7 @@ def test_the_readme_snippet_loads_and_samples(tmp_path, trained):
     result = CliRunner().invoke(main, ["export", str(run_dir / "best.npz"), str(out)])
     assert result.exit_code == 0, result.output
     snippet = re.search(
-        r"### `charrnn export.*?```python\n(.*?)```", README.read_text(), re.DOTALL
+        r"## `charrnn export.*?```python\n(.*?)```", COMMANDS_DOC.read_text(), re.DOTALL
     ).group(1)
     namespace = {}
     exec(snippet.replace('"shakespeare.safetensors"', repr(str(out))), namespace)
