@@ -22,7 +22,6 @@ from .optimizers import OPTIMIZERS
 MAX_TEXT = 100_000  # characters of a text member; a train_config has under 1,000
 MAX_COUNT = 2**53  # steps, epochs, batches, characters: exact in a float64 history
 UNICODE = 0x110000  # code points; the vocabulary's largest possible size
-SURROGATES = range(0xD800, 0xE000)  # code points that are not characters
 INTS = tuple(np.dtype(f"{kind}{size}") for kind in "iu" for size in (1, 2, 4, 8))
 FLOATS = (np.dtype("f4"), np.dtype("f8")) + INTS  # a float saved as an int is one
 # train_config's entries besides TrainConfig's fields: the corpus and the data stream.
@@ -272,12 +271,12 @@ def check_shape(name, shape, expected):
 
 
 def check_vocab(codepoints):
-    """Distinct characters in code-point order, as Vocabulary keeps them."""
+    """Distinct characters in code-point order, as Vocabulary keeps them (lone
+    surrogates included: a corpus read with unicode_escape may hold them, and
+    every writer of text escapes them)."""
     cps = codepoints.astype(np.int64)
     if len(cps) and (cps[0] < 0 or cps[-1] >= UNICODE or (np.diff(cps) <= 0).any()):
         raise CharrnnError("vocab: not distinct code points in order")
-    if ((cps >= SURROGATES.start) & (cps < SURROGATES.stop)).any():
-        raise CharrnnError("vocab: holds surrogate code points, which are not characters")
 
 
 def check_histories(ckpt):
