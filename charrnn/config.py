@@ -31,7 +31,7 @@ def option(default, help, group=MODEL, factory=None, **more):
 @dataclass
 class TrainConfig:
     cell: str = option(
-        "lstm", "The recurrent cell (see the README for their equations).", choices=cells.CELLS
+        "lstm", "The recurrent cell (docs/cells.md has their equations).", choices=cells.CELLS
     )
     hidden: int = option(512, "Units per layer.")
     layers: int = option(2, "Stacked recurrent layers.")

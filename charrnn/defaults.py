@@ -1,5 +1,5 @@
 """The training options whose best value depends on the cell, as measured
-(README: Learning-rate schedule, and Ten minutes of each cell).  Numba-free:
+(docs/training.md: the learning rate over the budget; docs/cells.md).  Numba-free:
 the help of --lr and --dropout is written from these tables."""
 
 from .cells import CELLS
@@ -21,7 +21,7 @@ DEFAULT_LR_OF_CELL = {
 DEFAULT_DROPOUT = 0.1  # pays off from a few epochs on
 # The GRU overfits by its ten minutes at 0.1 (train 1.15, validation 1.463 at
 # 5M characters); 0.2 reached 1.454 there, 0.3 1.463. In 30 minutes 0.3 is
-# better (1.454 against 0.2's 1.476): the README advises it for long runs.
+# better (1.454 against 0.2's 1.476): docs/training.md advises it for long runs.
 DEFAULT_DROPOUT_OF_CELL = {"gru": 0.2}
 
 

@@ -43,7 +43,7 @@ CHOICES = (AUTO, *PRECISIONS)  # what --precision takes
 # Generation's ``auto``: int8 for models of at least this many parameters,
 # float32 below.  A fixed size, not this host's cache size, so that
 # ``sample --seed`` writes the same text on every machine.  Measured
-# (README, "Precision"): int8 costs 2x512 0.0004 nats/char on
+# (docs/internals.md, "Precision"): int8 costs 2x512 0.0004 nats/char on
 # tiny-shakespeare and samples faster from about this size on; smaller
 # models fit the caches in float32.
 AUTO_INT8_PARAMS = 1_000_000
@@ -53,7 +53,7 @@ HELP = (
     + "; ".join(f"{name} ({what})" for name, what in PRECISIONS.items())
     + ". auto: train in bfloat16 where the CPU has AMX tiles, else float32; "
     f"sample and eval with int8 weights from {AUTO_INT8_PARAMS:,} parameters on, "
-    "float32 below (README: Precision)."
+    "float32 below (docs/internals.md: Precision)."
 )
 
 

@@ -8,12 +8,12 @@ over --max-time: whichever will end the run first.  Steps give the same
 rates on every machine and resume bit for bit; seconds follow the clock.
 
 ``decay`` is charrnn 1.0's: the rate times --lr-decay after every epoch.
-``constant`` keeps the peak.  (README: Learning-rate schedule.)
+``constant`` keeps the peak.  (docs/training.md.)
 """
 
 import math
 
-BUDGET_SHAPE = "cosine"  # what `budget` means: measured against linear (README)
+BUDGET_SHAPE = "cosine"  # what `budget` means: measured against linear (docs/training.md)
 WARMUP = 0.02  # of the budget, rising linearly from FLOOR to the peak
 FLOOR = 0.05  # of the peak, reached at the end of the budget
 # The schedules by name, with what each does (the help of --schedule).

@@ -3,8 +3,8 @@
 When an LSTM's gates saturate (a high learning rate does it), products of
 tiny gate derivatives fall below float32's smallest normal number, 1.2e-38.
 x86 CPUs compute with such subnormal numbers in microcode, dozens of times
-slower: a 3x512 LSTM at lr 0.0088 trained 6x slower than at lr 0.002 (README:
-Sweeps).  Setting the MXCSR's flush-to-zero and denormals-are-zero bits makes
+slower: a 3x512 LSTM at lr 0.0088 trained 6x slower than at lr 0.002 (the sweeps of
+charrnn 1.1).  Setting the MXCSR's flush-to-zero and denormals-are-zero bits makes
 them zeros, with no other change to any result: the same training loss to
 the last digit in that run, and the same speed where nothing is subnormal.
 

@@ -8,7 +8,7 @@ computes C[MR rows, NR columns] over the whole inner dimension: per k, one
 load of NR packed floats, MR broadcast elements of A and MR * NR / VEC fused
 multiply-adds, with the C tile held in vector registers throughout.
 Measured against OpenBLAS on this machine at 50 x 512 x 1024: 1.2-1.5x
-per core (bench notes in the README).
+per core (docs/internals.md).
 
 Numba cannot keep arrays in registers, so the tile is written as LLVM IR
 (``numba.extending.intrinsic``) on LLVM vectors of VEC floats, sized to the
