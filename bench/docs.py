@@ -30,6 +30,7 @@ import re
 import sys
 import textwrap
 
+import load
 import provenance
 import race
 import report
@@ -103,7 +104,7 @@ VIEWS = {
         "table": lambda results: training_table(results, leave_out=("lstm",))
     },
     "bench/results/units.json": {"table": units.table},
-    # "bench/results/load.json": {"table": load.table},  (and `import load` above)
+    "bench/results/load.json": {"table": load.table},
 }
 
 

@@ -18,8 +18,8 @@ the rounds.  Targets (issue 28): busy, the default >= 0.8x one thread beside
 the same competitor; quiet, the default >= 0.95x the better of one and two.
 The order of the settings turns from round to round.
 
-    python bench/load.py                                  # 2x128 and 2x512, 3 rounds
-    python bench/load.py --configs 1x32 --rounds 1 --seconds 1 --tasks sample,eval
+    python bench/load.py                # 2x128 and 2x512, 3 rounds: bench/results/load.json
+    python bench/load.py --configs 1x32 --rounds 1 --seconds 1 --tasks eval --results /tmp/l.json
 """
 
 import argparse
@@ -123,8 +123,8 @@ def model_checkpoint(config, corpus, out):
 
 def table(report):
     lines = [
-        f"- `{report['command']}`: medians of {report['rounds']} rounds, chars/s; busy: beside "
-        "one process spinning on a core",
+        f"Medians of {report['rounds']} rounds, chars/s; busy: beside one process spinning "
+        "on a core.",
         "",
         "| model | task | quiet: default | 1 thread | 2 threads | default / better "
         "| busy: default | 1 thread | 2 threads | default / 1 thread |",
@@ -161,7 +161,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0, help="each timed run [4]")
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
-    parser.add_argument("--out", default="/tmp/charrnn-load", type=Path)
+    parser.add_argument("--out", default="/tmp/charrnn-load", type=Path, help="the models")
+    parser.add_argument("--results", default=REPO / "bench" / "results" / "load.json", type=Path)
     args = parser.parse_args()
     if not Path(args.corpus).is_file():
         sys.exit(missing_corpus(args.corpus))
@@ -195,8 +196,8 @@ def main():
         "runs": {" ".join(k): v for k, v in runs.items()},
         "medians": medians,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "load.json").write_text(json.dumps(report, indent=1))
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(report, indent=1))
     print(provenance.line(report) + "\n\n" + table(report))
 
 
