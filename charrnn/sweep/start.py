@@ -6,6 +6,7 @@ import datetime
 import os
 from dataclasses import dataclass
 
+from .. import compile_notice
 from ..api import message_printer
 from ..config import TrainConfig, option_name
 from ..data.corpus import file_sha256, load_corpus
@@ -92,6 +93,10 @@ def run_locked(sweep_dir, cfg, corpus, scheduler, jobs, log, on_event):
     """The sweep's trials, run holding its lock; its trials, best first."""
     held = search.lock(sweep_dir)
     try:
+        from ..kernels.cache import cold  # Numba: only when trials run
+
+        if not scheduler and cold():  # the first trials compile before they train
+            log(compile_notice.message(compile_notice.FIRST_COMPILE_SECONDS["sweep"]))
         executor = trial_runner(corpus, cfg, scheduler, jobs)
         try:
             return search.run(sweep_dir, cfg, executor, log, on_event)
