@@ -21,7 +21,7 @@ _listener = {"say": None, "seconds": None, "said": False}
 
 
 def message(seconds):
-    """The line that says a compile has started, and how long it takes."""
+    """The line that says the kernels compile, and how long it takes."""
     return (
         "compiling the kernels for this model type, once: the first compile after "
         f"installing took {seconds} s on a 2-core machine (later runs load them from the cache)"

@@ -216,13 +216,3 @@ def configure():
         return path
     config.CACHE_DIR = ""
     return None
-
-
-def cold():
-    """Whether kernels will compile rather than load: the cache directory
-    (configure) holds no compiled kernel yet (Numba's index files), or
-    there is none."""
-    path = config.CACHE_DIR
-    return not path or not any(
-        name.endswith(".nbi") for _, _, names in os.walk(path) for name in names
-    )

@@ -93,10 +93,11 @@ def run_locked(sweep_dir, cfg, corpus, scheduler, jobs, log, on_event):
     """The sweep's trials, run holding its lock; its trials, best first."""
     held = search.lock(sweep_dir)
     try:
-        from ..kernels.cache import cold  # Numba: only when trials run
-
-        if not scheduler and cold():  # the first trials compile before they train
-            log(compile_notice.message(compile_notice.FIRST_COMPILE_SECONDS["sweep"]))
+        with compile_notice.told_to(log, "sweep"):
+            # The trials compile the kernels quietly, in processes of their own;
+            # on a cold cache, loading them here compiles one (kernels/__init__.py),
+            # and the sweep's log tells of the wait before the trials start.
+            from .. import kernels  # noqa: F401
         executor = trial_runner(corpus, cfg, scheduler, jobs)
         try:
             return search.run(sweep_dir, cfg, executor, log, on_event)

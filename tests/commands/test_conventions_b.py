@@ -264,18 +264,23 @@ def environment(**more):
     return env
 
 
-@pytest.mark.parametrize("command", ["sample", "train"])
+@pytest.mark.parametrize("command", ["sample", "train", "sweep"])
 def test_a_cold_cache_is_told_before_the_compile(command, tmp_path, trained, corpus_file):
-    """Numba's cache an empty directory: a line before the wait, with its figure."""
+    """Numba's cache an empty directory: a line before the wait, with its figure
+    (a sweep's: before its trials, which compile)."""
+    if command == "sweep":
+        pytest.importorskip("optuna", reason="the sweep extra is not installed")
     args = {
         "sample": ["sample", trained[0] / "best.npz", "-n", 5, "--json"],
         "train": ["train", corpus_file, "--out", tmp_path / "run", "--json", "--hidden", 16]
         + SMALL,
+        "sweep": ["sweep", corpus_file, "--out", tmp_path / "sweep", "--param", "hidden=8,16"]
+        + ["--trials", 1, "--trial-steps", 2, "--reports", 1, "--json"],
     }[command]
     (tmp_path / "cache").mkdir()
     env = environment(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("CHARRNN_NUMBA_CACHE_BASE", None)
-    lines, code = charrnn_stderr_until(args, "compiling the kernels", env)
+    lines, code = charrnn_stderr_until(args, "the first compile after installing took", env)
     assert code is None, "".join(lines)  # the line came, the compile still running
     seconds = compile_notice.FIRST_COMPILE_SECONDS[command]
     assert lines[-1].strip() == compile_notice.message(seconds)

@@ -253,7 +253,8 @@ def test_a_character_budget_compares_trials_of_any_batch_at_the_same_characters(
 def test_without_the_extra_sweep_names_it(tmp_path, corpus_file):
     # an optuna that cannot be imported, first on the path: as if not installed
     (tmp_path / "optuna.py").write_text("raise ImportError('no optuna here')\n")
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)  # and the charrnn being tested, if on it
     done = subprocess.run(
         charrnn("sweep", corpus_file, "--param", "hidden=8,16"),
         capture_output=True,
