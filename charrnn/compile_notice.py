@@ -11,10 +11,13 @@ line's stderr (``tell``), or a training run's log, which --quiet silences
 
 import contextlib
 
-# Seconds that the first compile of a command's kernels took, measured on a
-# cold cache (NUMBA_CACHE_DIR an empty directory) on the 2-core machine of
-# the benchmarks, charrnn 1.1 (2026-12-04), a 2x128 LSTM; sweep: its trials'.
-FIRST_COMPILE_SECONDS = {"train": 41, "sample": 13, "eval": 9, "viz": 9, "sweep": 41}
+# Seconds that the first compile of a command's kernels takes: the command's
+# time on a cold cache (NUMBA_CACHE_DIR an empty directory) less its time on
+# a warm one, a 2x128 LSTM, on the benchmarks' 2-core Xeon with AMX tiles
+# (2026-12-04, idle): train at --precision auto, bfloat16 there (float32
+# compiles in 36 s); sample without --beam (with it: 15 s); sweep: its
+# trials', train's.
+FIRST_COMPILE_SECONDS = {"train": 43, "sample": 14, "eval": 17, "viz": 17, "sweep": 43}
 
 # Who hears of the next compile, with the figure to tell, and whether it has heard.
 _listener = {"say": None, "seconds": None, "said": False}
