@@ -150,8 +150,8 @@ def train(
 
     Ctrl-C (or SIGTERM) saves last.npz and raises errors.Interrupted.
     """
+    from . import compile_notice
     from .errors import CharrnnError
-    from .train import error_end
 
     ended = []
 
@@ -161,14 +161,18 @@ def train(
         if on_event:
             on_event(e)
 
-    try:
-        last = start_run(
-            corpus, out, force, resume, quiet, log or message_printer(quiet), event, options
-        )
-    except CharrnnError as e:
-        if not ended:  # refused before it started: scripts still get an end
-            event(error_end(out, e))
-        raise
+    log = log or message_printer(quiet)
+    # The run's log hears of a compile (not with --quiet), from the first
+    # import of the kernels on (kernels/__init__.py compiles one).
+    with compile_notice.told_to(log, "train"):
+        from .train import error_end
+
+        try:
+            last = start_run(corpus, out, force, resume, quiet, log, event, options)
+        except CharrnnError as e:
+            if not ended:  # refused before it started: scripts still get an end
+                event(error_end(out, e))
+            raise
     end = ended[-1]
     return Run(
         end["run_dir"],

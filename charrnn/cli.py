@@ -36,7 +36,8 @@ class Group(click.Group):
 
 @click.group(cls=Group)
 @click.version_option(package_name="charrnn")
-def main():
+@click.pass_context
+def main(ctx):
     """Character-level text generator: train a recurrent network (LSTM, GRU,
     vanilla RNN or MUT1-3) on any text file, then sample."""
     # Numba's threads (GNU OpenMP) wait for work by spinning, 300,000 rounds by
@@ -48,7 +49,10 @@ def main():
     # before any command runs one.  The command line's choice for its own
     # process; a library user sets it or not (docs/api.md: Threads).
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+    from . import compile_notice
     from .lifeline import follow_parent
+
+    compile_notice.tell(lambda line: click.echo(line, err=True), ctx.invoked_subcommand)
 
     follow_parent()  # a sweep's trial: dies with the sweep or worker that started it
 

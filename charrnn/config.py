@@ -18,6 +18,9 @@ MODEL = "model"  # options that shape a model and its training: train's, and a s
 # How a run is computed, not what it computes: a resume weighs this machine afresh.
 NOT_CARRIED = ("threads",)
 RUN = "run"  # how long one run trains and what it keeps: train's (a sweep sets its trials')
+# Options that came after runs were first saved: what a run saved without them
+# trained with (charrnn 1.0's rate fell by --lr-decay after every epoch).
+BEFORE_THE_OPTION = {"reset_rate": 0.0, "precision": "float32", "schedule": "decay"}
 
 
 def option(default, help, group=MODEL, factory=None, **more):
@@ -175,8 +178,6 @@ def config_of(given, saved=None):
     else take their defaults.  A field set by another option and that option
     (eval_seconds and eval_every: --eval-every) are given together; a run saved
     before an option existed trained with what BEFORE_THE_OPTION says."""
-    from .train import BEFORE_THE_OPTION  # Numba: only when a run starts
-
     unknown = sorted(set(given) - {f.name for f in fields(TrainConfig)})
     if unknown:
         raise CharrnnError(f"train has no option {unknown[0]!r}")

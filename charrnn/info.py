@@ -5,8 +5,9 @@ import math
 import os
 
 from . import checkpoint, files, runs
-from .config import option_name
+from .epochs import epochs_text
 from .errors import CharrnnError
+from .run_options import rerun_command, training_options
 
 
 def report(path):
@@ -20,7 +21,6 @@ def report(path):
     tc = ckpt.train_config
     s = runs.summary(ckpt)
     schedule = json.loads(ckpt.schedule)
-    options = {k: v for k, v in tc.items() if not k.startswith("corpus") and k != "steps_per_epoch"}
     return {
         "path": path,
         "format_version": ckpt.format_version,
@@ -34,7 +34,7 @@ def report(path):
             "parameters": s["parameters"],
             "weights_finite": ckpt.finite,
         },
-        "training": options,
+        "training": training_options(ckpt),
         "corpus": {
             "path": tc.get("corpus"),
             "characters": tc.get("corpus_chars"),
@@ -44,7 +44,6 @@ def report(path):
         "vocabulary": ckpt.vocab.chars,
         "position": {
             "step": ckpt.step,
-            "epoch": ckpt.epoch,
             "batch_index": ckpt.batch_index,
             "steps_per_epoch": tc.get("steps_per_epoch"),
             "epochs": s["epochs"],
@@ -108,12 +107,8 @@ def describe(facts):
         + (f", {c['characters']:,} characters" if c["characters"] else "")
         + (f", sha256 {runs.printable(c['sha256'])}" if c["sha256"] else ""),
         f"vocabulary  {facts['vocabulary']!r}",
-        f"position    step {p['step']:,}, epoch {p['epoch'] + 1}"
-        + (
-            f" (batch {p['batch_index']:,} of {p['steps_per_epoch']:,})"
-            if p["steps_per_epoch"]
-            else ""
-        )
+        f"position    step {p['step']:,}"
+        + (f", {epochs_text(p['epochs'])} epochs" if p["epochs"] is not None else "")
         + f", learning rate {p['lr']:.4g}"
         + (
             f" ({p['schedule']} schedule, {p['budget_done']:.0%} of the budget)"
@@ -124,24 +119,6 @@ def describe(facts):
         + (f", {p['train_chars']:,} characters seen" if p["train_chars"] else ""),
         f"train loss  {h('train')}",
         f"val loss    {h('val')}",
-        "options     "
-        + " ".join(
-            f"{runs.printable(option_name(k))} {option_text(k, v)}"
-            for k, v in command_line(t).items()
-            if v is not None or k == "keep"
-        ),
+        "train again " + runs.printable(rerun_command(t, c["path"] or "CORPUS")),
     ]
     return "\n".join(lines)
-
-
-def command_line(options):
-    """The training options as ``train`` takes them: --eval-every is a count of
-    steps or a time (eval_seconds)."""
-    shown = {k: v for k, v in options.items() if k != "eval_seconds"}
-    if options.get("eval_seconds") is not None:
-        shown["eval_every"] = f"{options['eval_seconds']:g}s"
-    return shown
-
-
-def option_text(name, value):
-    return "all" if name == "keep" and value is None else runs.printable(str(value))

@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass, field
 
 from . import checkpoint, files
+from .epochs import epochs_of
 from .errors import CharrnnError
 from .model import param_count
+from .run_options import differing, in_json, training_options
 from .tables import ASCENDING, SORT_KEYS
 
 STEP_FILE = re.compile(r"^step(\d+)_val[^/]*\.npz$")
@@ -322,12 +324,6 @@ def summary(ckpt):
     without weights), as a JSON-ready dict."""
     tc, m = ckpt.train_config, ckpt.model
     val = ckpt.val_history
-    steps_per_epoch = tc.get("steps_per_epoch")  # not in runs of charrnn 1.0
-    epochs = (
-        ckpt.epoch + ckpt.batch_index / steps_per_epoch
-        if steps_per_epoch
-        else (float(ckpt.epoch) if ckpt.batch_index == 0 else None)
-    )
     corpus = tc.get("corpus")
     return {
         "cell": m.cell,
@@ -336,7 +332,7 @@ def summary(ckpt):
         "vocab_size": m.vocab_size,
         "parameters": param_count(m),
         "steps": ckpt.step,
-        "epochs": None if epochs is None else round(epochs, 4),
+        "epochs": epochs_of(ckpt),
         "best_val_loss": files.json_safe(float(ckpt.best_val)),
         "last_val_loss": files.json_safe(float(val[-1, 1])) if len(val) else None,
         "train_seconds": files.json_safe(float(ckpt.seconds)) if ckpt.seconds else None,
@@ -373,6 +369,7 @@ RUN_FIELDS = (
     "best_checkpoint",
     "holder",
     "error",
+    "options",
 )
 
 
@@ -380,12 +377,16 @@ def list_runs(root=ROOT, sort="best"):
     """One dict per run directory under ``root`` (RUN_FIELDS), sorted by the
     column ``sort`` (SORT_KEYS; the runs it does not know last, by name).  A run
     being trained or whose files do not load is reported as such, never an
-    exception.  No ROOT yet: no runs."""
+    exception; ``options``: the training options in which the runs differ
+    (run_options.differing).  No ROOT yet: no runs."""
     if not os.path.isdir(root) and (os.path.exists(root) or root != ROOT):
         raise CharrnnError(f"{root}: no such directory")
     if sort not in SORT_KEYS:
         raise CharrnnError(f"--sort must be one of {', '.join(SORT_KEYS)}, not {sort!r}")
     rows = [run_row(root, directory) for directory in find_run_dirs(root)]
+    names = differing([r["options"] for r in rows])
+    for r in rows:
+        r["options"] = in_json(r["options"], names)
     key = SORT_KEYS[sort]
     known = sorted(
         (r for r in rows if r[key] is not None), key=lambda r: r[key], reverse=sort not in ASCENDING
@@ -420,6 +421,7 @@ def run_row(root, directory):
         try:
             ckpt = checkpoint.load(path, weights=False)
             row.update(summary(ckpt))  # shown even when the best checkpoint is damaged
+            row["options"] = training_options(ckpt)
             row["written"] = (
                 datetime.datetime.fromtimestamp(os.path.getmtime(path))
                 .astimezone()

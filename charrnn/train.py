@@ -13,10 +13,10 @@ position, hidden state, random generator) is saved in every checkpoint, so
 """
 
 from . import runs
-from .config import TrainConfig
+from .config import BEFORE_THE_OPTION, TrainConfig
 from .errors import CharrnnError
 from .training.loop import reset_streams, train_loop
-from .training.start import BEFORE_THE_OPTION, FIXED_ON_RESUME, start
+from .training.start import FIXED_ON_RESUME, start
 
 __all__ = [
     "train",

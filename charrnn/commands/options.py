@@ -193,10 +193,13 @@ def given_options(ctx, options):
 
 
 def need_extra(module, extra, command):
-    """Import ``module`` of an optional extra, or say which extra to install."""
+    """Import ``module`` of an optional extra, or say how to install the extra
+    into charrnn as it was installed (extras.install_command)."""
     try:
         return importlib.import_module(module)
     except ImportError:
+        from ..extras import install_command
+
         raise CharrnnError(
-            f"charrnn {command} needs the optional extra {extra!r}: pip install 'charrnn[{extra}]'"
+            f"charrnn {command} needs the optional extra {extra!r}: {install_command(extra)}"
         ) from None

@@ -3,13 +3,16 @@
 ``error_model="numpy"`` drops the division-by-zero check that blocks
 vectorization; ``nogil``: kernels run side by side in threads (threads.py);
 ``cache=True``: compiled code is kept on disk, in a directory that cache.py
-keys by the kernels' sources, so an edited kernel is never served stale.
+keys by the kernels' sources, so an edited kernel is never served stale;
+every compile that Numba starts is told to compile_notice.py.
 """
 
 import functools
 
 from numba import njit
+from numba.core import event
 
+from .. import compile_notice
 from . import cache
 
 # Before any kernel below or in another module is decorated.  With no
@@ -32,3 +35,17 @@ inner_kernel = functools.partial(njit, cache=False, error_model="numpy", nogil=T
 inner_parallel_kernel = functools.partial(inner_kernel, parallel=True)
 # Small helpers compiled into their callers.
 inline = functools.partial(njit, inline="always")
+
+
+class CompileNotice(event.Listener):
+    """Numba's start of every compile (a kernel loaded from the cache is
+    none), passed on to compile_notice: a line before the wait."""
+
+    def on_start(self, started):
+        compile_notice.compiling()
+
+    def on_end(self, ended):
+        pass
+
+
+event.register("numba:compile", CompileNotice())

@@ -6,6 +6,7 @@ import datetime
 import os
 from dataclasses import dataclass
 
+from .. import compile_notice
 from ..api import message_printer
 from ..config import TrainConfig, option_name
 from ..data.corpus import file_sha256, load_corpus
@@ -92,6 +93,11 @@ def run_locked(sweep_dir, cfg, corpus, scheduler, jobs, log, on_event):
     """The sweep's trials, run holding its lock; its trials, best first."""
     held = search.lock(sweep_dir)
     try:
+        with compile_notice.told_to(log, "sweep"):
+            # The trials compile the kernels quietly, in processes of their own;
+            # on a cold cache, loading them here compiles one (kernels/__init__.py),
+            # and the sweep's log tells of the wait before the trials start.
+            from .. import kernels  # noqa: F401
         executor = trial_runner(corpus, cfg, scheduler, jobs)
         try:
             return search.run(sweep_dir, cfg, executor, log, on_event)

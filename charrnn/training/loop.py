@@ -22,6 +22,7 @@ from .. import checkpoint, optim, runs
 from .. import schedule as schedules
 from ..config import TrainConfig
 from ..data.batches import StreamBatcher
+from ..epochs import completed_epochs, epochs_text
 from ..errors import CharrnnError, Interrupted
 from ..evaluate import stream_loss
 from ..interrupts import DeferredSignals
@@ -129,7 +130,7 @@ def train_loop(run, state):
             progress.close()
     finish(run, state, state.stopped)
     run.log(
-        f"trained to step {state.step} (epoch {state.epoch + 1}) in "
+        f"trained to step {state.step} ({epochs_text(epochs_done(run, state))} epochs) in "
         f"{state.clock.elapsed():.0f} s; validation loss {state.val.last()['loss']:.4f} "
         f"nats/char (best {run.ckpt.best_val:.4f}); {path_of(run, 'best.npz')}"
     )
@@ -236,7 +237,7 @@ def validate_and_save(run, state):
         {
             "event": "validation",
             "step": state.step,
-            "epoch": round(epochs_done(run, state), 4),
+            "epoch": epochs_done(run, state),
             "train_loss": train_loss,
             "val_loss": val,
             "best_val_loss": ckpt.best_val,
@@ -285,7 +286,7 @@ def show_progress(progress, run, state, elapsed):
         budget_done(run, state),
         state.clock.seconds(),
         elapsed,
-        f"epoch {state.epoch + 1} loss {state.smooth:.3f} val {val_text} "
+        f"epochs {epochs_text(epochs_done(run, state))} loss {state.smooth:.3f} val {val_text} "
         f"{(state.chars - state.chars_at_start) / elapsed:,.0f} char/s",
     )
 
@@ -319,7 +320,7 @@ def finish(run, state, stopped, error=None):
             "event": "end",
             "run_dir": run.out_dir,
             "steps": state.step,
-            "epochs": round(epochs_done(run, state), 4),
+            "epochs": epochs_done(run, state),
             "best_val_loss": best,
             "best_checkpoint": best_path if os.path.exists(best_path) else None,
             "last_checkpoint": last_path if os.path.exists(last_path) else None,
@@ -338,7 +339,7 @@ def budget_done(run, state):
 
 
 def epochs_done(run, state):
-    return state.epoch + state.batch / len(run.batches)
+    return completed_epochs(state.epoch, state.batch, len(run.batches))
 
 
 def path_of(run, name):

@@ -52,8 +52,6 @@ FIXED_ON_RESUME = (
     "optimizer",
     "encoding",
 )
-# Options that came after runs were first saved: what a run saved without them trained with.
-BEFORE_THE_OPTION = {"reset_rate": 0.0, "precision": "float32"}
 
 
 def start(corpus_path, cfg, run_dir, resume, on_event, log, quiet):

@@ -15,6 +15,7 @@ from charrnn import cells
 from charrnn.cells import CELLS
 from charrnn.checkpoint import Checkpoint, save
 from charrnn.cli import main
+from charrnn.extras import install_command
 from charrnn.data.corpus import Vocabulary
 from charrnn.evaluate import stream_loss
 from charrnn.model import ModelConfig, init_params, views
@@ -69,7 +70,7 @@ def test_without_the_extra_it_says_which_to_install(tmp_path, monkeypatch):
     save(str(path), checkpoint("lstm"))
     monkeypatch.setitem(sys.modules, "safetensors", None)  # import fails
     result = CliRunner().invoke(main, ["export", str(path), str(tmp_path / "m.safetensors")])
-    assert result.exit_code == 1 and "pip install 'charrnn[export]'" in result.output
+    assert result.exit_code == 1 and install_command("export") in result.output
 
 
 def torch_loss(torch, out, ids, module):

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from charrnn.cli import main
+from charrnn.extras import install_command
 
 pytest.importorskip("plotext", reason="the plot extra is not installed")
 pytest.importorskip("matplotlib", reason="the plot extra is not installed")
@@ -85,10 +86,10 @@ def test_version_1_runs_plot_against_steps_only():
 def test_without_the_extra_it_says_which_to_install(two_runs, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "plotext", None)
     result = plot([two_runs[0]])
-    assert result.exit_code == 1 and "pip install 'charrnn[plot]'" in result.output
+    assert result.exit_code == 1 and install_command("plot") in result.output
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = plot([two_runs[0], "--png", tmp_path / "x.png"])
-    assert result.exit_code == 1 and "pip install 'charrnn[plot]'" in result.output
+    assert result.exit_code == 1 and install_command("plot") in result.output
     assert not (tmp_path / "x.png").exists()
 
 

@@ -169,7 +169,7 @@ def model_file(tmp_path_factory):
 def run(*args):
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # JSON; messages (a compile) go to stderr
 
 
 def test_eval_scores_the_rounded_model(model_file):
