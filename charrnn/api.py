@@ -141,8 +141,8 @@ def train(
     out       the run directory [checkpoints/<corpus name>, or -2, -3, ...
               when that holds another run]
     force     replace the run in ``out``
-    resume    a checkpoint to continue, or True: last.npz in ``out``, or of
-              the newest run of ``corpus``
+    resume    a checkpoint to continue (a run directory: its last.npz), or
+              True: last.npz in ``out``, or of the newest run of ``corpus``
     quiet     no progress bar and no messages
     log       called with each message [printed to stderr]
     on_event  called with each object of ``train --json``: after every
@@ -196,6 +196,8 @@ def start_run(corpus, out, force, resume, quiet, log, on_event, options):
     stem = os.path.splitext(os.path.basename(corpus))[0]
     if resume is True:
         resume = runs.checkpoint_to_resume(out, stem)
+    elif resume:
+        resume = runs.checkpoint_in(resume, "last.npz")  # a run directory: its last.npz
     saved = checkpoint.load(resume, weights=False).train_config if resume else None
     cfg = config_of(options, saved)
     cfg.check()

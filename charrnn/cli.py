@@ -15,15 +15,18 @@ from .commands.sample import sample
 from .commands.sweep import sweep
 from .commands.train import train
 from .commands.viz import viz
-from .errors import CharrnnError, Interrupted
+from .errors import CharrnnError, Conflict, Interrupted
 
 
 class Group(click.Group):
-    """Turns CharrnnError (bad input) into a one-line error and exit code 1."""
+    """Turns CharrnnError (bad input) into a one-line error and exit code 1; a
+    Conflict of options is a usage error (exit code 2)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except Conflict as e:
+            raise click.UsageError(str(e)) from None
         except CharrnnError as e:
             raise click.ClickException(str(e)) from None
         except Interrupted as e:
@@ -34,7 +37,17 @@ class Group(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=Group)
+EXAMPLES = """\b
+Examples:
+  charrnn corpus stdlib                   # Python's own sources, as a text
+  charrnn train corpora/stdlib.txt --max-time 5m
+  charrnn sample -n 500 -t 0.8            # from the newest run's best.npz
+  charrnn runs                            # the runs, best first
+  charrnn COMMAND --help                  # a command's options and examples
+"""
+
+
+@click.group(cls=Group, epilog=EXAMPLES)
 @click.version_option(package_name="charrnn")
 @click.pass_context
 def main(ctx):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from . import cells, cpus, defaults, optimizers
 from . import precision as precisions
 from . import schedule as schedules
-from .errors import CharrnnError
+from .errors import CharrnnError, Conflict
 
 MODEL = "model"  # options that shape a model and its training: train's, and a sweep's
 # How a run is computed, not what it computes: a resume weighs this machine afresh.
@@ -148,7 +148,7 @@ class TrainConfig:
         if not 0.0 <= self.weight_decay < 1.0:
             raise CharrnnError(f"--weight-decay must be in [0, 1), not {self.weight_decay}")
         if self.weight_decay and self.optimizer != "adam":
-            raise CharrnnError(
+            raise Conflict(
                 f"--weight-decay is Adam's (AdamW); not for --optimizer {self.optimizer}"
             )
         if not self.grad_clip >= 0:
@@ -156,7 +156,7 @@ class TrainConfig:
         if not 0.0 < self.lr_decay <= 1.0:
             raise CharrnnError(f"--lr-decay must be in (0, 1], not {self.lr_decay}")
         if self.lr_decay != 1.0 and self.schedule not in (None, "decay"):
-            raise CharrnnError(
+            raise Conflict(
                 f"--lr-decay is a factor of --schedule decay; --schedule "
                 f"{self.schedule} sets the rate itself"
             )

@@ -272,12 +272,39 @@ def checkpoint_to_resume(out, stem):
     return found
 
 
-def checkpoint_in(path=None):
-    """The checkpoint ``path`` names: a file as it is; a sweep's directory: its best
-    trial's best.npz; another directory (None: ROOT): best.npz of its newest run."""
+def checkpoint_in(path=None, name="best.npz"):
+    """The checkpoint ``path`` names: a file as it is; a run directory: its
+    ``name`` (best.npz to read, last.npz to resume); a sweep's directory: its
+    best trial's best.npz; another directory (None: ROOT): best.npz of its
+    newest run.  What is not there is a CharrnnError naming the file looked for."""
     if path is not None and not os.path.isdir(path):
         return path
+    if path is not None and (name != "best.npz" or holds_a_run(names_in(path))):
+        return file_of_run(path, name)
     return sweep_best(path) or latest_best(path or ROOT)
+
+
+def file_of_run(directory, name):
+    """The checkpoint ``name`` of the run in ``directory``, which must be there."""
+    found = os.path.join(directory, name)
+    if os.path.isfile(found):
+        return found
+    held = checkpoint_files(directory)
+    if held:
+        why = f"in this run directory (it holds {', '.join(held)}: name one of them)"
+    elif holds_a_run(names_in(directory)):
+        why = "in this run directory (its run has written no checkpoint yet)"
+    else:
+        why = "in it (not a run directory: it holds no checkpoint)"
+    raise CharrnnError(f"{directory}: no {name} {why}")
+
+
+def names_in(directory):
+    """The names in ``directory``; none when it cannot be read."""
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
 
 
 def sweep_best(directory):
@@ -314,9 +341,14 @@ def find_run_dirs(root):
     found = []
     for dirpath, dirnames, names in os.walk(root):
         dirnames.sort()
-        if files.LOCK_NAME in names or any(n in RUN_FILES or STEP_FILE.match(n) for n in names):
+        if holds_a_run(names):
             found.append(dirpath)
     return found
+
+
+def holds_a_run(names):
+    """Whether a directory of these file ``names`` is a run's: checkpoints, or a lock."""
+    return files.LOCK_NAME in names or any(n in RUN_FILES or STEP_FILE.match(n) for n in names)
 
 
 def summary(ckpt):

@@ -30,15 +30,27 @@ def primed_state(ckpt, weights, prime, rng):
     decode.generation_weights."""
     m = ckpt.model
     if prime:
-        ids = ckpt.vocab.encode(prime, what="the prime text")
-    elif "\n" in ckpt.vocab.index:
-        ids = np.array([ckpt.vocab.index["\n"]])
-    else:
+        ids = ckpt.vocab.encode(prime, what="--prime", fix="leave them out of the prime")
+    elif random_start(ckpt, prime):
         ids = rng.integers(0, m.vocab_size, 1)
+    else:
+        ids = np.array([ckpt.vocab.index["\n"]])
     state = zero_state(m, 1)
     logits = np.zeros((1, m.vocab_size), np.float32)
     feed(weights, ids.astype(np.int64), state, logits)
     return state, logits
+
+
+def random_start(ckpt, prime):
+    """Whether generation starts from a random character: no prime, and no
+    newline in the vocabulary to start after."""
+    return not prime and "\n" not in ckpt.vocab.index
+
+
+def seeded(ckpt, prime, sampled):
+    """Whether the seed shapes the text: when ``sampled`` (not greedy, not a
+    beam), and otherwise only through a random start."""
+    return sampled or random_start(ckpt, prime)
 
 
 def sample_text(

@@ -336,7 +336,8 @@ def view(ckpt, text, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
     if unit is None and len(text) < MIN_FIND:
         raise CharrnnError(
             f"{what}: {len(text):,} characters; --find needs at least "
-            f"{MIN_FIND:,} for correlations that mean something"
+            f"{MIN_FIND:,} for correlations that mean something: give a longer "
+            "text, or show one unit with --unit"
         )
     if not text:
         raise CharrnnError(f"{what}: the file is empty")
@@ -355,7 +356,10 @@ def view(ckpt, text, *, layer=None, unit=None, length=2000, scan=100_000, top=3,
         for f in best_per_feature(findings)
     ]
     if not units:
-        raise CharrnnError(f"{what}: no feature varies in its first {len(text):,} characters")
+        raise CharrnnError(
+            f"{what}: no feature varies in its first {len(text):,} characters; give a "
+            "more varied text (or a larger --scan), or show one unit with --unit"
+        )
     return View(shown, units, acts, probs, ckpt.vocab.chars, findings, constant, len(scanned))
 
 
@@ -370,7 +374,12 @@ def check_view(m, layer, unit, length, scan, top):
             raise CharrnnError(
                 f"--layer must be in 0..{m.layers - 1}: the model has {m.layers} layers"
             )
-        if unit is None or not 0 <= unit < m.hidden:
+        if unit is None:
+            raise CharrnnError(
+                f"--layer {layer} picks the layer of a unit: give --unit too (0..{m.hidden - 1}), "
+                "or leave --layer out to find the units that track features"
+            )
+        if not 0 <= unit < m.hidden:
             raise CharrnnError(f"--unit must be in 0..{m.hidden - 1} (the layer's units)")
 
 

@@ -5,10 +5,31 @@ import os
 import click
 
 from ..data.datasets import NAMES
-from .options import emit, json_option, output
+from .options import (
+    emit,
+    force_option,
+    json_option,
+    output,
+    refuse_to_replace,
+    refuse_together,
+)
+
+# Options that exclude each other or do nothing given another: (option, the others, why).
+CONFLICTS = (
+    (
+        "list_",
+        ("name", "out", "size", "url", "source", "force"),
+        "--list only lists the corpora; give one of them",
+    ),
+    (
+        "url",
+        ("source",),
+        "--url is for the downloaded corpora, --source for the built ones; give one of them",
+    ),
+)
 
 
-@click.command()
+@click.command(short_help="Download or build a named corpus.")
 @click.argument("name", required=False, type=click.Choice(NAMES), metavar="NAME")
 @click.option(
     "--out",
@@ -29,9 +50,11 @@ from .options import emit, json_option, output
     type=click.Path(exists=True, file_okay=False),
     help="Built corpora: build from the files under this directory instead.",
 )
+@force_option("Replace the file --out names if it exists.")
 @click.option("--list", "list_", is_flag=True, help="List the named corpora.")
 @json_option("Report as JSON.")
-def corpus(name, out, size, url, source, list_, as_json):
+@click.pass_context
+def corpus(ctx, name, out, size, url, source, force, list_, as_json):
     """Build the named corpus NAME (see --list): downloaded from a pinned URL and
     checked against its SHA-256, or built from files on this machine (offline).
 
@@ -43,6 +66,7 @@ def corpus(name, out, size, url, source, list_, as_json):
     """
     from ..data.datasets import build, listing
 
+    refuse_together(ctx, CONFLICTS)
     if list_:
         rows = listing()
         if as_json:
@@ -58,6 +82,7 @@ def corpus(name, out, size, url, source, list_, as_json):
         return
     if name is None:
         raise click.UsageError(f"name a corpus ({', '.join(NAMES)}) or use --list")
+    refuse_to_replace(out, force)
     out = out or os.path.join("corpora", f"{name}.txt")
     report = build(name, out, size, url=url, source=source)
     if as_json:

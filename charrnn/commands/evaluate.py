@@ -4,13 +4,21 @@ from dataclasses import asdict
 
 import click
 
-from .options import emit, json_option, output, precision_option, threads_option
+from .options import (
+    CheckpointPath,
+    emit,
+    encoding_option,
+    json_option,
+    output,
+    precision_option,
+    threads_option,
+)
 
 
-@click.command(name="eval")
-@click.argument("checkpoint", type=click.Path())
+@click.command(name="eval", short_help="A model's loss on a text file.")
+@click.argument("checkpoint", type=CheckpointPath())
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--encoding", default="utf-8", show_default=True)
+@encoding_option("FILE")
 @click.option(
     "--unknown",
     type=click.Choice(["error", "skip"]),
@@ -22,7 +30,8 @@ from .options import emit, json_option, output, precision_option, threads_option
 @threads_option
 @json_option("Print one JSON object.")
 def evaluate(checkpoint, file, encoding, unknown, precision, threads, as_json):
-    """Loss of CHECKPOINT's model on the text FILE, read as one stream.
+    """Loss of CHECKPOINT's model (a file, or a run directory: its best.npz) on
+    the text FILE, read as one stream.
 
     \b
     Example:

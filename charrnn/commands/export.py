@@ -3,17 +3,19 @@
 import click
 
 from ..errors import CharrnnError
-from .options import need_extra
+from .options import CheckpointPath, force_option, need_extra, refuse_to_replace
 
 
-@click.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.command(short_help="Write a model's weights as safetensors, for PyTorch.")
+@click.argument("checkpoint", type=CheckpointPath())
 @click.argument("out", type=click.Path(dir_okay=False))
-def export(checkpoint, out):
-    """Write CHECKPOINT's weights to OUT as safetensors: under PyTorch's names,
-    shapes and gate order for the LSTM (nn.LSTM) and the RNN (nn.RNN), under
-    charrnn's own names for the GRU and the MUTs, whose equations PyTorch does
-    not have.  The vocabulary and configuration go in the file's metadata.
+@force_option("Replace OUT if it exists.")
+def export(checkpoint, out, force):
+    """Write CHECKPOINT's weights (a file, or a run directory: its best.npz)
+    to OUT as safetensors: under PyTorch's names, shapes and gate order for
+    the LSTM (nn.LSTM) and the RNN (nn.RNN), under charrnn's own names for the
+    GRU and the MUTs, whose equations PyTorch does not have.  The vocabulary
+    and configuration go in the file's metadata.
 
     \b
     Example:
@@ -22,6 +24,7 @@ def export(checkpoint, out):
     from ..checkpoint import load
     from ..export import write
 
+    refuse_to_replace(out, force)
     need_extra("safetensors", "export", "export")
     ckpt = load(checkpoint)
     try:

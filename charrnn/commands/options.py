@@ -14,7 +14,7 @@ import click
 from .. import cpus
 from .. import precision as precisions
 from ..config import MODEL, option_fields, option_name
-from ..errors import CharrnnError
+from ..errors import CharrnnError, Conflict
 from ..files import escape_surrogates, json_safe
 
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
@@ -183,13 +183,76 @@ def config_options(group):
 model_options = config_options(MODEL)  # what shapes a model and its training: train's, a sweep's
 
 
+def given(ctx, name):
+    """Whether the parameter ``name`` was given on the command line (not its default)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
 def given_options(ctx, options):
     """The ``options`` given on the command line, not left at their defaults."""
-    return {
-        name: value
-        for name, value in options.items()
-        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-    }
+    return {name: value for name, value in options.items() if given(ctx, name)}
+
+
+def refuse_together(ctx, conflicts):
+    """A Conflict (a usage error, exit code 2) naming both options when, of
+    ``conflicts`` [(an option, the options it excludes or makes pointless,
+    why)], an option and one of its others were both given on the command line."""
+    for name, others, why in conflicts:
+        for other in others:
+            if given(ctx, name) and given(ctx, other):
+                raise Conflict(f"{written(ctx, name)} and {written(ctx, other)}: {why}")
+
+
+def written(ctx, name):
+    """How the parameter ``name`` is written on the command line: its long
+    option (--temperature, not -t), or an argument's name (NAME)."""
+    param = next(p for p in ctx.command.params if p.name == name)
+    if isinstance(param, click.Argument):
+        return param.human_readable_name
+    return max(param.opts, key=len)
+
+
+class CheckpointPath(click.Path):
+    """A checkpoint: a file, or a directory standing for one (runs.checkpoint_in):
+    a run directory's ``name``, best.npz to read and last.npz to resume; a
+    directory read from is announced with the file it stands for."""
+
+    name = "checkpoint"
+
+    def __init__(self, name="best.npz"):
+        super().__init__()
+        self.file_name = name
+
+    def convert(self, value, param, ctx):
+        from ..runs import checkpoint_in
+
+        path = super().convert(value, param, ctx)
+        if not path or not os.path.isdir(path):
+            return path
+        found = checkpoint_in(path, self.file_name)
+        # --resume (last.npz) is announced by train itself, unless --quiet
+        if self.file_name == "best.npz" and not (ctx and ctx.resilient_parsing):
+            click.echo(f"using {found}", err=True)
+        return found
+
+
+def force_option(help):
+    """--force, every command's leave to replace what an output path names; ``help``
+    says what it replaces."""
+    return click.option("--force", is_flag=True, help=help)
+
+
+def refuse_to_replace(path, force):
+    """Refuse an output ``path`` named on the command line that exists, unless --force."""
+    if path is not None and os.path.lexists(path) and not force:
+        raise CharrnnError(f"{path} exists; give --force to replace it, or name another file")
+
+
+def encoding_option(what):
+    """--encoding of the text file ``what`` (train's is TrainConfig.encoding)."""
+    return click.option(
+        "--encoding", default="utf-8", show_default=True, help=f"Text encoding of {what}."
+    )
 
 
 def need_extra(module, extra, command):

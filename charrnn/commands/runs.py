@@ -7,10 +7,19 @@ import click
 
 from ..errors import CharrnnError
 from ..tables import SORT_KEYS
-from .options import emit, json_option, need_extra, output
+from .options import (
+    CheckpointPath,
+    emit,
+    force_option,
+    json_option,
+    need_extra,
+    output,
+    refuse_to_replace,
+    refuse_together,
+)
 
 
-@click.command()
+@click.command(short_help="List the runs under a directory, best first.")
 @click.argument(
     "directory", required=False, default="checkpoints", type=click.Path(file_okay=False)
 )
@@ -42,12 +51,13 @@ def runs(directory, sort, as_json):
         click.echo(f"no runs under {directory}", err=True)
 
 
-@click.command()
-@click.argument("checkpoint", type=click.Path())
+@click.command(short_help="Everything in a checkpoint but its weights.")
+@click.argument("checkpoint", type=CheckpointPath())
 @json_option("One JSON object.")
 def info(checkpoint, as_json):
-    """Everything in CHECKPOINT: model, training options, corpus, vocabulary,
-    position, histories and file format.
+    """Everything in CHECKPOINT (a file, or a run directory: its best.npz):
+    model, training options, corpus, vocabulary, position, histories and file
+    format.
 
     \b
     Example:
@@ -62,7 +72,7 @@ def info(checkpoint, as_json):
         output(describe(facts))
 
 
-@click.command()
+@click.command(short_help="Plot the loss curves of runs.")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--x",
@@ -73,11 +83,13 @@ def info(checkpoint, as_json):
     help="Against steps, training characters seen, or training wall-clock seconds.",
 )
 @click.option("--png", type=click.Path(dir_okay=False), help="Write a PNG image here instead.")
+@force_option("Replace the file --png names if it exists.")
 @click.option(
     "--width", type=click.IntRange(20), help="Terminal plot width [default: the terminal's]."
 )
 @click.option("--height", type=click.IntRange(8), help="Terminal plot height.")
-def plot(runs, axis, png, width, height):
+@click.pass_context
+def plot(ctx, runs, axis, png, force, width, height):
     """Training and validation loss of RUNS (run directories or checkpoints;
     a directory of runs, such as a sweep's, stands for all of them, best first),
     overlaid: in the terminal, or with --png into an image.
@@ -90,6 +102,10 @@ def plot(runs, axis, png, width, height):
     from ..plot import load_curves, png as write_png, terminal
     from ..runs import expand_runs
 
+    refuse_together(
+        ctx, [("png", ("width", "height"), "--width and --height size the terminal's plot")]
+    )
+    refuse_to_replace(png, force)
     need_extra("matplotlib" if png else "plotext", "plot", "plot")
     curves = [load_curves(path, axis) for path in expand_runs(runs)]
     if png:

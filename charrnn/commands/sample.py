@@ -2,11 +2,33 @@
 
 import click
 
-from .options import emit, json_option, output, precision_option, threads_option
+from .options import (
+    CheckpointPath,
+    emit,
+    json_option,
+    output,
+    precision_option,
+    refuse_together,
+    threads_option,
+)
+
+# Options that do nothing given another: (option, the others, why).
+CONFLICTS = (
+    (
+        "beam",
+        ("temperature", "top_k", "greedy"),
+        "beam search finds the most probable text, it does not sample; give one of them",
+    ),
+    (
+        "greedy",
+        ("temperature", "top_k"),
+        "--greedy takes the most likely character, it does not sample; give one of them",
+    ),
+)
 
 
-@click.command()
-@click.argument("checkpoint", required=False, type=click.Path())
+@click.command(short_help="Generate text from a trained model.")
+@click.argument("checkpoint", required=False, type=CheckpointPath())
 @click.option("--length", "-n", default=2000, show_default=True, help="Characters to generate.")
 @click.option(
     "--temperature",
@@ -30,8 +52,10 @@ from .options import emit, json_option, output, precision_option, threads_option
 @click.option("--stop", help="Stop after this string first appears in the output.")
 @precision_option
 @threads_option
-@json_option("One JSON object: the text, its settings and the seed used.")
+@json_option("One JSON object: the text and the settings that shaped it.")
+@click.pass_context
 def sample(
+    ctx,
     checkpoint,
     length,
     temperature,
@@ -45,8 +69,9 @@ def sample(
     threads,
     as_json,
 ):
-    """Generate text from CHECKPOINT (a file, or a directory: best.npz of the newest
-    run under it, or of a sweep's best trial; default: checkpoints/).
+    """Generate text from CHECKPOINT: a file, or a directory: a run directory's
+    best.npz, of the newest run under it, or of a sweep's best trial (default:
+    checkpoints/).
 
     Text goes to stdout as it is generated; messages go to stderr.
 
@@ -58,9 +83,11 @@ def sample(
     import secrets
 
     from ..api import load
+    from ..sample import seeded
 
+    refuse_together(ctx, CONFLICTS)
     model = load(checkpoint)
-    if model.path != checkpoint:
+    if checkpoint is None:
         click.echo(f"using {model.path}", err=True)
     precision = model.precision(precision)
     if seed is None:
@@ -72,6 +99,7 @@ def sample(
     if as_json:
         text = first + "".join(pieces)
         sampled = not (greedy or found)
+        seed_used = seeded(model.checkpoint, prime, sampled)
         emit(
             {
                 "checkpoint": model.path,
@@ -84,7 +112,7 @@ def sample(
                 "greedy": greedy,
                 "beam": beam,
                 "stop": stop,
-                "seed": seed,
+                "seed": seed if seed_used else None,
                 "precision": precision,
                 "log_probability": found.log_probability if found else None,
             }

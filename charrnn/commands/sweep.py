@@ -5,7 +5,17 @@ import click
 
 from ..errors import CharrnnError
 from ..sweep import PRUNERS
-from .options import Count, Duration, emit, json_option, model_options, need_extra
+from ..sweep.space import SEARCHABLE_NAMES
+from .options import (
+    Count,
+    Duration,
+    emit,
+    given,
+    given_options,
+    json_option,
+    model_options,
+    need_extra,
+)
 
 
 # The sweep's own options; the others are train options fixed for every trial.
@@ -24,7 +34,7 @@ SWEEP_SETTINGS = (
 )
 
 
-@click.command()
+@click.command(short_help="Search train options with Optuna, here or on a cluster.")
 @click.argument("corpus", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--param",
@@ -33,7 +43,7 @@ SWEEP_SETTINGS = (
     metavar="NAME=VALUES",
     help="A train option to search: a list (hidden=128,256), a range (layers=1:3, "
     "dropout=0:0.3), on a log scale (lr=1e-3:1e-2:log) or in steps "
-    "(hidden=128:512:64).  Repeat for each option.",
+    f"(hidden=128:512:64).  Repeat for each option.  NAME is one of: {SEARCHABLE_NAMES}.",
 )
 @click.option(
     "--trials", default=20, show_default=True, help="Trials to run (complete, pruned or failed)."
@@ -106,18 +116,15 @@ def sweep(ctx, corpus, as_json, quiet, **options):
         if not quiet:
             click.echo(message, err=True)
 
-    def given(name):
-        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-
     settings = {name: options.pop(name) for name in SWEEP_SETTINGS}
     for name in ("trials", "reports", "pruner"):  # else the sweep's own (or resumed) value
-        settings[name] = settings[name] if given(name) else None
+        settings[name] = settings[name] if given(ctx, name) else None
     need_extra("optuna", "sweep", "sweep")
     if settings["scheduler"]:
         need_extra("distributed", "sweep", "sweep --scheduler")
     result = run_sweep(
         corpus,
-        options={name: v for name, v in options.items() if given(name)},
+        options=given_options(ctx, options),
         log=log,
         on_event=emit if as_json else None,
         **settings,

@@ -3,10 +3,19 @@
 import click
 
 from ..config import RUN
-from .options import Seconds, config_options, emit, given_options, json_option, model_options
+from .options import (
+    CheckpointPath,
+    Seconds,
+    config_options,
+    emit,
+    force_option,
+    given_options,
+    json_option,
+    model_options,
+)
 
 
-@click.command()
+@click.command(short_help="Train a model on a text file.")
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
 @model_options
 @config_options(RUN)
@@ -16,20 +25,17 @@ from .options import Seconds, config_options, emit, given_options, json_option, 
     help="Run directory [default: checkpoints/<corpus name>, or -2, -3, ... when "
     "that holds another run].",
 )
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Replace the run in --out: delete its checkpoints when training starts.",
-)
+@force_option("Replace the run in --out: delete its checkpoints when training starts.")
 @click.option(
     "--resume",
     is_flag=False,
     flag_value="",
     default=None,
     metavar="[CHECKPOINT]",
-    type=click.Path(dir_okay=False),
-    help="Continue a run exactly where CHECKPOINT stopped (alone: last.npz in "
-    "--out, or of the newest run of CORPUS); options not given are taken from it.",
+    type=CheckpointPath("last.npz"),
+    help="Continue a run exactly where CHECKPOINT (a file, or a run directory: its "
+    "last.npz) stopped (alone: last.npz in --out, or of the newest run of CORPUS); "
+    "options not given are taken from it.",
 )
 @json_option("A JSON object on stdout after every validation run and at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")

@@ -5,12 +5,36 @@ import sys
 
 import click
 
-from ..errors import CharrnnError
-from .options import emit, json_option, output, threads_option
+from .options import (
+    CheckpointPath,
+    emit,
+    encoding_option,
+    force_option,
+    json_option,
+    output,
+    refuse_to_replace,
+    refuse_together,
+    threads_option,
+)
+
+# Options that exclude each other or do nothing given another: (option, the others, why).
+CONFLICTS = (
+    ("find_units", ("unit",), "--find ranks the units, --unit shows one; give one of them"),
+    (
+        "unit",
+        ("as_json", "scan", "top"),
+        "--json, --scan and --top are --find's, which --unit replaces; leave them out",
+    ),
+    (
+        "layer",
+        ("find_units",),
+        "--find ranks the units of every layer; --layer goes with --unit",
+    ),
+)
 
 
-@click.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.command(short_help="Show what a model's units do as they read a text.")
+@click.argument("checkpoint", type=CheckpointPath())
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--layer", type=int, help="The unit's layer (0 = the first) [default: the last].")
 @click.option("--unit", type=int, help="Show this unit; without it, --find.")
@@ -35,10 +59,13 @@ from .options import emit, json_option, output, threads_option
     type=click.Path(dir_okay=False),
     help="Also write one self-contained HTML page: hover for values and predictions.",
 )
-@click.option("--encoding", default="utf-8", show_default=True)
+@force_option("Replace the file --html names if it exists.")
+@encoding_option("FILE")
 @threads_option
 @json_option("--find: the table as JSON.")
+@click.pass_context
 def viz(
+    ctx,
     checkpoint,
     file,
     layer,
@@ -48,14 +75,16 @@ def viz(
     scan,
     top,
     html_path,
+    force,
     encoding,
     threads,
     as_json,
 ):
-    """Show FILE coloured by what a unit of CHECKPOINT's model does as it reads
-    it (tanh(c) for LSTM units, h for the other cells), or find the units that
-    track features of the text: line position, quotes, brackets, indentation,
-    words, comments, paragraphs, speakers.
+    """Show FILE coloured by what a unit of CHECKPOINT's model (a file, or a
+    run directory: its best.npz) does as it reads it (tanh(c) for LSTM units,
+    h for the other cells), or find the units that track features of the
+    text: line position, quotes, brackets, indentation, words, comments,
+    paragraphs, speakers.
 
     \b
     Examples:
@@ -67,10 +96,8 @@ def viz(
     from ..checkpoint import load
     from ..kernels.threads import run_on, step_work
 
-    if find_units and unit is not None:
-        raise CharrnnError("--find ranks the units; --unit shows one: give one of them")
-    if as_json and unit is not None:
-        raise CharrnnError("--json reports what --find finds; with --unit, leave it out")
+    refuse_together(ctx, CONFLICTS)
+    refuse_to_replace(html_path, force)
     ckpt = load(checkpoint)
     streams = look.STREAMS if find_units else 1  # --find reads up to STREAMS side by side
     run_on(threads, step_work(ckpt.params.size, ckpt.model.layers, streams))

@@ -50,11 +50,15 @@ class Vocabulary:
     def from_codepoints(cls, codepoints):
         return cls("".join(map(chr, codepoints)))
 
-    def encode(self, text, what="text"):
-        """ids of ``text``; characters outside the vocabulary are an error that names them."""
+    def encode(self, text, what="text", fix=None):
+        """ids of ``text``; characters outside the vocabulary are an error that
+        names them, and ``fix``, what to do about them."""
         ids, unknown = self.encode_known(text)
         if unknown:
-            raise CharrnnError(f"{what} has characters the model never saw: {show(unknown)}")
+            raise CharrnnError(
+                f"{what} has characters the model never saw: {show(unknown)}"
+                + (f"; {fix}" if fix else "")
+            )
         return ids
 
     def encode_known(self, text):
@@ -87,6 +91,10 @@ def id_dtype(vocab_size):
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 
+# What an --encoding that is not one should be.
+ENCODING_FIX = "--encoding takes a text encoding such as utf-8, latin-1 or cp1252"
+
+
 def read_blocks(source, encoding="utf-8", name=None):
     """Yield the text of ``source`` in blocks of at most BLOCK_CHARS characters:
     a path, or the descriptor of an open file (read from its start).
@@ -97,7 +105,7 @@ def read_blocks(source, encoding="utf-8", name=None):
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise CharrnnError(f"unknown encoding {encoding!r}") from None
+        raise CharrnnError(f"unknown encoding {encoding!r}; {ENCODING_FIX}") from None
     if codecs.lookup(encoding).name == "utf-8":
         encoding = "utf-8-sig"  # drops a byte-order mark
     if isinstance(source, int):
@@ -105,7 +113,7 @@ def read_blocks(source, encoding="utf-8", name=None):
     try:
         f = open(source, encoding=encoding, newline=None, closefd=not isinstance(source, int))
     except LookupError:  # a codec of bytes to bytes (base64, zlib) or of text to text (rot13)
-        raise CharrnnError(f"{encoding!r} is not a text encoding") from None
+        raise CharrnnError(f"{encoding!r} is not a text encoding; {ENCODING_FIX}") from None
     except OSError as e:
         raise CharrnnError(f"{name}: {e.strerror}") from None
     try:
@@ -167,7 +175,10 @@ def encode_file(source, vocab, encoding="utf-8", directory=None, skip_unknown=Fa
         for block in read_blocks(source, encoding, name):
             ids, unknown = vocab.encode_known(block)
             if unknown and not skip_unknown:
-                raise CharrnnError(f"{name} has characters the model never saw: {show(unknown)}")
+                raise CharrnnError(
+                    f"{name} has characters the model never saw: {show(unknown)}; "
+                    "--unknown skip drops them (and counts them)"
+                )
             skipped += len(unknown)
             skipped_chars.update(unknown)
             data = ids.tobytes()

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 
 from .. import files
-from ..errors import CharrnnError
+from ..errors import CharrnnError, Conflict
 
 TIMEOUT = 60  # seconds a silent server is waited for, so a stalled mirror fails, not hangs
 BLOCK = 1 << 16  # bytes read at a time
@@ -108,7 +108,7 @@ def build(name, path, size=1_000_000, url=None, source=None):
         raise CharrnnError(f"--size must be at least 1 byte, not {size}")
     if corpus.kind == "download":
         if source is not None:
-            raise CharrnnError(
+            raise Conflict(
                 "--source is for the corpora built from local files; "
                 f"{name} is downloaded (use --url for a mirror)"
             )
@@ -116,7 +116,7 @@ def build(name, path, size=1_000_000, url=None, source=None):
         data = download(origin, corpus.sha256, corpus.size)
     else:
         if url is not None:
-            raise CharrnnError(
+            raise Conflict(
                 f"--url is for the downloaded corpora; {name} is built from "
                 "local files (use --source DIR)"
             )

@@ -35,7 +35,7 @@ from typing import Callable
 
 from .. import files
 from ..config import TrainConfig
-from ..errors import CharrnnError, Interrupted
+from ..errors import CharrnnError, Conflict, Interrupted
 from ..interrupts import DeferredSignals
 from . import MAX_RERUNS, PRUNERS, report, space
 from .study import LOST_WORKERS, done_count, open_study, requeue
@@ -74,7 +74,7 @@ class SweepConfig:
             b for b in (self.trial_time, self.trial_steps, self.trial_chars) if b is not None
         ]
         if len(budgets) != 1:
-            raise CharrnnError(
+            raise Conflict(
                 "give a trial's budget: one of --trial-time, --trial-steps and "
                 "--trial-chars, not more"
             )
@@ -102,7 +102,7 @@ class SweepConfig:
         searched = {p["name"] for p in self.params}
         both = sorted(searched & set(self.fixed))
         if both:
-            raise CharrnnError(
+            raise Conflict(
                 f"{space.option(both[0])} is both fixed and searched (--param); give one"
             )
         TrainConfig(**{**self.fixed, "threads": self.fixed.get("threads", 1)}).check()

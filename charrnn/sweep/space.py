@@ -34,6 +34,7 @@ SEARCHABLE = {
     "schedule": str,
     "weight_decay": float,
 }
+SEARCHABLE_NAMES = ", ".join(f.replace("_", "-") for f in SEARCHABLE)  # as --param names them
 
 
 def option(field):
@@ -80,8 +81,7 @@ def parse(spec):
         )
     if field not in SEARCHABLE:
         raise CharrnnError(
-            f"--param {spec!r}: {name.strip()!r} cannot be searched; searchable: "
-            f"{', '.join(f.replace('_', '-') for f in SEARCHABLE)}"
+            f"--param {spec!r}: {name.strip()!r} cannot be searched; searchable: {SEARCHABLE_NAMES}"
         )
     kind = SEARCHABLE[field]
     text = text.strip()

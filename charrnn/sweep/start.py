@@ -10,7 +10,7 @@ from .. import compile_notice
 from ..api import message_printer
 from ..config import TrainConfig, option_name
 from ..data.corpus import file_sha256, load_corpus
-from ..errors import CharrnnError
+from ..errors import CharrnnError, Conflict
 from . import report, search, space
 
 TRIAL_SECONDS = 300.0  # a trial's budget when none is given
@@ -132,7 +132,7 @@ def resumed(sweep_dir, corpus, trials, given):
     if given; ``given``: the names of the other settings given, refused."""
     if given:
         name = "--param" if given[0] == "params" else option_name(given[0])
-        raise CharrnnError(
+        raise Conflict(
             f"--resume: {name} was fixed when the sweep started; with "
             "--resume give only --trials, --scheduler or --jobs"
         )

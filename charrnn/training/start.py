@@ -238,12 +238,16 @@ def check_resumable(ckpt, cfg, corpus, resume_path, log):
         if saved.get(k) != getattr(cfg, k)
     ]
     if fixed:
-        raise CharrnnError(f"cannot resume {resume_path} with a different {'; '.join(fixed)}")
+        raise CharrnnError(
+            f"cannot resume {resume_path} with a different {'; '.join(fixed)}: leave "
+            "it out (a resumed run keeps its own), or start a new run without --resume"
+        )
     if saved.get("corpus_sha256") != corpus.sha256:
         raise CharrnnError(
             f"cannot resume {resume_path}: the corpus differs from the one the run "
             f"was trained on ({saved.get('corpus')}, "
-            f"{saved.get('corpus_chars', 0):,} characters)"
+            f"{saved.get('corpus_chars', 0):,} characters): name that file as CORPUS, "
+            "or start a new run without --resume"
         )
     changed = [
         f"{option_name(k)} {saved.get(k)} -> {v}"

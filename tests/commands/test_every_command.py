@@ -19,7 +19,7 @@ def bad_inputs(tmp_path, corpus_file):
         "sample": ([missing], "no such checkpoint"),
         "eval": ([missing, corpus_file], "no such checkpoint"),
         "runs": ([tmp_path / "nowhere"], "no such directory"),
-        "info": ([tmp_path], "is a directory"),
+        "info": ([tmp_path], "no best.npz"),
         "corpus": (
             ["warpeace", "--url", corpus_file.as_uri(), "--out", tmp_path / "w.txt"],
             "SHA-256",

@@ -50,14 +50,13 @@ def test_info_reports_what_the_checkpoint_holds(trained, corpus_file):
     assert re.search(r"^val loss    first [\d.]+ \(step 15\).*; 2 rows$", out, re.M)
 
 
-def test_info_errors(tmp_path, trained):
-    run_dir, _ = trained
+def test_info_errors(tmp_path):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"PK\x03\x04 not a checkpoint")
     notes = tmp_path / "notes.txt"
     notes.write_text("not a checkpoint")
     for target, words in (
-        (run_dir, "is a directory"),
+        (tmp_path, "no best.npz"),  # a directory holding no run (a run's: its best.npz)
         (tmp_path / "none.npz", "no such"),
         (garbage, "garbage.npz"),
         (notes, "not an .npz file"),

@@ -227,14 +227,14 @@ def test_short_and_empty_files_and_conflicting_options(quotes, tmp_path):
     assert json.loads(result.stdout)["characters"] == 1000
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    for args, message in [
-        ([empty], "needs at least"),
-        ([empty, "--unit", 0], "empty"),
-        ([corpus, "--unit", 1, "--find"], "give one of them"),
-        ([corpus, "--unit", 1, "--json"], "--json"),
+    for args, code, message in [
+        ([empty], 1, "needs at least"),
+        ([empty, "--unit", 0], 1, "empty"),
+        ([corpus, "--unit", 1, "--find"], 2, "give one of them"),  # a usage error
+        ([corpus, "--unit", 1, "--json"], 2, "--json"),
     ]:
         result = invoke(["viz", trained] + args)
-        assert result.exit_code == 1 and message in result.output, (args, result.output)
+        assert result.exit_code == code and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
 
 

@@ -62,7 +62,7 @@ def test_weight_decay_needs_adam(tmp_path, corpus_file):
         + ARGS
         + ["--optimizer", "sgd", "--weight-decay", "0.1"],
     )
-    assert result.exit_code == 1 and "--weight-decay is Adam's" in result.output
+    assert result.exit_code == 2 and "--weight-decay is Adam's" in result.output  # a usage error
 
 
 def test_reset_streams_zeroes_whole_streams_at_the_rate(rng):
