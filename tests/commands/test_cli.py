@@ -73,15 +73,15 @@ def test_train_sample_eval(tmp_path, corpus_file, monkeypatch):
     assert result.exit_code == 0 and result.stdout.startswith("First")
     assert len(result.stdout) == len("First") + 40 + 1
 
-    greedy = run(["sample", str(run_dir / "best.npz"), "--greedy", "--length", "30"]).output
-    beam1 = run(["sample", str(run_dir / "best.npz"), "--beam", "1", "--length", "30"]).output
+    greedy = run(["sample", str(run_dir / "best.npz"), "--greedy", "--length", "30"]).stdout
+    beam1 = run(["sample", str(run_dir / "best.npz"), "--beam", "1", "--length", "30"]).stdout
     assert greedy == beam1
     result = run(["sample", str(run_dir / "best.npz"), "--beam", "7", "--length", "30"])
-    assert result.exit_code == 0 and len(result.output) == 31
+    assert result.exit_code == 0 and len(result.stdout) == 31
     result = run(
         ["sample", str(run_dir / "best.npz"), "--stop", "\n", "--length", "500", "--seed", "2"]
     )
-    assert result.output.count("\n") <= 2 and len(result.output) <= 502
+    assert result.stdout.count("\n") <= 2 and len(result.stdout) <= 502
 
     result = CliRunner().invoke(
         main, ["eval", str(run_dir / "best.npz"), str(corpus_file), "--json"]
