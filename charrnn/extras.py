@@ -27,10 +27,14 @@ def install_command(extra):
 def installed_from():
     """(directory, editable) of the local directory pip installed charrnn
     from, or None: installed from the index or an archive, or not by pip."""
+    # the first charrnn on the path that pip installed (a .dist-info, with METADATA):
+    # a checkout's own charrnn.egg-info (PKG-INFO), found first when the checkout is
+    # the working directory, says nothing of how charrnn was installed
+    installed = (d for d in metadata.distributions(name=DISTRIBUTION) if d.read_text("METADATA"))
     try:
-        text = metadata.distribution(DISTRIBUTION).read_text("direct_url.json")
+        text = next(installed).read_text("direct_url.json")
         found = json.loads(text) if text else None
-    except (metadata.PackageNotFoundError, ValueError, OSError):
+    except (StopIteration, ValueError, OSError):
         return None
     if not isinstance(found, dict) or not isinstance(found.get("dir_info"), dict):
         return None

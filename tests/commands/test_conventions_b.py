@@ -204,6 +204,19 @@ def test_install_hints_fit_how_charrnn_was_installed(
     assert install_command("plot") == hint
 
 
+def test_a_checkouts_own_egg_info_first_on_the_path_does_not_hide_how_pip_installed_it(
+    tmp_path, monkeypatch
+):
+    # CI runs the tests from the checkout: its charrnn.egg-info comes first on sys.path
+    editable = {"url": "file:///home/me/charrnn", "dir_info": {"editable": True}}
+    monkeypatch.syspath_prepend(str(fake_installation(tmp_path / "site", editable)))
+    egg_info = tmp_path / "checkout" / "charrnn.egg-info"
+    egg_info.mkdir(parents=True)
+    (egg_info / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: charrnn\nVersion: 9.9\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "checkout"))
+    assert install_command("plot") == "pip install -e '/home/me/charrnn[plot]'"
+
+
 def main_result(args):
     from click.testing import CliRunner
 
